@@ -1,0 +1,159 @@
+//! The one error taxonomy of stratacache.
+//!
+//! Every failure the core can report is an [`Error`] with an [`ErrorKind`]. Each kind has a stable
+//! string code (`ERR_STRATACACHE_…`) that the Node binding puts on `err.code` and the Python binding
+//! on `exc.code`; the codes are pinned by `tests/vectors/v1/error-codes.json`.
+
+use std::fmt;
+
+/// What kind of failure an [`Error`] is. Stable: codes never change meaning once published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Invalid configuration (bad URL, unsupported option, out-of-range size).
+    Config,
+    /// A key that is empty, too long, or otherwise unusable.
+    InvalidKey,
+    /// A bad argument or option (ttl ≤ 0, non-finite number, unknown option value).
+    InvalidArgument,
+    /// A value that cannot be stored as JSON (functions, NaN, cycles, `undefined`…).
+    Serialization,
+    /// A value larger than `max_value_bytes`.
+    ValueTooLarge,
+    /// Redis could not be reached, or the circuit breaker is open.
+    Connection,
+    /// A Redis command did not answer within its timeout.
+    Timeout,
+    /// Redis answered with an error.
+    Redis,
+    /// The cache system was shut down; the handle can no longer be used.
+    Closed,
+    /// A user callback (loader, writer, listener) failed.
+    Callback,
+    /// A bug inside stratacache; please report it.
+    Internal,
+}
+
+impl ErrorKind {
+    /// Every kind, in declaration order (used by the vectors test and the bindings).
+    pub const ALL: [ErrorKind; 11] = [
+        ErrorKind::Config,
+        ErrorKind::InvalidKey,
+        ErrorKind::InvalidArgument,
+        ErrorKind::Serialization,
+        ErrorKind::ValueTooLarge,
+        ErrorKind::Connection,
+        ErrorKind::Timeout,
+        ErrorKind::Redis,
+        ErrorKind::Closed,
+        ErrorKind::Callback,
+        ErrorKind::Internal,
+    ];
+
+    /// The stable code, e.g. `ERR_STRATACACHE_CONFIG`.
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::Config => "ERR_STRATACACHE_CONFIG",
+            ErrorKind::InvalidKey => "ERR_STRATACACHE_INVALID_KEY",
+            ErrorKind::InvalidArgument => "ERR_STRATACACHE_INVALID_ARGUMENT",
+            ErrorKind::Serialization => "ERR_STRATACACHE_SERIALIZATION",
+            ErrorKind::ValueTooLarge => "ERR_STRATACACHE_VALUE_TOO_LARGE",
+            ErrorKind::Connection => "ERR_STRATACACHE_CONNECTION",
+            ErrorKind::Timeout => "ERR_STRATACACHE_TIMEOUT",
+            ErrorKind::Redis => "ERR_STRATACACHE_REDIS",
+            ErrorKind::Closed => "ERR_STRATACACHE_CLOSED",
+            ErrorKind::Callback => "ERR_STRATACACHE_CALLBACK",
+            ErrorKind::Internal => "ERR_STRATACACHE_INTERNAL",
+        }
+    }
+
+    /// The builtin error family a binding should map this kind to: `value`, `type`, `timeout`,
+    /// `connection` or `runtime`. Pinned by the vectors so Node and Python agree.
+    pub fn family(self) -> &'static str {
+        match self {
+            ErrorKind::Config
+            | ErrorKind::InvalidKey
+            | ErrorKind::InvalidArgument
+            | ErrorKind::ValueTooLarge => "value",
+            ErrorKind::Serialization => "type",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Connection => "connection",
+            ErrorKind::Redis | ErrorKind::Closed | ErrorKind::Callback | ErrorKind::Internal => {
+                "runtime"
+            }
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// A stratacache error: a kind (with its stable code) and a message that names what was wrong and
+/// the value received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+}
+
+/// `Result` with the stratacache [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A new error of `kind` with a human-readable `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error { kind, message: message.into() }
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The stable code of the kind, e.g. `ERR_STRATACACHE_INVALID_KEY`.
+    pub fn code(&self) -> &'static str {
+        self.kind.code()
+    }
+
+    /// The message, without the code.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// True for failures to reach Redis in time (connection or timeout): the degraded-mode kinds.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self.kind, ErrorKind::Connection | ErrorKind::Timeout)
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Config, message)
+    }
+
+    pub(crate) fn invalid_argument(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::InvalidArgument, message)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<redis::RedisError> for Error {
+    fn from(e: redis::RedisError) -> Self {
+        let kind = if e.is_timeout() {
+            ErrorKind::Timeout
+        } else if e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() {
+            ErrorKind::Connection
+        } else {
+            ErrorKind::Redis
+        };
+        Error::new(kind, format!("redis: {e}"))
+    }
+}

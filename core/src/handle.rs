@@ -1,0 +1,132 @@
+//! [`StrataCache`]: the one handle that owns every component, and its builder.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{CacheConfig, CacheOptions, RedisConfig, RedisOptions};
+use crate::error::Result;
+use crate::key::KeySchema;
+use crate::l1::L1;
+use crate::l2::L2;
+use crate::manager::CacheManager;
+
+/// Builds a [`StrataCache`]. Every setting is optional: unset ones come from the environment, then
+/// the documented defaults (see [`crate::config`]).
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct StrataCacheBuilder {
+    redis: RedisOptions,
+    cache: CacheOptions,
+}
+
+impl StrataCacheBuilder {
+    /// Redis URL (`redis://user:pass@host:port/db`).
+    pub fn redis_url(mut self, url: impl Into<String>) -> Self {
+        self.redis.url = Some(url.into());
+        self
+    }
+
+    /// Key namespace shared by cooperating processes.
+    pub fn namespace(mut self, ns: impl Into<String>) -> Self {
+        self.redis.namespace = Some(ns.into());
+        self
+    }
+
+    /// Every Redis option at once.
+    pub fn redis(mut self, opts: RedisOptions) -> Self {
+        self.redis = opts;
+        self
+    }
+
+    /// Every cache option at once.
+    pub fn cache(mut self, opts: CacheOptions) -> Self {
+        self.cache = opts;
+        self
+    }
+
+    /// L1 capacity in entries.
+    pub fn l1_max_size(mut self, n: u64) -> Self {
+        self.cache.l1_max_size = Some(n);
+        self
+    }
+
+    /// Default TTL.
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+        self.cache.default_ttl = Some(ttl);
+        self
+    }
+
+    /// Per-command timeout.
+    pub fn command_timeout(mut self, t: Duration) -> Self {
+        self.redis.command_timeout = Some(t);
+        self
+    }
+
+    /// Resolve the configuration and build. Opens no connection: the first Redis command connects.
+    /// Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// `ERR_STRATACACHE_CONFIG` when the configuration is invalid.
+    pub async fn build(self) -> Result<StrataCache> {
+        let redis = self.redis.resolve()?;
+        let cache = self.cache.resolve()?;
+        StrataCache::from_config(redis, cache)
+    }
+}
+
+struct Inner {
+    redis: RedisConfig,
+    manager: CacheManager,
+}
+
+/// The stratacache system: one handle, cheap to clone, owning every component.
+#[derive(Clone)]
+pub struct StrataCache {
+    inner: Arc<Inner>,
+}
+
+impl StrataCache {
+    /// A builder with nothing set.
+    pub fn builder() -> StrataCacheBuilder {
+        StrataCacheBuilder::default()
+    }
+
+    /// Build from resolved configuration (the bindings resolve it themselves). Needs a tokio
+    /// runtime context; opens no connection.
+    pub fn from_config(redis: RedisConfig, cache: CacheConfig) -> Result<Self> {
+        let keys = KeySchema::new(&redis.namespace);
+        let l1 = Arc::new(L1::new(cache.enable_l1, cache.l1_max_size));
+        let l2 = if cache.enable_l2 {
+            let l1_for_recovery = l1.clone();
+            Some(L2::new(&redis, &cache, Box::new(move || l1_for_recovery.clear()))?)
+        } else {
+            None
+        };
+        let manager = CacheManager::new(cache, keys, l1, l2);
+        Ok(StrataCache { inner: Arc::new(Inner { redis, manager }) })
+    }
+
+    /// The cache manager.
+    pub fn manager(&self) -> &CacheManager {
+        &self.inner.manager
+    }
+
+    /// The resolved Redis configuration (the URL includes the password; use
+    /// [`crate::l2::redact`] before printing it).
+    pub fn redis_config(&self) -> &RedisConfig {
+        &self.inner.redis
+    }
+
+    /// Check that Redis answers `PING`. Degraded mode is not an error elsewhere; this says which.
+    pub async fn ping(&self) -> Result<()> {
+        match self.manager().l2() {
+            Some(l2) => l2.command(redis::cmd("PING")).await.map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// Shut down: every later call fails with `ERR_STRATACACHE_CLOSED`. Idempotent.
+    pub async fn close(&self) {
+        self.manager().close();
+    }
+}

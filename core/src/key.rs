@@ -1,0 +1,103 @@
+//! The key schema: every Redis key stratacache writes lives under `{namespace}:`.
+//!
+//! | sub-namespace | key | holds |
+//! |---|---|---|
+//! | `d` | `{ns}:d:{key}` | a cached value (an envelope, see [`crate::codec`]) |
+//! | `t` | `{ns}:t:{tag}` | the current version token of a tag (8 random bytes) |
+//!
+//! Later components add `s` (sessions), `rl` (rate limits), `lk` (locks) and the bus channel
+//! `{ns}:bus`; `docs/key-schema.md` is the reference and `tests/vectors/v1/keys.json` pins it.
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Builds Redis keys for one namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySchema {
+    namespace: String,
+    data_prefix: String,
+    tag_prefix: String,
+}
+
+impl KeySchema {
+    /// A schema for `namespace` (already validated by the configuration).
+    pub fn new(namespace: &str) -> Self {
+        KeySchema {
+            namespace: namespace.to_owned(),
+            data_prefix: format!("{namespace}:d:"),
+            tag_prefix: format!("{namespace}:t:"),
+        }
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The Redis key of a cached value.
+    pub fn data(&self, key: &str) -> String {
+        let mut s = String::with_capacity(self.data_prefix.len() + key.len());
+        s.push_str(&self.data_prefix);
+        s.push_str(key);
+        s
+    }
+
+    /// The Redis key holding a tag's version token.
+    pub fn tag(&self, tag: &str) -> String {
+        format!("{}{tag}", self.tag_prefix)
+    }
+
+    /// The prefix of every data key (for pattern invalidation and server-assisted tracking).
+    pub fn data_prefix(&self) -> &str {
+        &self.data_prefix
+    }
+}
+
+/// Check a user key: non-empty, at most `max_bytes` bytes of UTF-8.
+pub fn validate_key(key: &str, max_bytes: usize) -> Result<()> {
+    if key.is_empty() {
+        return Err(Error::new(ErrorKind::InvalidKey, "key must be a non-empty string, got \"\""));
+    }
+    if key.len() > max_bytes {
+        return Err(Error::new(
+            ErrorKind::InvalidKey,
+            format!(
+                "key must be at most {max_bytes} bytes of UTF-8, got {} bytes (starting {:?})",
+                key.len(),
+                key.chars().take(32).collect::<String>()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Check a tag: non-empty, at most 1,024 bytes, and at most 65,535 bytes for the envelope anyway.
+pub fn validate_tag(tag: &str) -> Result<()> {
+    if tag.is_empty() || tag.len() > 1024 {
+        return Err(Error::invalid_argument(format!(
+            "tags must be non-empty strings of at most 1024 bytes, got {:?}",
+            tag.chars().take(32).collect::<String>()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_live_under_the_namespace() {
+        let k = KeySchema::new("app");
+        assert_eq!(k.data("user:1"), "app:d:user:1");
+        assert_eq!(k.tag("users"), "app:t:users");
+    }
+
+    #[test]
+    fn bad_keys_are_refused() {
+        assert_eq!(validate_key("", 10).unwrap_err().code(), "ERR_STRATACACHE_INVALID_KEY");
+        let e = validate_key("abcdefghijk", 10).unwrap_err();
+        assert!(e.message().contains("11 bytes"), "{e}");
+        assert!(validate_key("é", 2).is_ok());
+        assert!(validate_tag("").is_err());
+    }
+}

@@ -1,0 +1,231 @@
+//! L2: the Redis tier. One lazily connected, auto-reconnecting multiplexed connection
+//! (redis-rs `ConnectionManager`), a response timeout on every command, an overall deadline on
+//! every call, and a circuit breaker. Every method is one round trip.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, Pipeline, Value};
+
+use crate::breaker::Breaker;
+use crate::config::{CacheConfig, RedisConfig};
+use crate::error::{Error, ErrorKind, Result};
+
+/// A value read from Redis with its remaining lifetime.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The stored bytes.
+    pub bytes: Vec<u8>,
+    /// Remaining lifetime in ms as `PTTL` reported it (`None` for a key without expiry).
+    pub pttl_ms: Option<u64>,
+}
+
+/// The Redis tier of one cache.
+pub struct L2 {
+    conn: ConnectionManager,
+    breaker: Breaker,
+    deadline: Duration,
+    errors: AtomicU64,
+    on_recover: Box<dyn Fn() + Send + Sync>,
+}
+
+impl L2 {
+    /// Create the tier. Opens no connection: the first command connects. Must run inside a tokio
+    /// runtime (the connection manager spawns its reconnect task there).
+    pub fn new(
+        redis: &RedisConfig,
+        cache: &CacheConfig,
+        on_recover: Box<dyn Fn() + Send + Sync>,
+    ) -> Result<Self> {
+        let client = redis::Client::open(redis.url.as_str())
+            .map_err(|e| Error::config(format!("bad Redis URL {:?}: {e}", redact(&redis.url))))?;
+        let cfg = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(redis.connect_timeout))
+            .set_response_timeout(Some(redis.command_timeout))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(20))
+            .set_max_delay(Duration::from_millis(200));
+        let conn = ConnectionManager::new_lazy_with_config(client, cfg)
+            .map_err(|e| Error::config(format!("cannot create Redis connection: {e}")))?;
+        Ok(L2 {
+            conn,
+            breaker: Breaker::new(cache.breaker_threshold, cache.breaker_cooldown),
+            deadline: redis.connect_timeout + redis.command_timeout + Duration::from_millis(500),
+            errors: AtomicU64::new(0),
+            on_recover,
+        })
+    }
+
+    /// Redis errors counted so far (including calls refused by the open breaker).
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    /// Count an L2 error that happened outside [`L2`] (e.g. a corrupt entry).
+    pub fn count_error(&self) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether recent calls failed to reach Redis.
+    pub fn is_degraded(&self) -> bool {
+        self.breaker.is_degraded()
+    }
+
+    async fn call<T, F>(&self, f: impl FnOnce(ConnectionManager) -> F) -> Result<T>
+    where
+        F: Future<Output = redis::RedisResult<T>>,
+    {
+        if !self.breaker.allow() {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+            return Err(Error::new(
+                ErrorKind::Connection,
+                "Redis is unavailable (circuit breaker open after repeated failures)",
+            ));
+        }
+        let out = match tokio::time::timeout(self.deadline, f(self.conn.clone())).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(Error::from(e)),
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!("Redis did not answer within {} ms", self.deadline.as_millis()),
+            )),
+        };
+        match &out {
+            Ok(_) => {
+                if self.breaker.success() {
+                    tracing::warn!("stratacache: Redis is reachable again; L1 cleared");
+                    (self.on_recover)();
+                }
+            }
+            Err(e) => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                if e.is_unavailable() {
+                    if !self.breaker.is_degraded() {
+                        tracing::warn!("stratacache: Redis unavailable, serving from L1: {e}");
+                    }
+                    self.breaker.failure();
+                }
+            }
+        }
+        out
+    }
+
+    /// Send a raw command (used by tests, health checks and later components).
+    pub async fn command(&self, cmd: Cmd) -> Result<Value> {
+        self.call(|mut c| async move { cmd.query_async::<Value>(&mut c).await }).await
+    }
+
+    async fn pipeline(&self, p: Pipeline) -> Result<Vec<Value>> {
+        self.call(|mut c| async move { p.query_async::<Vec<Value>>(&mut c).await }).await
+    }
+
+    /// `GET` + `PTTL` of each key, in one round trip.
+    pub async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Fetched>>> {
+        let mut p = redis::pipe();
+        for k in keys {
+            p.cmd("GET").arg(k).cmd("PTTL").arg(k);
+        }
+        let values = self.pipeline(p).await?;
+        let mut out = Vec::with_capacity(keys.len());
+        let mut it = values.into_iter();
+        for _ in keys {
+            let (v, ttl) = (it.next(), it.next());
+            out.push(match (v, ttl) {
+                (Some(Value::BulkString(bytes)), Some(Value::Int(t))) if t != -2 => {
+                    Some(Fetched { bytes, pttl_ms: (t >= 0).then_some(t as u64) })
+                }
+                _ => None,
+            });
+        }
+        Ok(out)
+    }
+
+    /// `SET key value PX ttl` for each item, in one round trip.
+    pub async fn set_many(&self, items: &[(String, Vec<u8>, u64)]) -> Result<()> {
+        let mut p = redis::pipe();
+        for (k, v, ttl_ms) in items {
+            p.cmd("SET").arg(k).arg(v).arg("PX").arg(*ttl_ms).ignore();
+        }
+        self.pipeline(p).await.map(|_| ())
+    }
+
+    /// `UNLINK` keys; returns how many existed.
+    pub async fn unlink(&self, keys: &[String]) -> Result<u64> {
+        match self.command(redis::cmd("UNLINK").arg(keys).clone()).await? {
+            Value::Int(n) => Ok(n.max(0) as u64),
+            _ => Ok(0),
+        }
+    }
+
+    /// Current tokens of tags, for a write: a missing tag gets its candidate token, and every tag
+    /// key is kept alive at least `min_ttl_ms`. One round trip.
+    pub async fn tag_tokens_for_write(
+        &self,
+        tag_keys: &[String],
+        candidates: &[[u8; 8]],
+        min_ttl_ms: u64,
+    ) -> Result<Vec<[u8; 8]>> {
+        let mut p = redis::pipe();
+        for (k, cand) in tag_keys.iter().zip(candidates) {
+            p.cmd("SET").arg(k).arg(&cand[..]).arg("NX").arg("GET").arg("PX").arg(min_ttl_ms);
+            p.cmd("PEXPIRE").arg(k).arg(min_ttl_ms).arg("GT").ignore();
+        }
+        let values = self.pipeline(p).await?;
+        tag_keys
+            .iter()
+            .zip(candidates)
+            .zip(values)
+            .map(|((k, cand), v)| match v {
+                Value::Nil => Ok(*cand),
+                Value::BulkString(b) => token_of(k, &b),
+                other => Err(Error::new(ErrorKind::Redis, format!("tag {k}: unexpected {other:?}"))),
+            })
+            .collect()
+    }
+
+    /// Current tokens of tags for a read (`None` where the tag key is gone). One round trip.
+    pub async fn tag_tokens(&self, tag_keys: &[String]) -> Result<Vec<Option<[u8; 8]>>> {
+        let v = self.command(redis::cmd("MGET").arg(tag_keys).clone()).await?;
+        let Value::Array(items) = v else {
+            return Err(Error::new(ErrorKind::Redis, format!("MGET: unexpected {v:?}")));
+        };
+        Ok(items
+            .into_iter()
+            .map(|i| match i {
+                Value::BulkString(b) => <[u8; 8]>::try_from(b.as_slice()).ok(),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Give each existing tag a new token (`SET … XX KEEPTTL`). One round trip.
+    pub async fn bump_tags(&self, tag_keys: &[String], tokens: &[[u8; 8]]) -> Result<()> {
+        let mut p = redis::pipe();
+        for (k, t) in tag_keys.iter().zip(tokens) {
+            p.cmd("SET").arg(k).arg(&t[..]).arg("XX").arg("KEEPTTL").ignore();
+        }
+        self.pipeline(p).await.map(|_| ())
+    }
+}
+
+fn token_of(key: &str, bytes: &[u8]) -> Result<[u8; 8]> {
+    <[u8; 8]>::try_from(bytes).map_err(|_| {
+        Error::new(ErrorKind::Redis, format!("tag key {key} holds {} bytes, not a token", bytes.len()))
+    })
+}
+
+/// The URL with any password replaced by `***`, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &url[s + 3..at];
+            match userinfo.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &userinfo[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,488 @@
+//! The cache manager: `get`/`set`/`del`/`mget`/`mset`/`invalidate_by_tags`/`stats` over L1 + L2.
+//!
+//! Reads: L1, then Redis (`GET`+`PTTL` in one round trip; tagged entries need one more for the tag
+//! tokens), filling L1 with a deadline no later than the Redis expiry. Writes: Redis first, then L1.
+//!
+//! Tag invalidation is lazy and exact: each tag has a random 8-byte version token in Redis
+//! (`{ns}:t:{tag}`); a tagged write records the tags' current tokens in its envelope; invalidating a
+//! tag gives it a new token; a read whose recorded tokens differ from the current ones is a miss.
+//! That is O(1) per tag, keeps no per-tag key sets, and never compares client clocks.
+//!
+//! When Redis is unreachable reads fall back to L1, writes update L1 only, and both count L2 errors;
+//! `invalidate_by_tags` clears L1 locally and then reports the failure, because an invalidation that did
+//! not reach Redis cannot be promised to other processes.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::codec::{self, EncodeOptions, TagStamp};
+use crate::config::CacheConfig;
+use crate::error::{Error, ErrorKind, Result};
+use crate::key::{validate_key, validate_tag, KeySchema};
+use crate::l1::{Entry, L1};
+use crate::l2::{Fetched, L2};
+use crate::options::{MsetItem, SetOptions};
+use crate::stats::{CacheStats, L1Stats, L2Stats};
+
+/// Extra lifetime of a tag key beyond the longest entry that records it.
+const TAG_GRACE_MS: u64 = 10_000;
+
+/// The two-tier cache. Cheap to share behind an `Arc`; every method takes `&self`.
+pub struct CacheManager {
+    config: CacheConfig,
+    keys: KeySchema,
+    l1: Arc<L1>,
+    l2: Option<L2>,
+    l2_hits: AtomicU64,
+    l2_misses: AtomicU64,
+    corrupt: AtomicU64,
+    corrupt_logged: AtomicBool,
+    closed: AtomicBool,
+}
+
+/// Current wall-clock time in Unix epoch ms.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn random_token() -> [u8; 8] {
+    let mut t = [0u8; 8];
+    getrandom::fill(&mut t).expect("the OS random source is available");
+    t
+}
+
+fn ttl_ms(ttl: Duration) -> u64 {
+    (ttl.as_millis() as u64).max(1)
+}
+
+/// A validated write, ready to encode.
+struct PreparedWrite<'a> {
+    key: &'a str,
+    json: &'a str,
+    ttl: Duration,
+    tags: &'a [String],
+    compress_above: Option<usize>,
+}
+
+impl CacheManager {
+    /// Build a manager. `l2` is `None` when L2 is disabled.
+    pub(crate) fn new(config: CacheConfig, keys: KeySchema, l1: Arc<L1>, l2: Option<L2>) -> Self {
+        CacheManager {
+            config,
+            keys,
+            l1,
+            l2,
+            l2_hits: AtomicU64::new(0),
+            l2_misses: AtomicU64::new(0),
+            corrupt: AtomicU64::new(0),
+            corrupt_logged: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// The resolved configuration.
+    pub fn config(&self) -> &CacheConfig {
+        &self.config
+    }
+
+    /// The key schema (namespace).
+    pub fn keys(&self) -> &KeySchema {
+        &self.keys
+    }
+
+    /// The Redis tier, when enabled.
+    pub fn l2(&self) -> Option<&L2> {
+        self.l2.as_ref()
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::new(ErrorKind::Closed, "the cache system has been shut down"));
+        }
+        Ok(())
+    }
+
+    /// Mark the manager closed: every later call fails with `ERR_STRATACACHE_CLOSED`.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.l1.clear();
+    }
+
+    fn check_key(&self, key: &str) -> Result<()> {
+        validate_key(key, self.config.max_key_bytes)
+    }
+
+    // ----- reads -------------------------------------------------------------------------------
+
+    /// The L1 lookup alone: synchronous, never does I/O. Counts an L1 hit or miss. Bindings serve
+    /// L1 hits through this without crossing threads.
+    pub fn get_l1(&self, key: &str) -> Result<Option<Arc<Entry>>> {
+        self.check_open()?;
+        self.check_key(key)?;
+        Ok(self.l1.get(key))
+    }
+
+    /// Get the entry for `key` (L1, then Redis). `None` on a miss.
+    pub async fn get_entry(&self, key: &str) -> Result<Option<Arc<Entry>>> {
+        if let Some(e) = self.get_l1(key)? {
+            return Ok(Some(e));
+        }
+        self.get_l2(key).await
+    }
+
+    /// The Redis part of a get, after an L1 miss that the caller already counted.
+    pub async fn get_l2(&self, key: &str) -> Result<Option<Arc<Entry>>> {
+        self.check_open()?;
+        self.check_key(key)?;
+        let keys = [key.to_owned()];
+        Ok(self.fetch(&keys).await.pop().flatten())
+    }
+
+    /// Get the JSON text of `key`.
+    pub async fn get_json(&self, key: &str) -> Result<Option<Arc<str>>> {
+        Ok(self.get_entry(key).await?.map(|e| e.json.clone()))
+    }
+
+    /// Get and deserialize `key`. A stored value that does not fit `T` is a `Serialization` error.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        match self.get_json(key).await? {
+            None => Ok(None),
+            Some(j) => serde_json::from_str(&j).map(Some).map_err(|e| {
+                Error::new(ErrorKind::Serialization, format!("value of key {key:?} does not fit the requested type: {e}"))
+            }),
+        }
+    }
+
+    /// Get many keys: L1 first, then one Redis round trip for all misses (plus one for tag tokens if
+    /// any tagged entry came back). Results are in input order.
+    pub async fn mget_entries(&self, keys: &[String]) -> Result<Vec<Option<Arc<Entry>>>> {
+        self.check_open()?;
+        for k in keys {
+            self.check_key(k)?;
+        }
+        let mut out: Vec<Option<Arc<Entry>>> = keys.iter().map(|k| self.l1.get(k)).collect();
+        let missing: Vec<usize> = (0..keys.len()).filter(|&i| out[i].is_none()).collect();
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let miss_keys: Vec<String> = missing.iter().map(|&i| keys[i].clone()).collect();
+        for (i, e) in missing.into_iter().zip(self.fetch(&miss_keys).await) {
+            out[i] = e;
+        }
+        Ok(out)
+    }
+
+    /// Read `keys` (already counted as L1 misses) from Redis and fill L1. Redis failures and
+    /// undecodable entries read as misses.
+    async fn fetch(&self, keys: &[String]) -> Vec<Option<Arc<Entry>>> {
+        let Some(l2) = &self.l2 else { return vec![None; keys.len()] };
+        let guards: Vec<_> = keys.iter().map(|k| self.l1.fill_guard(k)).collect();
+        let started = Instant::now();
+        let data_keys: Vec<String> = keys.iter().map(|k| self.keys.data(k)).collect();
+        let fetched = match l2.get_many(&data_keys).await {
+            Ok(f) => f,
+            Err(_) => return vec![None; keys.len()],
+        };
+        let decoded: Vec<Option<(codec::Envelope, Option<u64>)>> = fetched
+            .into_iter()
+            .zip(keys)
+            .map(|(f, k)| f.and_then(|Fetched { bytes, pttl_ms }| self.decode(k, &bytes).map(|e| (e, pttl_ms))))
+            .collect();
+        let tag_ok = self.check_tags(l2, &decoded).await;
+        let mut out = Vec::with_capacity(keys.len());
+        for ((d, k), g) in decoded.into_iter().zip(keys).zip(guards) {
+            match d {
+                Some((env, pttl)) if tag_ok(&env) => {
+                    self.l2_hits.fetch_add(1, Ordering::Relaxed);
+                    let life = pttl.map_or(self.config.default_ttl, Duration::from_millis);
+                    let entry = Arc::new(Entry::new(
+                        env.json,
+                        env.tags.into_iter().map(|t| t.tag).collect(),
+                        started + life,
+                        env.expires_at_ms,
+                    ));
+                    self.l1.fill(k, entry.clone(), g);
+                    out.push(Some(entry));
+                }
+                _ => {
+                    self.l2_misses.fetch_add(1, Ordering::Relaxed);
+                    out.push(None);
+                }
+            }
+        }
+        out
+    }
+
+    /// Fetch the current tokens of every tag the decoded entries record (one round trip) and return
+    /// a predicate saying whether an envelope is still valid.
+    async fn check_tags(
+        &self,
+        l2: &L2,
+        decoded: &[Option<(codec::Envelope, Option<u64>)>],
+    ) -> impl Fn(&codec::Envelope) -> bool {
+        let mut names: Vec<&str> = Vec::new();
+        for (env, _) in decoded.iter().flatten() {
+            for t in &env.tags {
+                if !names.contains(&t.tag.as_str()) {
+                    names.push(&t.tag);
+                }
+            }
+        }
+        let current: HashMap<String, Option<[u8; 8]>> = if names.is_empty() {
+            HashMap::new()
+        } else {
+            let tag_keys: Vec<String> = names.iter().map(|t| self.keys.tag(t)).collect();
+            match l2.tag_tokens(&tag_keys).await {
+                Ok(tokens) => names.iter().map(|n| n.to_string()).zip(tokens).collect(),
+                // Cannot prove the tags are current: treat tagged entries as misses.
+                Err(_) => names.iter().map(|n| (n.to_string(), None)).collect(),
+            }
+        };
+        move |env: &codec::Envelope| {
+            env.tags.iter().all(|t| current.get(&t.tag).copied().flatten() == Some(t.token))
+        }
+    }
+
+    fn decode(&self, key: &str, bytes: &[u8]) -> Option<codec::Envelope> {
+        match codec::decode(bytes, self.config.max_value_bytes) {
+            Ok(env) => Some(env),
+            Err(e) => {
+                self.corrupt.fetch_add(1, Ordering::Relaxed);
+                if let Some(l2) = &self.l2 {
+                    l2.count_error();
+                }
+                if !self.corrupt_logged.swap(true, Ordering::AcqRel) {
+                    tracing::warn!("stratacache: entry {key:?} does not decode ({e}); read as a miss (logged once)");
+                }
+                None
+            }
+        }
+    }
+
+    // ----- writes ------------------------------------------------------------------------------
+
+    fn prepare<'a>(
+        &self,
+        key: &'a str,
+        json: &'a str,
+        ttl: Option<Duration>,
+        tags: &'a [String],
+        compress_above: Option<usize>,
+    ) -> Result<PreparedWrite<'a>> {
+        self.check_key(key)?;
+        let ttl = ttl.unwrap_or(self.config.default_ttl);
+        if ttl.is_zero() {
+            return Err(Error::invalid_argument(format!("ttl must be > 0, got 0 (key {key:?})")));
+        }
+        for t in tags {
+            validate_tag(t)?;
+        }
+        if tags.len() > 256 {
+            return Err(Error::invalid_argument(format!("at most 256 tags per entry, got {}", tags.len())));
+        }
+        if json.len() > self.config.max_value_bytes {
+            return Err(Error::new(
+                ErrorKind::ValueTooLarge,
+                format!(
+                    "value of key {key:?} is {} bytes, over maxValueBytes ({})",
+                    json.len(),
+                    self.config.max_value_bytes
+                ),
+            ));
+        }
+        if serde_json::from_str::<serde::de::IgnoredAny>(json).is_err() {
+            return Err(Error::new(
+                ErrorKind::Serialization,
+                format!("value of key {key:?} is not valid JSON text"),
+            ));
+        }
+        Ok(PreparedWrite { key, json, ttl, tags, compress_above })
+    }
+
+    /// Store JSON text under `key`.
+    pub async fn set_json(&self, key: &str, json: &str, opts: &SetOptions) -> Result<()> {
+        self.check_open()?;
+        let compress_above = opts
+            .compress
+            .then(|| opts.compression_threshold.unwrap_or(self.config.compression_threshold));
+        let w = self.prepare(key, json, opts.ttl, &opts.tags, compress_above)?;
+        self.write_all(&[w]).await
+    }
+
+    /// Serialize and store `value` under `key`.
+    pub async fn set<T: Serialize + ?Sized>(&self, key: &str, value: &T, opts: &SetOptions) -> Result<()> {
+        let json = serde_json::to_string(value).map_err(|e| {
+            Error::new(ErrorKind::Serialization, format!("value of key {key:?} cannot be serialized: {e}"))
+        })?;
+        self.set_json(key, &json, opts).await
+    }
+
+    /// Store many values: everything is validated before anything is written; then one round trip
+    /// (two when items carry tags).
+    pub async fn mset(&self, items: &[MsetItem]) -> Result<()> {
+        self.check_open()?;
+        let writes = items
+            .iter()
+            .map(|i| self.prepare(&i.key, &i.json, i.ttl, &i.tags, None))
+            .collect::<Result<Vec<_>>>()?;
+        self.write_all(&writes).await
+    }
+
+    async fn write_all(&self, writes: &[PreparedWrite<'_>]) -> Result<()> {
+        let created = now_ms();
+        let started = Instant::now();
+        let mut l2_ok = true;
+        let mut stamps: Vec<Vec<TagStamp>> = writes.iter().map(|_| Vec::new()).collect();
+        if let Some(l2) = &self.l2 {
+            match self.stamp_tags(l2, writes).await {
+                Ok(s) => stamps = s,
+                Err(e) if e.is_unavailable() => l2_ok = false,
+                Err(e) => return Err(e),
+            }
+            if l2_ok {
+                let items: Vec<(String, Vec<u8>, u64)> = writes
+                    .iter()
+                    .zip(&stamps)
+                    .map(|(w, tags)| {
+                        let opts = EncodeOptions {
+                            created_at_ms: created,
+                            expires_at_ms: created + ttl_ms(w.ttl),
+                            compress_above: w.compress_above,
+                        };
+                        (self.keys.data(w.key), codec::encode(w.json, tags, opts), ttl_ms(w.ttl))
+                    })
+                    .collect();
+                match l2.set_many(&items).await {
+                    Ok(()) => {}
+                    Err(e) if e.is_unavailable() => {}
+                    Err(e) => {
+                        for w in writes {
+                            self.l1.remove(w.key);
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        for w in writes {
+            let entry = Entry::new(
+                Arc::from(w.json),
+                w.tags.to_vec().into_boxed_slice(),
+                started + w.ttl,
+                created + ttl_ms(w.ttl),
+            );
+            self.l1.put(w.key, Arc::new(entry));
+        }
+        Ok(())
+    }
+
+    /// The current token of every tag the writes carry, in one round trip.
+    async fn stamp_tags(&self, l2: &L2, writes: &[PreparedWrite<'_>]) -> Result<Vec<Vec<TagStamp>>> {
+        let mut names: Vec<&str> = Vec::new();
+        let mut longest: HashMap<&str, u64> = HashMap::new();
+        for w in writes {
+            for t in w.tags {
+                let ms = longest.entry(t.as_str()).or_insert(0);
+                *ms = (*ms).max(ttl_ms(w.ttl));
+                if !names.contains(&t.as_str()) {
+                    names.push(t);
+                }
+            }
+        }
+        if names.is_empty() {
+            return Ok(writes.iter().map(|_| Vec::new()).collect());
+        }
+        let min_ttl = names.iter().map(|n| longest[n]).max().unwrap_or(0) + TAG_GRACE_MS;
+        let tag_keys: Vec<String> = names.iter().map(|t| self.keys.tag(t)).collect();
+        let candidates: Vec<[u8; 8]> = names.iter().map(|_| random_token()).collect();
+        let tokens = l2.tag_tokens_for_write(&tag_keys, &candidates, min_ttl).await?;
+        let by_name: HashMap<&str, [u8; 8]> = names.into_iter().zip(tokens).collect();
+        Ok(writes
+            .iter()
+            .map(|w| w.tags.iter().map(|t| TagStamp { tag: t.clone(), token: by_name[t.as_str()] }).collect())
+            .collect())
+    }
+
+    /// Delete `key` from both tiers. Returns whether Redis held it.
+    pub async fn del(&self, key: &str) -> Result<bool> {
+        self.check_open()?;
+        self.check_key(key)?;
+        let existed = match &self.l2 {
+            Some(l2) => match l2.unlink(&[self.keys.data(key)]).await {
+                Ok(n) => n > 0,
+                Err(e) if e.is_unavailable() => false,
+                Err(e) => {
+                    self.l1.remove(key);
+                    return Err(e);
+                }
+            },
+            None => false,
+        };
+        let had_l1 = self.l1.peek(key).is_some();
+        self.l1.remove(key);
+        Ok(existed || had_l1)
+    }
+
+    /// Invalidate every entry carrying any of `tags`, in every process that reads Redis. O(1) per tag.
+    ///
+    /// # Errors
+    /// `Connection`/`Timeout` when Redis could not be told (L1 is cleared of those tags anyway).
+    pub async fn invalidate_by_tags(&self, tags: &[String]) -> Result<()> {
+        self.check_open()?;
+        for t in tags {
+            validate_tag(t)?;
+        }
+        if tags.is_empty() {
+            return Ok(());
+        }
+        let result = match &self.l2 {
+            Some(l2) => {
+                let keys: Vec<String> = tags.iter().map(|t| self.keys.tag(t)).collect();
+                let tokens: Vec<[u8; 8]> = tags.iter().map(|_| random_token()).collect();
+                l2.bump_tags(&keys, &tokens).await
+            }
+            None => Ok(()),
+        };
+        self.l1.invalidate_tags(tags);
+        result
+    }
+
+    /// Drop every L1 entry of this process.
+    pub fn clear_l1(&self) {
+        self.l1.clear();
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> CacheStats {
+        let (h, m) = self.l1.counts();
+        let (l2h, l2m) = (self.l2_hits.load(Ordering::Relaxed), self.l2_misses.load(Ordering::Relaxed));
+        CacheStats {
+            l1: L1Stats { size: self.l1.size(), max_size: self.l1.max_size(), hits: h, misses: m, hit_rate: rate(h, m) },
+            l2: L2Stats {
+                hits: l2h,
+                misses: l2m,
+                hit_rate: rate(l2h, l2m),
+                errors: self.l2.as_ref().map_or(0, |l| l.errors()),
+            },
+            corrupt_entries: self.corrupt.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether Redis calls are currently failing.
+    pub fn is_degraded(&self) -> bool {
+        self.l2.as_ref().is_some_and(|l| l.is_degraded())
+    }
+}
+
+fn rate(hits: u64, misses: u64) -> f64 {
+    if hits + misses == 0 {
+        0.0
+    } else {
+        hits as f64 * 100.0 / (hits + misses) as f64
+    }
+}
