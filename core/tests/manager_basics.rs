@@ -1,0 +1,157 @@
+//! Cache manager behaviour a user relies on: round trips, TTL in both tiers, compression,
+//! mget/mset round-trip counts, namespaces, stats.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use redis::AsyncCommands;
+use serde_json::json;
+use stratacache::{CacheOptions, MsetItem, SetOptions};
+use support::{cache, cache_with, unique_ns, RedisServer, SlowProxy};
+
+#[tokio::test]
+async fn set_get_del_round_trip_through_both_tiers() {
+    let server = RedisServer::start();
+    let ns = unique_ns("basic");
+    let a = cache(&server.url(), &ns).await;
+    let m = a.manager();
+    m.set("greeting", "Hello World", &SetOptions::ttl(Duration::from_secs(60))).await.unwrap();
+    assert_eq!(m.get::<String>("greeting").await.unwrap().as_deref(), Some("Hello World"));
+
+    // A second "process" (its own L1) reads the same value from Redis.
+    let b = cache(&server.url(), &ns).await;
+    let doc = json!({"name": "Alice", "tags": ["a", "é", "🦀"], "n": -1.5e300, "nested": {"x": null}});
+    m.set("user:1", &doc, &SetOptions::default()).await.unwrap();
+    assert_eq!(b.manager().get::<serde_json::Value>("user:1").await.unwrap(), Some(doc));
+    let s = b.manager().stats();
+    assert_eq!((s.l1.hits, s.l1.misses, s.l2.hits), (0, 1, 1));
+    // Now B's L1 serves it.
+    b.manager().get::<serde_json::Value>("user:1").await.unwrap().unwrap();
+    assert_eq!(b.manager().stats().l1.hits, 1);
+    assert_eq!(b.manager().stats().l1.hit_rate, 50.0);
+
+    assert!(m.del("greeting").await.unwrap());
+    assert_eq!(m.get::<String>("greeting").await.unwrap(), None);
+    assert_eq!(b.manager().get::<String>("greeting").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn redis_expiry_equals_the_ttl_and_both_tiers_expire() {
+    let server = RedisServer::start();
+    let ns = unique_ns("ttl");
+    let a = cache(&server.url(), &ns).await;
+    let m = a.manager();
+    m.set("k", &1, &SetOptions::ttl(Duration::from_millis(400))).await.unwrap();
+    let mut raw = server.raw().await;
+    let pttl: i64 = raw.pttl(format!("{ns}:d:k")).await.unwrap();
+    assert!(pttl > 0 && pttl <= 400, "Redis expiry must equal the TTL, got PTTL {pttl}");
+
+    let b = cache(&server.url(), &ns).await;
+    assert_eq!(b.manager().get::<i32>("k").await.unwrap(), Some(1)); // fills B's L1 from PTTL
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(m.get::<i32>("k").await.unwrap(), None, "writer's L1 must expire with the TTL");
+    assert_eq!(b.manager().get::<i32>("k").await.unwrap(), None, "reader's L1 must not outlive Redis");
+
+    // Fractional TTLs and the default TTL.
+    let d = cache_with(&server.url(), &ns, {
+        let mut o = CacheOptions::default();
+        o.default_ttl = Some(Duration::from_secs(42));
+        o
+    })
+    .await;
+    d.manager().set("dflt", &true, &SetOptions::default()).await.unwrap();
+    let pttl: i64 = raw.pttl(format!("{ns}:d:dflt")).await.unwrap();
+    assert!(pttl > 41_000 && pttl <= 42_000, "default TTL, got {pttl}");
+}
+
+#[tokio::test]
+async fn compression_round_trips_and_shrinks_what_redis_stores() {
+    let server = RedisServer::start();
+    let ns = unique_ns("lz4");
+    let a = cache(&server.url(), &ns).await;
+    let rows: Vec<_> = (0..200).map(|i| json!({"id": i, "title": "a fairly repetitive title", "ok": true})).collect();
+    let doc = json!({ "rows": rows });
+    let text_len = serde_json::to_string(&doc).unwrap().len();
+    let opts = SetOptions::ttl(Duration::from_secs(60)).compressed(Some(512));
+    a.manager().set("doc:large", &doc, &opts).await.unwrap();
+    a.manager().set("doc:plain", &doc, &SetOptions::ttl(Duration::from_secs(60))).await.unwrap();
+    let mut raw = server.raw().await;
+    let stored: usize = raw.strlen(format!("{ns}:d:doc:large")).await.unwrap();
+    let plain: usize = raw.strlen(format!("{ns}:d:doc:plain")).await.unwrap();
+    assert!(stored * 4 < text_len, "compressed {stored} bytes vs JSON {text_len}");
+    assert!(plain > text_len, "uncompressed envelope holds the whole JSON");
+    let b = cache(&server.url(), &ns).await;
+    assert_eq!(b.manager().get::<serde_json::Value>("doc:large").await.unwrap(), Some(doc));
+}
+
+#[tokio::test]
+async fn mget_and_mset_cost_one_round_trip() {
+    let server = RedisServer::start();
+    let delay = Duration::from_millis(40);
+    let proxy = SlowProxy::start(server.port, delay).await;
+    let ns = unique_ns("multi");
+    let a = cache_with(&proxy.url(), &ns, {
+        let mut o = CacheOptions::default();
+        o.enable_l1 = Some(false);
+        o
+    })
+    .await;
+    a.manager().get_json("warmup").await.unwrap(); // connect first
+    let items: Vec<MsetItem> =
+        (0..200).map(|i| MsetItem::new(format!("user:{i}"), format!("{{\"id\":{i}}}"), None)).collect();
+    let t = Instant::now();
+    a.manager().mset(&items).await.unwrap();
+    let mset_time = t.elapsed();
+    let keys: Vec<String> = (0..200).map(|i| format!("user:{i}")).chain(["nope".to_string()]).collect();
+    let t = Instant::now();
+    let got = a.manager().mget_entries(&keys).await.unwrap();
+    let mget_time = t.elapsed();
+    assert_eq!(got.len(), 201);
+    assert_eq!(&*got[7].as_ref().unwrap().json, "{\"id\":7}", "results are in input order");
+    assert!(got[200].is_none());
+    // One round trip costs >= 40 ms through the proxy; one per key would cost >= 8 s.
+    assert!(mset_time < delay * 5, "mset of 200 took {mset_time:?}: more than one round trip");
+    assert!(mget_time < delay * 5, "mget of 201 took {mget_time:?}: more than one round trip");
+}
+
+#[tokio::test]
+async fn namespaces_share_nothing() {
+    let server = RedisServer::start();
+    let a = cache(&server.url(), &unique_ns("a")).await;
+    let b = cache(&server.url(), &unique_ns("b")).await;
+    a.manager().set("k", "from a", &SetOptions::default().with_tags(["t"])).await.unwrap();
+    assert_eq!(b.manager().get::<String>("k").await.unwrap(), None);
+    b.manager().set("k", "from b", &SetOptions::default().with_tags(["t"])).await.unwrap();
+    b.manager().invalidate_by_tags(&["t".into()]).await.unwrap();
+    assert_eq!(a.manager().get::<String>("k").await.unwrap().as_deref(), Some("from a"));
+}
+
+#[tokio::test]
+async fn l1_is_bounded_and_l1_hits_do_not_touch_redis() {
+    let server = RedisServer::start();
+    let ns = unique_ns("bound");
+    let a = cache_with(&server.url(), &ns, {
+        let mut o = CacheOptions::default();
+        o.l1_max_size = Some(50);
+        o
+    })
+    .await;
+    for i in 0..500 {
+        a.manager().set(&format!("k{i}"), &i, &SetOptions::default()).await.unwrap();
+    }
+    let s = a.manager().stats();
+    assert!(s.l1.size <= 50, "L1 holds {} entries with maxSize 50", s.l1.size);
+    assert_eq!(s.l1.max_size, 50);
+
+    let mut raw = server.raw().await;
+    a.manager().set("hot", "v", &SetOptions::default()).await.unwrap();
+    let before: String = redis::cmd("INFO").arg("commandstats").query_async(&mut raw).await.unwrap();
+    for _ in 0..100 {
+        assert!(a.manager().get_l1("hot").unwrap().is_some());
+        a.manager().get::<String>("hot").await.unwrap().unwrap();
+    }
+    let after: String = redis::cmd("INFO").arg("commandstats").query_async(&mut raw).await.unwrap();
+    let gets = |s: &str| s.lines().find(|l| l.starts_with("cmdstat_get:")).map(str::to_owned);
+    assert_eq!(gets(&before), gets(&after), "L1 hits sent GETs to Redis");
+}
