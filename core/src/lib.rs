@@ -19,6 +19,7 @@
 pub mod breaker;
 pub mod codec;
 pub mod config;
+pub mod dynopts;
 pub mod error;
 pub mod handle;
 pub mod key;

@@ -1,0 +1,221 @@
+//! Options given as loosely typed maps (a JS object, a Python dict) turned into the typed options.
+//!
+//! The bindings pass what the user wrote as a `serde_json::Value`; this module is the one place that
+//! checks names and types, so a wrong option gives the same clear error in Node and Python. Names are
+//! accepted in camelCase (Node) and snake_case (Python); unknown names are refused (typos must not
+//! silently do nothing); `null` means "not given".
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::config::{CacheOptions, RedisOptions};
+use crate::error::{Error, ErrorKind, Result};
+use crate::options::{count_from_f64, ttl_from_secs, MsetItem, SetOptions};
+
+/// Reads fields out of one options object, remembering which names were used.
+struct Fields<'a> {
+    what: &'a str,
+    map: Map<String, Value>,
+    kind: ErrorKind,
+}
+
+fn describe(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("string {s:?}"),
+        Value::Number(n) => format!("number {n}"),
+        Value::Bool(b) => format!("boolean {b}"),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+        Value::Null => "null".into(),
+    }
+}
+
+impl<'a> Fields<'a> {
+    fn new(what: &'a str, v: Value, kind: ErrorKind) -> Result<Self> {
+        match v {
+            Value::Object(map) => Ok(Fields { what, map, kind }),
+            Value::Null => Ok(Fields { what, map: Map::new(), kind }),
+            other => Err(Error::new(kind, format!("{what} must be an object, got {}", describe(&other)))),
+        }
+    }
+
+    fn err(&self, msg: String) -> Error {
+        Error::new(self.kind, msg)
+    }
+
+    /// Take the first of `names` present and not null.
+    fn take(&mut self, names: &[&str]) -> Option<(String, Value)> {
+        let mut found = None;
+        for n in names {
+            if let Some(v) = self.map.remove(*n) {
+                if !v.is_null() && found.is_none() {
+                    found = Some((n.to_string(), v));
+                }
+            }
+        }
+        found
+    }
+
+    fn string(&mut self, names: &[&str]) -> Result<Option<String>> {
+        match self.take(names) {
+            None => Ok(None),
+            Some((_, Value::String(s))) => Ok(Some(s)),
+            Some((n, v)) => Err(self.err(format!("{n} must be a string, got {}", describe(&v)))),
+        }
+    }
+
+    fn boolean(&mut self, names: &[&str]) -> Result<Option<bool>> {
+        match self.take(names) {
+            None => Ok(None),
+            Some((_, Value::Bool(b))) => Ok(Some(b)),
+            Some((n, v)) => Err(self.err(format!("{n} must be a boolean, got {}", describe(&v)))),
+        }
+    }
+
+    fn number(&mut self, names: &[&str]) -> Result<Option<(String, f64)>> {
+        match self.take(names) {
+            None => Ok(None),
+            Some((n, Value::Number(x))) => Ok(Some((n, x.as_f64().unwrap_or(f64::NAN)))),
+            Some((n, v)) => Err(self.err(format!("{n} must be a number, got {}", describe(&v)))),
+        }
+    }
+
+    fn count(&mut self, names: &[&str], min: u64) -> Result<Option<u64>> {
+        match self.number(names)? {
+            None => Ok(None),
+            Some((n, x)) => count_from_f64(&n, x, min).map(Some).map_err(|e| self.err(e.message().into())),
+        }
+    }
+
+    fn seconds(&mut self, names: &[&str]) -> Result<Option<Duration>> {
+        match self.number(names)? {
+            None => Ok(None),
+            Some((n, x)) => ttl_from_secs(&n, x).map(Some).map_err(|e| self.err(e.message().into())),
+        }
+    }
+
+    fn millis(&mut self, names: &[&str]) -> Result<Option<Duration>> {
+        match self.number(names)? {
+            None => Ok(None),
+            Some((_, x)) if x.is_finite() && x > 0.0 => Ok(Some(Duration::from_secs_f64(x / 1000.0))),
+            Some((n, x)) => Err(self.err(format!("{n} must be > 0, got {x}"))),
+        }
+    }
+
+    fn strings(&mut self, names: &[&str]) -> Result<Option<Vec<String>>> {
+        match self.take(names) {
+            None => Ok(None),
+            Some((n, Value::Array(items))) => items
+                .into_iter()
+                .map(|i| match i {
+                    Value::String(s) => Ok(s),
+                    other => Err(self.err(format!("{n} must be an array of strings, got an item {}", describe(&other)))),
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(Some),
+            Some((n, v)) => Err(self.err(format!("{n} must be an array of strings, got {}", describe(&v)))),
+        }
+    }
+
+    /// Refuse any name not taken.
+    fn finish(self) -> Result<()> {
+        match self.map.keys().next() {
+            None => Ok(()),
+            Some(k) => Err(self.err(format!("unknown {} option {k:?}", self.what))),
+        }
+    }
+}
+
+/// `createRedisClient({...})` / `create_redis_client(...)` options.
+pub fn redis_options(v: Value) -> Result<RedisOptions> {
+    let mut f = Fields::new("redis", v, ErrorKind::Config)?;
+    let mut o = RedisOptions::default();
+    o.url = f.string(&["url"])?;
+    o.host = f.string(&["host"])?;
+    o.port = match f.number(&["port"])? {
+        None => None,
+        Some((_, p)) if p.fract() == 0.0 && (1.0..=65535.0).contains(&p) => Some(p as u16),
+        Some((n, p)) => return Err(f.err(format!("{n} must be a port number 1..65535, got {p}"))),
+    };
+    o.username = f.string(&["username"])?;
+    o.password = f.string(&["password"])?;
+    o.db = f.count(&["db"], 0)?.map(|d| d as i64);
+    o.cluster = f.boolean(&["cluster"])?;
+    o.nodes = f.strings(&["nodes"])?;
+    o.tls = f.boolean(&["tls"])?;
+    o.connect_timeout = f.millis(&["connectTimeoutMs", "connect_timeout_ms"])?;
+    o.command_timeout = f.millis(&["commandTimeoutMs", "command_timeout_ms"])?;
+    o.namespace = f.string(&["namespace"])?;
+    f.finish()?;
+    Ok(o)
+}
+
+/// `getCacheManager({...})` / `get_cache_manager(...)` options.
+pub fn cache_options(v: Value) -> Result<CacheOptions> {
+    let mut f = Fields::new("cache", v, ErrorKind::Config)?;
+    let mut o = CacheOptions::default();
+    o.l1_max_size = f.count(&["l1MaxSize", "l1_max_size"], 0)?;
+    o.default_ttl = f.seconds(&["defaultTTL", "defaultTtl", "default_ttl"])?;
+    o.enable_l1 = f.boolean(&["enableL1", "enable_l1"])?;
+    o.enable_l2 = f.boolean(&["enableL2", "enable_l2"])?;
+    o.compression_threshold = f.count(&["compressionThreshold", "compression_threshold"], 0)?.map(|n| n as usize);
+    o.max_value_bytes = f.count(&["maxValueBytes", "max_value_bytes"], 1)?.map(|n| n as usize);
+    o.max_key_bytes = f.count(&["maxKeyBytes", "max_key_bytes"], 1)?.map(|n| n as usize);
+    f.finish()?;
+    Ok(o)
+}
+
+/// Options of one `set`: `{ ttl?, tags?, compress?, compressionThreshold? }`.
+pub fn set_options(v: Value) -> Result<SetOptions> {
+    let mut f = Fields::new("set", v, ErrorKind::InvalidArgument)?;
+    let mut o = SetOptions::default();
+    o.ttl = f.seconds(&["ttl"])?;
+    o.tags = f.strings(&["tags"])?.unwrap_or_default();
+    o.compress = f.boolean(&["compress"])?.unwrap_or(false);
+    o.compression_threshold = f.count(&["compressionThreshold", "compression_threshold"], 0)?.map(|n| n as usize);
+    f.finish()?;
+    Ok(o)
+}
+
+/// One `mset` item's options (`ttl`, `tags`) with its key and JSON text.
+pub fn mset_item(key: String, json: String, opts: Value) -> Result<MsetItem> {
+    let mut f = Fields::new("mset item", opts, ErrorKind::InvalidArgument)?;
+    let ttl = f.seconds(&["ttl"])?;
+    let tags = f.strings(&["tags"])?.unwrap_or_default();
+    f.finish()?;
+    Ok(MsetItem::new(key, json, ttl).with_tags(tags))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn guide_shapes_parse() {
+        let r = redis_options(json!({"host": "redis.example.com", "port": 6380, "password": "my-secret", "db": 1, "cluster": false})).unwrap();
+        assert_eq!(r.port, Some(6380));
+        let c = cache_options(json!({"l1MaxSize": 1000, "defaultTTL": 600, "enableL1": true, "enableL2": true})).unwrap();
+        assert_eq!(c.l1_max_size, Some(1000));
+        let s = set_options(json!({"ttl": 3600, "compress": true, "compressionThreshold": 512})).unwrap();
+        assert!(s.compress);
+        let p = cache_options(json!({"l1_max_size": 5, "default_ttl": 1.5})).unwrap();
+        assert_eq!(p.default_ttl, Some(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn wrong_types_and_names_are_named() {
+        let e = redis_options(json!({"port": "abc"})).unwrap_err();
+        assert_eq!(e.message(), "port must be a number, got string \"abc\"");
+        assert_eq!(e.code(), "ERR_STRATACACHE_CONFIG");
+        let e = set_options(json!({"ttl": -1})).unwrap_err();
+        assert_eq!(e.message(), "ttl must be > 0, got -1");
+        assert_eq!(e.code(), "ERR_STRATACACHE_INVALID_ARGUMENT");
+        let e = set_options(json!({"tll": 5})).unwrap_err();
+        assert!(e.message().contains("\"tll\""), "{e}");
+        let e = set_options(json!({"tags": ["a", 1]})).unwrap_err();
+        assert!(e.message().contains("number 1"), "{e}");
+        assert!(cache_options(json!({"l1MaxSize": 1.5})).is_err());
+    }
+}

@@ -1,0 +1,110 @@
+//! The shared wire-format vectors (`tests/vectors/v1/`): the Rust side. Node and Python read the
+//! same files, so all three stay byte-compatible.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+use stratacache::codec::{decode, encode, DecodeError, EncodeOptions, TagStamp};
+use stratacache::key::KeySchema;
+use stratacache::ErrorKind;
+
+fn load(name: &str) -> Value {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/v1").join(name);
+    serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn tags_of(expect: &Value) -> Vec<TagStamp> {
+    expect["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| TagStamp {
+            tag: t["tag"].as_str().unwrap().into(),
+            token: unhex(t["token_hex"].as_str().unwrap()).try_into().unwrap(),
+        })
+        .collect()
+}
+
+#[test]
+fn envelopes_decode_and_encode_exactly() {
+    let v = load("envelopes.json");
+    assert_eq!(v["format_version"], 1);
+    let max = v["max_value_bytes"].as_u64().unwrap() as usize;
+    let cases = v["cases"].as_array().unwrap();
+    assert!(cases.len() >= 10);
+    for c in cases {
+        let name = c["name"].as_str().unwrap();
+        let bytes = unhex(c["hex"].as_str().unwrap());
+        let e = &c["expect"];
+        let env = decode(&bytes, max).unwrap_or_else(|err| panic!("{name}: {err}"));
+        assert_eq!(&*env.json, e["json"].as_str().unwrap(), "{name}");
+        assert_eq!(env.created_at_ms, e["created_at_ms"].as_u64().unwrap(), "{name}");
+        assert_eq!(env.expires_at_ms, e["expires_at_ms"].as_u64().unwrap(), "{name}");
+        assert_eq!(env.compressed, e["compressed"].as_bool().unwrap(), "{name}");
+        assert_eq!(env.tags, tags_of(e), "{name}");
+        let opts = EncodeOptions {
+            created_at_ms: env.created_at_ms,
+            expires_at_ms: env.expires_at_ms,
+            compress_above: c["compress_above"].as_u64().map(|n| n as usize),
+        };
+        let again = encode(&env.json, &env.tags, opts);
+        if c["decode_only"].as_bool().unwrap() {
+            // LZ4 output is not canonical across compressors: our bytes must decode the same.
+            assert_eq!(decode(&again, max).unwrap(), env, "{name}");
+        } else {
+            assert_eq!(hex(&again), c["hex"].as_str().unwrap(), "{name}: encoding differs");
+        }
+    }
+}
+
+#[test]
+fn corrupt_entries_fail_with_the_pinned_reason() {
+    let v = load("corrupt.json");
+    let max = v["max_value_bytes"].as_u64().unwrap() as usize;
+    for c in v["cases"].as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        let err = decode(&unhex(c["hex"].as_str().unwrap()), max).expect_err(name);
+        let reason = match err {
+            DecodeError::Foreign => "foreign",
+            DecodeError::FutureVersion(_) => "future_version",
+            DecodeError::UnknownFlags(_) => "unknown_flags",
+            DecodeError::Corrupt(_) => "corrupt",
+            DecodeError::TooLarge(_) => "too_large",
+        };
+        assert_eq!(reason, c["reason"].as_str().unwrap(), "{name}: {err}");
+    }
+}
+
+#[test]
+fn keys_follow_the_schema() {
+    for c in load("keys.json")["cases"].as_array().unwrap() {
+        let k = KeySchema::new(c["namespace"].as_str().unwrap());
+        let input = c["input"].as_str().unwrap();
+        let got = match c["kind"].as_str().unwrap() {
+            "data" => k.data(input),
+            "tag" => k.tag(input),
+            other => panic!("unknown kind {other}"),
+        };
+        assert_eq!(got, c["redis_key"].as_str().unwrap());
+    }
+}
+
+#[test]
+fn error_codes_are_stable() {
+    let v = load("error-codes.json");
+    let pinned = v["errors"].as_array().unwrap();
+    assert_eq!(pinned.len(), ErrorKind::ALL.len());
+    for (kind, p) in ErrorKind::ALL.iter().zip(pinned) {
+        assert_eq!(format!("{kind:?}"), p["kind"].as_str().unwrap());
+        assert_eq!(kind.code(), p["code"].as_str().unwrap());
+        assert_eq!(kind.family(), p["family"].as_str().unwrap());
+    }
+}
