@@ -1,0 +1,9 @@
+//! The napi-rs binding of stratacache: the native half of the npm package.
+//!
+//! It holds no cache logic. Each method converts arguments (JSON text and option objects given as
+//! JSON text), calls the core, maps the error once ([`error`]), and bridges async on napi's tokio
+//! runtime. L1 hits are served synchronously on the JS thread by [`system::NativeCache::get_l1`].
+//! The TypeScript layer in `bindings-node/ts/` gives the usage guide's surface on top of this.
+
+pub mod error;
+pub mod system;

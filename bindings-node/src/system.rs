@@ -1,0 +1,180 @@
+//! `NativeCache`: one stratacache system (the core's `StrataCache` handle) as a JS class.
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use stratacache::{dynopts, StrataCache};
+
+use crate::error::{parse_json, to_napi, IntoNapi};
+
+/// L1 counters as `getStats()` reports them.
+#[napi(object)]
+pub struct L1StatsJs {
+    /// Entries held now.
+    pub size: f64,
+    /// Capacity.
+    pub max_size: f64,
+    /// L1 hits.
+    pub hits: f64,
+    /// L1 misses.
+    pub misses: f64,
+    /// Hit rate, percent 0–100.
+    pub hit_rate: f64,
+}
+
+/// L2 counters as `getStats()` reports them.
+#[napi(object)]
+pub struct L2StatsJs {
+    /// Redis hits.
+    pub hits: f64,
+    /// Redis misses.
+    pub misses: f64,
+    /// Hit rate, percent 0–100.
+    pub hit_rate: f64,
+    /// Failed Redis calls and undecodable entries.
+    pub errors: f64,
+}
+
+/// Everything `getStats()` reports.
+#[napi(object)]
+pub struct CacheStatsJs {
+    /// L1 counters.
+    pub l1: L1StatsJs,
+    /// L2 counters.
+    pub l2: L2StatsJs,
+    /// Entries that did not decode.
+    pub corrupt_entries: f64,
+}
+
+/// Check Redis options (JSON text) without connecting; throws a config error naming what is wrong.
+#[napi]
+pub fn validate_redis_options(redis: Option<String>) -> Result<()> {
+    dynopts::redis_options(parse_json("redis", redis)?).napi()?.resolve().napi().map(|_| ())
+}
+
+/// Check cache options (JSON text); throws a config error naming what is wrong.
+#[napi]
+pub fn validate_cache_options(cache: Option<String>) -> Result<()> {
+    dynopts::cache_options(parse_json("cache", cache)?).napi()?.resolve().napi().map(|_| ())
+}
+
+/// Build a system from Redis and cache options (JSON text). Opens no connection.
+#[napi]
+pub async fn create_system(redis: Option<String>, cache: Option<String>) -> Result<NativeCache> {
+    let redis = dynopts::redis_options(parse_json("redis", redis)?).napi()?.resolve().napi()?;
+    let cache = dynopts::cache_options(parse_json("cache", cache)?).napi()?.resolve().napi()?;
+    let inner = StrataCache::from_config(redis, cache).napi()?;
+    Ok(NativeCache { inner: Arc::new(inner) })
+}
+
+/// One stratacache system.
+#[napi]
+pub struct NativeCache {
+    inner: Arc<StrataCache>,
+}
+
+#[napi]
+impl NativeCache {
+    /// The L1 lookup, synchronous: JSON text on a hit, `null` on a miss. Counts the hit or miss.
+    #[napi]
+    pub fn get_l1(&self, key: String) -> Result<Option<String>> {
+        Ok(self.inner.manager().get_l1(&key).napi()?.map(|e| e.json.to_string()))
+    }
+
+    /// The Redis part of a get, after `getL1` missed.
+    #[napi]
+    pub async fn get_l2(&self, key: String) -> Result<Option<String>> {
+        let m = self.inner.clone();
+        Ok(m.manager().get_l2(&key).await.napi()?.map(|e| e.json.to_string()))
+    }
+
+    /// Store JSON text with options `{ ttl?, tags?, compress?, compressionThreshold? }` (JSON text).
+    #[napi]
+    pub async fn set(&self, key: String, json: String, options: Option<String>) -> Result<()> {
+        let opts = dynopts::set_options(parse_json("set", options)?).napi()?;
+        let m = self.inner.clone();
+        m.manager().set_json(&key, &json, &opts).await.napi()
+    }
+
+    /// Delete a key; resolves to whether it existed.
+    #[napi]
+    pub async fn del(&self, key: String) -> Result<bool> {
+        let m = self.inner.clone();
+        m.manager().del(&key).await.napi()
+    }
+
+    /// Get many keys (L1, then one Redis round trip); JSON text or `null` per key, in input order.
+    #[napi]
+    pub async fn mget(&self, keys: Vec<String>) -> Result<Vec<Option<String>>> {
+        let m = self.inner.clone();
+        let entries = m.manager().mget_entries(&keys).await.napi()?;
+        Ok(entries.into_iter().map(|e| e.map(|e| e.json.to_string())).collect())
+    }
+
+    /// Store many values: `keys[i]` gets `jsons[i]` with `options[i]` (`{ ttl?, tags? }` as JSON text).
+    #[napi]
+    pub async fn mset(&self, keys: Vec<String>, jsons: Vec<String>, options: Vec<Option<String>>) -> Result<()> {
+        if keys.len() != jsons.len() || keys.len() != options.len() {
+            return Err(napi::Error::from_reason("internal: mset arrays differ in length"));
+        }
+        let items = keys
+            .into_iter()
+            .zip(jsons)
+            .zip(options)
+            .map(|((k, j), o)| dynopts::mset_item(k, j, parse_json("mset item", o)?).map_err(to_napi))
+            .collect::<Result<Vec<_>>>()?;
+        let m = self.inner.clone();
+        m.manager().mset(&items).await.napi()
+    }
+
+    /// Invalidate every entry carrying any of `tags`.
+    #[napi]
+    pub async fn invalidate_by_tags(&self, tags: Vec<String>) -> Result<()> {
+        let m = self.inner.clone();
+        m.manager().invalidate_by_tags(&tags).await.napi()
+    }
+
+    /// Counters snapshot.
+    #[napi]
+    pub fn stats(&self) -> CacheStatsJs {
+        let s = self.inner.manager().stats();
+        CacheStatsJs {
+            l1: L1StatsJs {
+                size: s.l1.size as f64,
+                max_size: s.l1.max_size as f64,
+                hits: s.l1.hits as f64,
+                misses: s.l1.misses as f64,
+                hit_rate: s.l1.hit_rate,
+            },
+            l2: L2StatsJs {
+                hits: s.l2.hits as f64,
+                misses: s.l2.misses as f64,
+                hit_rate: s.l2.hit_rate,
+                errors: s.l2.errors as f64,
+            },
+            corrupt_entries: s.corrupt_entries as f64,
+        }
+    }
+
+    /// Resolve when Redis answers PING; reject (connection/timeout code) otherwise.
+    #[napi]
+    pub async fn ping(&self) -> Result<()> {
+        let m = self.inner.clone();
+        m.ping().await.napi()
+    }
+
+    /// Whether Redis calls are currently failing (degraded mode).
+    #[napi]
+    pub fn is_degraded(&self) -> bool {
+        self.inner.manager().is_degraded()
+    }
+
+    /// Shut the system down; later calls fail with `ERR_STRATACACHE_CLOSED`. Idempotent.
+    #[napi]
+    pub async fn close(&self) -> Result<()> {
+        let m = self.inner.clone();
+        m.close().await;
+        Ok(())
+    }
+}

@@ -1,0 +1,122 @@
+/** `cacheManager`: the guide's cache manager over the native core. L1 hits resolve without leaving the JS thread. */
+import type { NativeCache } from './native-binding'
+import { mapError, rethrow } from './errors'
+import { configureCache, currentSystem, ensureSystem, type CacheManagerOptions } from './system'
+import { assertKey, assertStrings, fromJson, invalidArgument, optionsJson, toJson } from './values'
+
+/** Options of `set`. */
+export interface SetOptions {
+  /** Lifetime in seconds (fractions allowed, > 0); default `defaultTTL`. */
+  ttl?: number
+  /** Tags for `invalidateByTags`. */
+  tags?: string[]
+  /** Compress when the JSON is larger than the threshold. */
+  compress?: boolean
+  /** Threshold in bytes for this call (default: the manager's `compressionThreshold`). */
+  compressionThreshold?: number
+}
+
+/** One item of `mset`. */
+export interface MsetItem<T = unknown> {
+  key: string
+  value: T
+  ttl?: number
+  tags?: string[]
+}
+
+/** What `getStats()` reports; hit rates are percentages 0–100. */
+export interface CacheStats {
+  l1: { size: number; maxSize: number; hits: number; misses: number; hitRate: number }
+  l2: { hits: number; misses: number; hitRate: number; errors: number }
+  /** Entries in Redis that did not decode (read as misses). */
+  corruptEntries: number
+}
+
+function parseL2<T>(s: NativeCache, key: string): Promise<T | null> {
+  return s.getL2(key).then((text) => fromJson<T>(text), rethrow)
+}
+
+/** The two-tier cache manager. Use the `cacheManager` singleton. */
+export class CacheManager {
+  /** Get a value: `null` on a miss. An L1 hit resolves without crossing threads. */
+  get<T = unknown>(key: string): Promise<T | null> {
+    try {
+      assertKey(key)
+      const s = currentSystem()
+      if (s) {
+        const hit = s.getL1(key)
+        return hit !== null ? Promise.resolve(JSON.parse(hit) as T) : parseL2<T>(s, key)
+      }
+      return ensureSystem().then((sys) => {
+        const hit = sys.getL1(key)
+        return hit !== null ? (JSON.parse(hit) as T) : parseL2<T>(sys, key)
+      }).catch(rethrow)
+    } catch (e) {
+      return Promise.reject(mapError(e))
+    }
+  }
+
+  /** Store a JSON value. Unserializable values reject with a `TypeError` naming the key and the type. */
+  async set<T = unknown>(key: string, value: T, options?: SetOptions): Promise<void> {
+    assertKey(key)
+    const json = toJson(key, value)
+    const s = await ensureSystem()
+    await s.set(key, json, optionsJson(options)).catch(rethrow)
+  }
+
+  /** Delete a key from both tiers; resolves to whether it existed. */
+  async del(key: string): Promise<boolean> {
+    assertKey(key)
+    const s = await ensureSystem()
+    return s.del(key).catch(rethrow)
+  }
+
+  /** Store many values in one Redis round trip. Everything is validated before anything is written. */
+  async mset<T = unknown>(items: Array<MsetItem<T>>): Promise<void> {
+    if (!Array.isArray(items)) throw invalidArgument(`mset expects an array of { key, value, ttl?, tags? }, got ${typeof items}`)
+    const keys: string[] = []
+    const jsons: string[] = []
+    const opts: Array<string | null> = []
+    for (const item of items) {
+      if (item === null || typeof item !== 'object') throw invalidArgument(`mset items must be objects, got ${String(item)}`)
+      assertKey(item.key)
+      keys.push(item.key)
+      jsons.push(toJson(item.key, item.value))
+      opts.push(optionsJson({ ttl: item.ttl, tags: item.tags }))
+    }
+    const s = await ensureSystem()
+    await s.mset(keys, jsons, opts).catch(rethrow)
+  }
+
+  /** Get many keys (L1 first, then one Redis round trip); a `Map` in input order, `null` for misses. */
+  async mget<T = unknown>(keys: string[]): Promise<Map<string, T | null>> {
+    assertStrings(keys, 'keys')
+    const s = await ensureSystem()
+    const texts = await s.mget(keys).catch(rethrow)
+    const out = new Map<string, T | null>()
+    keys.forEach((k, i) => out.set(k, fromJson<T>(texts[i])))
+    return out
+  }
+
+  /** Invalidate every entry carrying any of `tags`, in every process. Rejects if Redis could not be told. */
+  async invalidateByTags(tags: string[]): Promise<void> {
+    assertStrings(tags, 'tags')
+    const s = await ensureSystem()
+    await s.invalidateByTags(tags).catch(rethrow)
+  }
+
+  /** Counters: L1 size/hits/misses, L2 hits/misses/errors, hit rates in percent. */
+  async getStats(): Promise<CacheStats> {
+    const s = await ensureSystem()
+    return s.stats()
+  }
+}
+
+/** The process-wide cache manager (connects lazily on first use). */
+export const cacheManager = new CacheManager()
+
+/** Configure the cache manager (first call) and return the process-wide instance. */
+export function getCacheManager(options?: CacheManagerOptions): CacheManager {
+  configureCache(options)
+  return cacheManager
+}

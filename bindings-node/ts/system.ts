@@ -1,0 +1,186 @@
+/**
+ * The process-wide system: configuration, lazy creation, initialization and shutdown. Importing the
+ * package opens nothing; the first cache call (or `initializeCacheSystem`) creates the native system,
+ * which connects to Redis on its first command.
+ */
+import native = require('./native')
+import type { NativeCache } from './native-binding'
+import { makeError, rethrow } from './errors'
+import { optionsJson } from './values'
+
+/** Options of `createRedisClient` (every field optional; see docs/configuration.md). */
+export interface RedisClientOptions {
+  host?: string
+  port?: number
+  password?: string
+  db?: number
+  /** Redis Cluster (not supported yet: refused with `ERR_STRATACACHE_CONFIG`). */
+  cluster?: boolean
+  username?: string
+  /** `redis://user:pass@host:port/db`; explicit `host`/`port` win over it. */
+  url?: string
+  nodes?: string[]
+  tls?: boolean
+  connectTimeoutMs?: number
+  commandTimeoutMs?: number
+  /** Key namespace shared by cooperating processes (default `sc`). */
+  namespace?: string
+}
+
+/** Options of `getCacheManager`. */
+export interface CacheManagerOptions {
+  /** L1 capacity in entries (default 10,000). */
+  l1MaxSize?: number
+  /** TTL in seconds when a call gives none (default 600). */
+  defaultTTL?: number
+  enableL1?: boolean
+  enableL2?: boolean
+  /** Compress above this many bytes when `compress: true` (default 1,024). */
+  compressionThreshold?: number
+  /** Largest value in bytes (default 16 MiB). */
+  maxValueBytes?: number
+  /** Largest key in bytes (default 1,024). */
+  maxKeyBytes?: number
+}
+
+/** Options of `initializeCacheSystem`. */
+export interface InitializeOptions {
+  redis?: RedisClientOptions
+  cache?: CacheManagerOptions
+  /** Skip cache warming (no effect until the warmer exists). */
+  skipWarming?: boolean
+  /** Skip starting metrics (no effect until metrics exist). */
+  skipMetrics?: boolean
+}
+
+/** What `initializeCacheSystem` reports. */
+export interface InitializeResult {
+  /** `connected`, or `degraded` when Redis was unreachable (L1 only, reconnecting in the background). */
+  redis: 'connected' | 'degraded'
+}
+
+/** The handle `createRedisClient` returns. */
+export interface RedisClientHandle {
+  /** The options given. */
+  readonly options: Readonly<RedisClientOptions>
+  /** Resolves `true` when Redis answers PING, `false` otherwise. */
+  ping(): Promise<boolean>
+}
+
+let redisOptions: string | null = null
+let cacheOptions: string | null = null
+let system: NativeCache | null = null
+let pending: Promise<NativeCache> | null = null
+let closed = false
+let initialized: Promise<InitializeResult> | null = null
+
+/** The native system if it exists already (the synchronous L1 path uses this). */
+export function currentSystem(): NativeCache | null {
+  return system
+}
+
+/** The native system, created on first use. */
+export function ensureSystem(): Promise<NativeCache> {
+  if (system) return Promise.resolve(system)
+  if (closed) {
+    return Promise.reject(
+      makeError('ERR_STRATACACHE_CLOSED', 'the cache system has been shut down; call initializeCacheSystem() to start it again'),
+    )
+  }
+  if (!pending) {
+    pending = native.createSystem(redisOptions, cacheOptions).then(
+      (s) => {
+        system = s
+        return s
+      },
+      (e) => {
+        pending = null
+        return rethrow(e)
+      },
+    )
+  }
+  return pending
+}
+
+function configure(kind: 'redis' | 'cache', json: string | null): void {
+  const current = kind === 'redis' ? redisOptions : cacheOptions
+  if ((system || pending) && json !== current) {
+    throw makeError(
+      'ERR_STRATACACHE_CONFIG',
+      `the cache system is already running with other ${kind} options; configure it before first use, or call shutdownCacheSystem() first`,
+    )
+  }
+  try {
+    if (kind === 'redis') native.validateRedisOptions(json)
+    else native.validateCacheOptions(json)
+  } catch (e) {
+    rethrow(e)
+  }
+  if (kind === 'redis') redisOptions = json
+  else cacheOptions = json
+}
+
+/** Configure the process-wide Redis connection the singletons use (before first use). */
+export function createRedisClient(options: RedisClientOptions = {}): RedisClientHandle {
+  configure('redis', optionsJson(options))
+  closed = false
+  return {
+    options: Object.freeze({ ...options }),
+    ping: () =>
+      ensureSystem()
+        .then((s) => s.ping())
+        .then(
+          () => true,
+          () => false,
+        ),
+  }
+}
+
+/** Set the cache options (first call) — the manager itself is returned by `getCacheManager` in cache-manager.ts. */
+export function configureCache(options: CacheManagerOptions | undefined): void {
+  if (options !== undefined) configure('cache', optionsJson(options))
+}
+
+let warnedDegraded = false
+
+/**
+ * Connect, and resolve even when Redis is unreachable (degraded mode: L1 only, one warning, reconnecting in
+ * the background). Idempotent; after `shutdownCacheSystem()` it starts the system again.
+ */
+export function initializeCacheSystem(options: InitializeOptions = {}): Promise<InitializeResult> {
+  if (initialized && !closed) return initialized
+  try {
+    if (options.redis) configure('redis', optionsJson(options.redis))
+    if (options.cache) configure('cache', optionsJson(options.cache))
+  } catch (e) {
+    return Promise.reject(e)
+  }
+  closed = false
+  initialized = ensureSystem().then(async (s) => {
+    try {
+      await s.ping()
+      return { redis: 'connected' as const }
+    } catch (e) {
+      if (!warnedDegraded) {
+        warnedDegraded = true
+        const why = e instanceof Error ? e.message : String(e)
+        console.warn(`stratacache: Redis is unreachable (${why}); running in degraded mode (L1 only) and reconnecting in the background`)
+      }
+      return { redis: 'degraded' as const }
+    }
+  })
+  initialized.catch(() => {
+    initialized = null
+  })
+  return initialized
+}
+
+/** Close everything; afterwards the process exits by itself. Cache calls then reject until `initializeCacheSystem()`. */
+export async function shutdownCacheSystem(): Promise<void> {
+  const s = system ?? (pending ? await pending.catch(() => null) : null)
+  system = null
+  pending = null
+  initialized = null
+  closed = true
+  if (s) await s.close()
+}
