@@ -11,6 +11,7 @@ pub fn to_napi(e: stratacache::Error) -> napi::Error {
 
 /// `Result` mapping for core calls.
 pub trait IntoNapi<T> {
+    /// Map the error to a napi error carrying its code.
     fn napi(self) -> napi::Result<T>;
 }
 

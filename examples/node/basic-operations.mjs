@@ -1,0 +1,41 @@
+// The usage guide's "Initialization" and "Basic Operations" through the npm package.
+// Run: ./dev demo (it starts a redis-server when REDIS_URL is unset).
+import {
+  initializeCacheSystem,
+  shutdownCacheSystem,
+  cacheManager,
+} from '../../dist/index.mjs'
+
+const status = await initializeCacheSystem({ redis: { namespace: 'demo' } })
+console.log('Cache system ready!', status)
+
+await cacheManager.set('greeting', 'Hello World', { ttl: 60 })
+console.log('greeting:', await cacheManager.get('greeting'))
+await cacheManager.del('greeting')
+
+const ticketId = 7
+const ticketData = { id: ticketId, title: 'Printer on fire', openedAt: new Date() }
+await cacheManager.set(`ticket:${ticketId}`, ticketData, { ttl: 300, tags: ['tickets', `ticket:${ticketId}`] })
+console.log('ticket:', await cacheManager.get(`ticket:${ticketId}`))
+await cacheManager.invalidateByTags(['tickets'])
+console.log('after invalidateByTags:', await cacheManager.get(`ticket:${ticketId}`))
+
+const largeDocument = { rows: Array.from({ length: 300 }, (_, i) => ({ id: i, name: `row ${i}` })) }
+await cacheManager.set('doc:large', largeDocument, { ttl: 3600, compress: true, compressionThreshold: 512 })
+const doc = await cacheManager.get('doc:large')
+console.log('doc:large rows:', doc.rows.length)
+
+// Written by the Rust demo just before, in the same namespace: read across languages.
+console.log('user:1 (written by Rust):', await cacheManager.get('user:1'))
+
+await cacheManager.mset([
+  { key: 'user:1', value: { name: 'Alice' }, ttl: 300 },
+  { key: 'user:2', value: { name: 'Bob' }, ttl: 300 },
+  { key: 'user:3', value: { name: 'Charlie' }, ttl: 300 },
+])
+const users = await cacheManager.mget(['user:1', 'user:2', 'user:3'])
+users.forEach((user, key) => {
+  console.log(`${key}: ${user?.name}`)
+})
+console.log('stats:', await cacheManager.getStats())
+await shutdownCacheSystem()
