@@ -1,0 +1,51 @@
+"""stratacache for Python: a two-tier cache (in-process L1 + Redis L2) whose values, tags and
+invalidations are shared with Node and Rust processes on the same Redis.
+
+>>> from stratacache import cache_manager
+>>> await cache_manager.set("greeting", "Hello World", ttl=60)   # doctest: +SKIP
+"""
+
+from ._manager import CacheManager, cache_manager, get_cache_manager
+from ._records import CacheStats, InitializeResult, L1Stats, L2Stats, Record
+from ._system import RedisClient, create_redis_client, initialize_cache_system, shutdown_cache_system
+from .errors import (
+    CacheConnectionError,
+    CacheTimeoutError,
+    CallbackError,
+    ClosedError,
+    ConfigError,
+    InternalError,
+    InvalidArgumentError,
+    InvalidKeyError,
+    RedisCommandError,
+    SerializationError,
+    StrataCacheError,
+    ValueTooLargeError,
+)
+
+__all__ = [
+    "CacheManager",
+    "cache_manager",
+    "get_cache_manager",
+    "create_redis_client",
+    "initialize_cache_system",
+    "shutdown_cache_system",
+    "RedisClient",
+    "CacheStats",
+    "L1Stats",
+    "L2Stats",
+    "InitializeResult",
+    "Record",
+    "StrataCacheError",
+    "ConfigError",
+    "InvalidKeyError",
+    "InvalidArgumentError",
+    "SerializationError",
+    "ValueTooLargeError",
+    "CacheConnectionError",
+    "CacheTimeoutError",
+    "RedisCommandError",
+    "ClosedError",
+    "CallbackError",
+    "InternalError",
+]

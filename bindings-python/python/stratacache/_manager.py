@@ -1,0 +1,101 @@
+"""``cache_manager``: the guide's cache manager in snake_case over the native core.
+
+Methods return awaitables: an L1 hit returns an already-complete one (no event-loop round trip);
+everything else returns an ``asyncio.Future`` completed by the native runtime.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Iterable, Mapping, Optional, Sequence, TypeVar
+
+from . import _native
+from ._bridge import Ready
+from ._records import CacheStats
+from ._system import call, configure_cache, current
+
+T = TypeVar("T")
+
+_MISS = _native.MISS
+
+
+class CacheManager:
+    """The two-tier cache manager. Use the :data:`cache_manager` singleton."""
+
+    def get(self, key: str) -> Awaitable[Any]:
+        """The value of ``key``, or ``None`` on a miss. An L1 hit completes without a loop iteration."""
+        value = current().get_l1(key)
+        if value is not _MISS:
+            return Ready(value)
+        return call("get_l2", key)
+
+    def set(
+        self,
+        key: str,
+        value: Any,
+        *,
+        ttl: Optional[float] = None,
+        tags: Optional[Sequence[str]] = None,
+        compress: Optional[bool] = None,
+        compression_threshold: Optional[int] = None,
+    ) -> Awaitable[None]:
+        """Store a JSON value (``datetime``/``date``/``UUID`` as strings). Unserializable values raise
+        :class:`~stratacache.errors.SerializationError` (a ``TypeError``) naming the key and the type."""
+        options: dict[str, Any] = {}
+        if ttl is not None:
+            options["ttl"] = ttl
+        if tags is not None:
+            options["tags"] = tags if isinstance(tags, (list, tuple)) else tags
+        if compress is not None:
+            options["compress"] = compress
+        if compression_threshold is not None:
+            options["compression_threshold"] = compression_threshold
+        return call("set", key, value, options or None)
+
+    def delete(self, key: str) -> Awaitable[bool]:
+        """Delete ``key`` from both tiers; ``True`` if it existed."""
+        return call("delete", key)
+
+    def mset(self, items: Sequence[Mapping[str, Any]]) -> Awaitable[None]:
+        """Store many ``{"key", "value", "ttl"?, "tags"?}`` items in one Redis round trip. Everything is
+        validated before anything is written."""
+        return call("mset", list(items) if not isinstance(items, list) else items)
+
+    def mget(self, keys: Iterable[str]) -> Awaitable[dict[str, Any]]:
+        """Many keys at once (L1 first, then one Redis round trip): a dict in input order, ``None`` for misses."""
+        return call("mget", keys if isinstance(keys, (list, tuple)) else list(keys))
+
+    def invalidate_by_tags(self, tags: Sequence[str]) -> Awaitable[None]:
+        """Invalidate every entry carrying any of ``tags``, in every process."""
+        return call("invalidate_by_tags", tags)
+
+    async def get_stats(self) -> CacheStats:
+        """Counters: L1 size/hits/misses, L2 hits/misses/errors; hit rates in percent."""
+        return CacheStats._from_native(current().stats())
+
+
+cache_manager = CacheManager()
+"""The process-wide cache manager (connects lazily on first use)."""
+
+
+def get_cache_manager(
+    *,
+    l1_max_size: Optional[int] = None,
+    default_ttl: Optional[float] = None,
+    enable_l1: Optional[bool] = None,
+    enable_l2: Optional[bool] = None,
+    compression_threshold: Optional[int] = None,
+    max_value_bytes: Optional[int] = None,
+    max_key_bytes: Optional[int] = None,
+) -> CacheManager:
+    """Configure the cache manager (first call) and return the process-wide instance."""
+    options = {
+        k: v
+        for k, v in dict(
+            l1_max_size=l1_max_size, default_ttl=default_ttl, enable_l1=enable_l1, enable_l2=enable_l2,
+            compression_threshold=compression_threshold, max_value_bytes=max_value_bytes,
+            max_key_bytes=max_key_bytes,
+        ).items()
+        if v is not None
+    }
+    configure_cache(options)
+    return cache_manager

@@ -1,0 +1,168 @@
+"""The process-wide system: configuration, lazy creation, initialization, shutdown, fork safety.
+
+Importing the package opens nothing. The first cache call (or :func:`initialize_cache_system`) creates
+the native system, which connects to Redis on its first command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import os
+from typing import Any, Optional
+
+from . import _native
+from ._bridge import bridge_for, close_all, forget_all
+from ._records import InitializeResult
+from .errors import ClosedError, ConfigError
+
+_log = logging.getLogger("stratacache")
+
+_redis_options: Optional[dict[str, Any]] = None
+_cache_options: Optional[dict[str, Any]] = None
+_system: Optional[Any] = None
+_closed = False
+_warned_degraded = False
+_leaked: list[Any] = []
+
+
+def current() -> Any:
+    """The native system, created on first use (synchronous: creating opens no connection)."""
+    global _system
+    if _system is None:
+        if _closed:
+            raise ClosedError(
+                "the cache system has been shut down; call initialize_cache_system() to start it again"
+            )
+        _system = _native.create_system(_redis_options, _cache_options)
+    return _system
+
+
+def call(method: str, *args: Any) -> "asyncio.Future[Any]":
+    """Run an async native method and return its future, completed on the running loop."""
+    loop = asyncio.get_running_loop()
+    fut = loop.create_future()
+    getattr(current(), method)(*args, bridge_for(loop).completions, fut)
+    return fut
+
+
+def _configure(kind: str, options: dict[str, Any]) -> None:
+    global _redis_options, _cache_options
+    current_options = _redis_options if kind == "redis" else _cache_options
+    if _system is not None and options != current_options:
+        raise ConfigError(
+            f"the cache system is already running with other {kind} options; "
+            "configure it before first use, or call shutdown_cache_system() first"
+        )
+    if kind == "redis":
+        _native.validate_redis_options(options)
+        _redis_options = options
+    else:
+        _native.validate_cache_options(options)
+        _cache_options = options
+
+
+def _given(**kwargs: Any) -> dict[str, Any]:
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
+class RedisClient:
+    """The handle :func:`create_redis_client` returns."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = dict(options)
+
+    async def ping(self) -> bool:
+        """``True`` when Redis answers PING."""
+        try:
+            await call("ping")
+            return True
+        except Exception:
+            return False
+
+
+def create_redis_client(
+    *,
+    host: Optional[str] = None,
+    port: Optional[int] = None,
+    password: Optional[str] = None,
+    db: Optional[int] = None,
+    cluster: Optional[bool] = None,
+    username: Optional[str] = None,
+    url: Optional[str] = None,
+    nodes: Optional[list[str]] = None,
+    tls: Optional[bool] = None,
+    connect_timeout_ms: Optional[float] = None,
+    command_timeout_ms: Optional[float] = None,
+    namespace: Optional[str] = None,
+) -> RedisClient:
+    """Configure the process-wide Redis connection the singletons use (before first use)."""
+    global _closed
+    options = _given(
+        host=host, port=port, password=password, db=db, cluster=cluster, username=username, url=url,
+        nodes=nodes, tls=tls, connect_timeout_ms=connect_timeout_ms, command_timeout_ms=command_timeout_ms,
+        namespace=namespace,
+    )
+    _configure("redis", options)
+    _closed = False
+    return RedisClient(options)
+
+
+def configure_cache(options: dict[str, Any]) -> None:
+    """Set the cache options (first call)."""
+    if options:
+        _configure("cache", options)
+
+
+async def initialize_cache_system(
+    *,
+    redis: Optional[dict[str, Any]] = None,
+    cache: Optional[dict[str, Any]] = None,
+    skip_warming: bool = False,
+    skip_metrics: bool = False,
+) -> InitializeResult:
+    """Connect, and return even when Redis is unreachable (degraded mode: L1 only, one warning,
+    reconnecting in the background). Idempotent; after :func:`shutdown_cache_system` it starts again."""
+    global _closed, _warned_degraded
+    if redis is not None:
+        _configure("redis", dict(redis))
+    if cache is not None:
+        _configure("cache", dict(cache))
+    _closed = False
+    current()
+    try:
+        await call("ping")
+        return InitializeResult({"redis": "connected"})
+    except Exception as e:  # noqa: BLE001 - degraded mode is not an error here
+        if not _warned_degraded:
+            _warned_degraded = True
+            _log.warning(
+                "stratacache: Redis is unreachable (%s); running in degraded mode (L1 only) and reconnecting in the background",
+                e,
+            )
+        return InitializeResult({"redis": "degraded"})
+
+
+async def shutdown_cache_system() -> None:
+    """Close everything; the event loop then closes cleanly. Cache calls then raise
+    :class:`~stratacache.errors.ClosedError` until :func:`initialize_cache_system`."""
+    global _system, _closed
+    s, _system = _system, None
+    _closed = True
+    if s is not None:
+        s.close()
+    close_all()
+
+
+def _after_fork_in_child() -> None:
+    global _system
+    _native._after_fork_in_child()
+    if _system is not None:
+        _leaked.append(_system)  # the parent's sockets: never touched, never closed here
+        _system = None
+    forget_all()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_native._shutdown_runtime)

@@ -1,0 +1,34 @@
+//! The one mapping from core errors to Python exceptions.
+//!
+//! The exception classes are declared once, in Python (`stratacache/errors.py`), because each must
+//! subclass both `StrataCacheError` and the builtin that fits (`ValueError`, `TypeError`,
+//! `TimeoutError`, `ConnectionError`), which `create_exception!` cannot express. This file looks the
+//! class up by the core's stable code.
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+
+static FROM_CODE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// Convert a core error into the matching `StrataCacheError` subclass.
+pub fn to_py(py: Python<'_>, e: &stratacache::Error) -> PyErr {
+    let made = FROM_CODE
+        .import(py, "stratacache.errors", "_from_code")
+        .and_then(|f| f.call1((e.code(), e.message())));
+    match made {
+        Ok(exc) => PyErr::from_value(exc),
+        Err(err) => err,
+    }
+}
+
+/// `Result` mapping for core calls made while attached to the interpreter.
+pub trait IntoPy<T> {
+    /// Map the error to its Python exception.
+    fn py_err(self, py: Python<'_>) -> PyResult<T>;
+}
+
+impl<T> IntoPy<T> for stratacache::Result<T> {
+    fn py_err(self, py: Python<'_>) -> PyResult<T> {
+        self.map_err(|e| to_py(py, &e))
+    }
+}

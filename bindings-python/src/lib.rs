@@ -1,0 +1,28 @@
+//! The PyO3 binding of stratacache: the private native module `stratacache._native`.
+//!
+//! It holds no cache logic: [`conv`] turns Python objects into JSON text and back, [`errors`] maps
+//! core errors to the exception tree of `stratacache/errors.py`, [`bridge`] completes asyncio futures
+//! in batches on the loop thread, [`runtime`] owns the one fork-safe tokio runtime, and [`system`]
+//! exposes the core's cache manager. The public API is the pure-Python package around it.
+
+use pyo3::prelude::*;
+
+pub mod bridge;
+pub mod conv;
+pub mod errors;
+pub mod runtime;
+pub mod system;
+
+/// The native module.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<system::System>()?;
+    m.add_class::<bridge::Completions>()?;
+    m.add_function(wrap_pyfunction!(system::create_system, m)?)?;
+    m.add_function(wrap_pyfunction!(system::validate_redis_options, m)?)?;
+    m.add_function(wrap_pyfunction!(system::validate_cache_options, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime::_after_fork_in_child, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime::_shutdown_runtime, m)?)?;
+    m.add("MISS", system::miss(m.py())?)?;
+    Ok(())
+}
