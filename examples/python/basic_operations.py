@@ -1,0 +1,38 @@
+"""The usage guide's "Initialization" and "Basic Operations" in Python (snake_case).
+
+Run: ./dev demo (it starts a redis-server when REDIS_URL is unset).
+"""
+
+import asyncio
+import datetime
+
+from stratacache import cache_manager, initialize_cache_system, shutdown_cache_system
+
+
+async def main() -> None:
+    status = await initialize_cache_system(redis={"namespace": "demo"})
+    print("Cache system ready!", status)
+
+    await cache_manager.set("greeting", "Hello World", ttl=60)
+    print("greeting:", await cache_manager.get("greeting"))
+    await cache_manager.delete("greeting")
+
+    ticket_id = 8
+    ticket_data = {"id": ticket_id, "title": "Coffee machine", "opened_at": datetime.datetime.now(datetime.timezone.utc)}
+    await cache_manager.set(f"ticket:{ticket_id}", ticket_data, ttl=300, tags=["tickets", f"ticket:{ticket_id}"])
+    print("ticket:", await cache_manager.get(f"ticket:{ticket_id}"))
+    await cache_manager.invalidate_by_tags(["tickets"])
+    print("after invalidate_by_tags:", await cache_manager.get(f"ticket:{ticket_id}"))
+
+    doc = await cache_manager.get("doc:large")  # written compressed by the Node demo
+    print("doc:large (written by Node, compressed):", None if doc is None else f"{len(doc['rows'])} rows")
+
+    users = await cache_manager.mget(["user:1", "user:2", "user:3"])  # written by Node
+    for key, user in users.items():
+        print(f"{key}: {user and user['name']}")
+    print("stats:", await cache_manager.get_stats())
+    await shutdown_cache_system()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
