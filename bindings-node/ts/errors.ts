@@ -17,6 +17,7 @@ export type StrataCacheErrorCode =
   | 'ERR_STRATACACHE_CLOSED'
   | 'ERR_STRATACACHE_CALLBACK'
   | 'ERR_STRATACACHE_INTERNAL'
+  | 'ERR_STRATACACHE_NO_LOADER'
 
 /** An error raised by stratacache, with a stable `code`. */
 export class StrataCacheError extends Error {

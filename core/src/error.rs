@@ -4,7 +4,9 @@
 //! string code (`ERR_STRATACACHE_…`) that the Node binding puts on `err.code` and the Python binding
 //! on `exc.code`; the codes are pinned by `tests/vectors/v1/error-codes.json`.
 
+use std::any::Any;
 use std::fmt;
+use std::sync::Arc;
 
 /// What kind of failure an [`Error`] is. Stable: codes never change meaning once published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -28,15 +30,18 @@ pub enum ErrorKind {
     Redis,
     /// The cache system was shut down; the handle can no longer be used.
     Closed,
-    /// A user callback (loader, writer, listener) failed.
+    /// A user callback (loader, writer, listener) failed. The error carries what the callback raised
+    /// as an opaque payload, so every waiter can get the very same object back.
     Callback,
+    /// `readThrough.read` found no registered loader whose pattern matches the key.
+    NoLoader,
     /// A bug inside stratacache; please report it.
     Internal,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order (used by the vectors test and the bindings).
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::Config,
         ErrorKind::InvalidKey,
         ErrorKind::InvalidArgument,
@@ -48,6 +53,7 @@ impl ErrorKind {
         ErrorKind::Closed,
         ErrorKind::Callback,
         ErrorKind::Internal,
+        ErrorKind::NoLoader,
     ];
 
     /// The stable code, e.g. `ERR_STRATACACHE_CONFIG`.
@@ -64,6 +70,7 @@ impl ErrorKind {
             ErrorKind::Closed => "ERR_STRATACACHE_CLOSED",
             ErrorKind::Callback => "ERR_STRATACACHE_CALLBACK",
             ErrorKind::Internal => "ERR_STRATACACHE_INTERNAL",
+            ErrorKind::NoLoader => "ERR_STRATACACHE_NO_LOADER",
         }
     }
 
@@ -74,7 +81,8 @@ impl ErrorKind {
             ErrorKind::Config
             | ErrorKind::InvalidKey
             | ErrorKind::InvalidArgument
-            | ErrorKind::ValueTooLarge => "value",
+            | ErrorKind::ValueTooLarge
+            | ErrorKind::NoLoader => "value",
             ErrorKind::Serialization => "type",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Connection => "connection",
@@ -91,13 +99,36 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+/// What a user callback raised, kept opaque by the core (a JS error reference, a Python exception
+/// object, a Rust error) so that the binding can hand the very same object to every waiter.
+pub type Payload = Arc<dyn Any + Send + Sync>;
+
 /// A stratacache error: a kind (with its stable code) and a message that names what was wrong and
 /// the value received.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    payload: Option<Payload>,
 }
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.kind)
+            .field("message", &self.message)
+            .field("payload", &self.payload.is_some())
+            .finish()
+    }
+}
+
+impl PartialEq for Error {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.message == other.message
+    }
+}
+
+impl Eq for Error {}
 
 /// `Result` with the stratacache [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -105,7 +136,17 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// A new error of `kind` with a human-readable `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into() }
+        Error { kind, message: message.into(), payload: None }
+    }
+
+    /// A callback failure carrying what the callback raised.
+    pub fn callback(message: impl Into<String>, payload: Payload) -> Self {
+        Error { kind: ErrorKind::Callback, message: message.into(), payload: Some(payload) }
+    }
+
+    /// What a failed callback raised, when this is a callback error.
+    pub fn payload(&self) -> Option<&Payload> {
+        self.payload.as_ref()
     }
 
     /// The kind of failure.

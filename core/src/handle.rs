@@ -9,6 +9,7 @@ use crate::key::KeySchema;
 use crate::l1::L1;
 use crate::l2::L2;
 use crate::manager::CacheManager;
+use crate::patterns::{CacheAside, Patterns, ReadThrough, WriteBehind, WriteBehindOptions, WriteThrough};
 
 /// Builds a [`StrataCache`]. Every setting is optional: unset ones come from the environment, then
 /// the documented defaults (see [`crate::config`]).
@@ -76,7 +77,8 @@ impl StrataCacheBuilder {
 
 struct Inner {
     redis: RedisConfig,
-    manager: CacheManager,
+    manager: Arc<CacheManager>,
+    patterns: Patterns,
 }
 
 /// The stratacache system: one handle, cheap to clone, owning every component.
@@ -102,13 +104,44 @@ impl StrataCache {
         } else {
             None
         };
-        let manager = CacheManager::new(cache, keys, l1, l2);
-        Ok(StrataCache { inner: Arc::new(Inner { redis, manager }) })
+        let manager = Arc::new(CacheManager::new(cache, keys, l1, l2));
+        let patterns = Patterns::new(manager.clone());
+        Ok(StrataCache { inner: Arc::new(Inner { redis, manager, patterns }) })
     }
 
     /// The cache manager.
     pub fn manager(&self) -> &CacheManager {
         &self.inner.manager
+    }
+
+    /// The cache manager, shared (for components that outlive a borrow).
+    pub fn manager_arc(&self) -> Arc<CacheManager> {
+        self.inner.manager.clone()
+    }
+
+    /// Cache-aside and refresh-ahead.
+    pub fn cache_aside(&self) -> &CacheAside {
+        &self.inner.patterns.cache_aside
+    }
+
+    /// Write-through.
+    pub fn write_through(&self) -> &WriteThrough {
+        &self.inner.patterns.write_through
+    }
+
+    /// Read-through (loaders registered by key pattern).
+    pub fn read_through(&self) -> &ReadThrough {
+        &self.inner.patterns.read_through
+    }
+
+    /// The default write-behind instance (`writeBehind`).
+    pub fn write_behind(&self) -> &WriteBehind {
+        &self.inner.patterns.write_behind
+    }
+
+    /// A new write-behind instance with its own queue and flusher; flushed by [`StrataCache::close`].
+    pub fn new_write_behind(&self, opts: WriteBehindOptions) -> WriteBehind {
+        self.inner.patterns.new_write_behind(opts)
     }
 
     /// The resolved Redis configuration (the URL includes the password; use
@@ -125,8 +158,10 @@ impl StrataCache {
         }
     }
 
-    /// Shut down: every later call fails with `ERR_STRATACACHE_CLOSED`. Idempotent.
+    /// Shut down: flush every write-behind queue, stop their flushers, then make every later call fail
+    /// with `ERR_STRATACACHE_CLOSED`. Idempotent.
     pub async fn close(&self) {
+        self.inner.patterns.close().await;
         self.manager().close();
     }
 }

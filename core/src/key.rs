@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `d` | `{ns}:d:{key}` | a cached value (an envelope, see [`crate::codec`]) |
 //! | `t` | `{ns}:t:{tag}` | the current version token of a tag (8 random bytes) |
+//! | `lk` | `{ns}:lk:{key}` | the load lock of a key (cache-aside, refresh-ahead) |
 //!
 //! Later components add `s` (sessions), `rl` (rate limits), `lk` (locks) and the bus channel
 //! `{ns}:bus`; `docs/key-schema.md` is the reference and `tests/vectors/v1/keys.json` pins it.
@@ -16,6 +17,7 @@ pub struct KeySchema {
     namespace: String,
     data_prefix: String,
     tag_prefix: String,
+    lock_prefix: String,
 }
 
 impl KeySchema {
@@ -25,6 +27,7 @@ impl KeySchema {
             namespace: namespace.to_owned(),
             data_prefix: format!("{namespace}:d:"),
             tag_prefix: format!("{namespace}:t:"),
+            lock_prefix: format!("{namespace}:lk:"),
         }
     }
 
@@ -44,6 +47,11 @@ impl KeySchema {
     /// The Redis key holding a tag's version token.
     pub fn tag(&self, tag: &str) -> String {
         format!("{}{tag}", self.tag_prefix)
+    }
+
+    /// The Redis key of the load/refresh lock of a cached key.
+    pub fn lock(&self, key: &str) -> String {
+        format!("{}{key}", self.lock_prefix)
     }
 
     /// The prefix of every data key (for pattern invalidation and server-assisted tracking).

@@ -229,3 +229,28 @@ pub fn redact(url: &str) -> String {
         _ => url.to_owned(),
     }
 }
+
+impl L2 {
+    /// `SET key token NX PX lease`: true when the lock was taken.
+    pub async fn try_lock(&self, key: &str, token: &str, lease_ms: u64) -> Result<bool> {
+        let v = self.command(redis::cmd("SET").arg(key).arg(token).arg("NX").arg("PX").arg(lease_ms).clone()).await?;
+        Ok(matches!(v, Value::Okay) || matches!(&v, Value::SimpleString(s) if s == "OK"))
+    }
+
+    /// Whether `key` exists.
+    pub async fn exists(&self, key: &str) -> Result<bool> {
+        Ok(matches!(self.command(redis::cmd("EXISTS").arg(key).clone()).await?, Value::Int(n) if n > 0))
+    }
+
+    /// Run a script (EVALSHA, loading it on `NOSCRIPT`) with `keys` and `args`.
+    pub async fn script(&self, script: &redis::Script, keys: &[&str], args: &[&str]) -> Result<Value> {
+        let mut inv = script.prepare_invoke();
+        for k in keys {
+            inv.key(*k);
+        }
+        for a in args {
+            inv.arg(*a);
+        }
+        self.call(|mut c| async move { inv.invoke_async::<Value>(&mut c).await }).await
+    }
+}

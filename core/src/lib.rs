@@ -27,6 +27,7 @@ pub mod l1;
 pub mod l2;
 pub mod manager;
 pub mod options;
+pub mod patterns;
 pub mod stats;
 
 pub use config::{CacheConfig, CacheOptions, RedisConfig, RedisOptions};

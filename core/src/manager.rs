@@ -140,7 +140,16 @@ impl CacheManager {
         self.check_open()?;
         self.check_key(key)?;
         let keys = [key.to_owned()];
-        Ok(self.fetch(&keys).await.pop().flatten())
+        Ok(self.fetch(&keys, true).await.pop().flatten())
+    }
+
+    /// Read `key` from Redis without counting a hit or miss (used while waiting for another
+    /// process's load). Fills L1 on a hit.
+    pub async fn peek_l2(&self, key: &str) -> Result<Option<Arc<Entry>>> {
+        self.check_open()?;
+        self.check_key(key)?;
+        let keys = [key.to_owned()];
+        Ok(self.fetch(&keys, false).await.pop().flatten())
     }
 
     /// Get the JSON text of `key`.
@@ -171,7 +180,7 @@ impl CacheManager {
             return Ok(out);
         }
         let miss_keys: Vec<String> = missing.iter().map(|&i| keys[i].clone()).collect();
-        for (i, e) in missing.into_iter().zip(self.fetch(&miss_keys).await) {
+        for (i, e) in missing.into_iter().zip(self.fetch(&miss_keys, true).await) {
             out[i] = e;
         }
         Ok(out)
@@ -179,7 +188,7 @@ impl CacheManager {
 
     /// Read `keys` (already counted as L1 misses) from Redis and fill L1. Redis failures and
     /// undecodable entries read as misses.
-    async fn fetch(&self, keys: &[String]) -> Vec<Option<Arc<Entry>>> {
+    async fn fetch(&self, keys: &[String], count: bool) -> Vec<Option<Arc<Entry>>> {
         let Some(l2) = &self.l2 else { return vec![None; keys.len()] };
         let guards: Vec<_> = keys.iter().map(|k| self.l1.fill_guard(k)).collect();
         let started = Instant::now();
@@ -198,7 +207,9 @@ impl CacheManager {
         for ((d, k), g) in decoded.into_iter().zip(keys).zip(guards) {
             match d {
                 Some((env, pttl)) if tag_ok(&env) => {
-                    self.l2_hits.fetch_add(1, Ordering::Relaxed);
+                    if count {
+                        self.l2_hits.fetch_add(1, Ordering::Relaxed);
+                    }
                     let life = pttl.map_or(self.config.default_ttl, Duration::from_millis);
                     let entry = Arc::new(Entry::new(
                         env.json,
@@ -210,7 +221,9 @@ impl CacheManager {
                     out.push(Some(entry));
                 }
                 _ => {
-                    self.l2_misses.fetch_add(1, Ordering::Relaxed);
+                    if count {
+                        self.l2_misses.fetch_add(1, Ordering::Relaxed);
+                    }
                     out.push(None);
                 }
             }
@@ -302,6 +315,12 @@ impl CacheManager {
             ));
         }
         Ok(PreparedWrite { key, json, ttl, tags, compress_above })
+    }
+
+    /// Check a write without doing it (write-through validates before calling the writer).
+    pub fn check_write(&self, key: &str, json: &str, opts: &SetOptions) -> Result<()> {
+        self.check_open()?;
+        self.prepare(key, json, opts.ttl, &opts.tags, None).map(|_| ())
     }
 
     /// Store JSON text under `key`.

@@ -425,6 +425,7 @@ ERRORS = [
     ("Closed", "runtime"),
     ("Callback", "runtime"),
     ("Internal", "runtime"),
+    ("NoLoader", "value"),
 ]
 
 
@@ -496,7 +497,7 @@ def verify(envelopes: dict, corrupt: dict, keys: dict, errors: dict) -> None:
         assert case["redis_key"] == case["namespace"] + ":" + sub + ":" + case["input"]
 
     codes = [e["code"] for e in errors["errors"]]
-    assert len(set(codes)) == len(codes) == 11
+    assert len(set(codes)) == len(codes) == len(ERRORS)
     assert codes[0] == "ERR_STRATACACHE_CONFIG" and "ERR_STRATACACHE_VALUE_TOO_LARGE" in codes
 
 

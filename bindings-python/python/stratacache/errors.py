@@ -23,6 +23,7 @@ __all__ = [
     "ClosedError",
     "CallbackError",
     "InternalError",
+    "NoLoaderError",
 ]
 
 
@@ -103,6 +104,12 @@ class InternalError(StrataCacheError):
     code = "ERR_STRATACACHE_INTERNAL"
 
 
+class NoLoaderError(StrataCacheError, ValueError):
+    """``read_through.read`` found no registered loader whose pattern matches the key."""
+
+    code = "ERR_STRATACACHE_NO_LOADER"
+
+
 _BY_CODE: dict[str, type[StrataCacheError]] = {
     cls.code: cls
     for cls in (
@@ -117,6 +124,7 @@ _BY_CODE: dict[str, type[StrataCacheError]] = {
         ClosedError,
         CallbackError,
         InternalError,
+        NoLoaderError,
     )
 }
 

@@ -1,0 +1,263 @@
+//! Cache-aside (`cacheAside.get`) and refresh-ahead (`cacheAside.getWithRefresh`).
+//!
+//! A miss runs the loader once per key per process however many callers wait (a shared flight,
+//! spawned so it finishes even if its callers go away), and once across processes: the flight takes a
+//! short Redis lock with a lease; the other processes poll for the value and load themselves only if
+//! the holder neither fills the key nor holds the lock any more, or the lease is over.
+
+use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::future::{BoxFuture, FutureExt, Shared};
+
+use super::lock::LoadLock;
+use super::Loader;
+use crate::error::{Error, ErrorKind, Result};
+use crate::manager::CacheManager;
+use crate::options::SetOptions;
+
+/// Options of `cacheAside.get`.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct AsideOptions {
+    /// Lifetime of the loaded value (default: the manager's default TTL).
+    pub ttl: Option<Duration>,
+    /// Tags of the loaded value.
+    pub tags: Vec<String>,
+    /// Cache a `null` result for this long (default: `null` is not cached).
+    pub negative_ttl: Option<Duration>,
+    /// Lease of the cross-process load lock (default 5 s); longer than the slowest load.
+    pub lock_lease: Duration,
+}
+
+impl Default for AsideOptions {
+    fn default() -> Self {
+        AsideOptions { ttl: None, tags: Vec::new(), negative_ttl: None, lock_lease: Duration::from_secs(5) }
+    }
+}
+
+impl AsideOptions {
+    /// Options with a TTL.
+    pub fn ttl(ttl: Duration) -> Self {
+        AsideOptions { ttl: Some(ttl), ..Default::default() }
+    }
+
+    /// Add tags.
+    #[must_use]
+    pub fn with_tags<I: IntoIterator<Item = S>, S: Into<String>>(mut self, tags: I) -> Self {
+        self.tags = tags.into_iter().map(Into::into).collect();
+        self
+    }
+
+    fn set_options(&self) -> SetOptions {
+        let mut o = SetOptions::default();
+        o.ttl = self.ttl;
+        o.tags = self.tags.clone();
+        o
+    }
+}
+
+/// Options of `cacheAside.getWithRefresh`.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RefreshOptions {
+    /// Cache-aside options (the TTL is required here: the threshold is a fraction of it).
+    pub aside: AsideOptions,
+    /// Refresh in the background once less than `refresh_threshold × ttl` remains (0 < x < 1).
+    pub refresh_threshold: f64,
+}
+
+impl RefreshOptions {
+    /// Refresh once less than `threshold × ttl` remains.
+    pub fn new(ttl: Duration, threshold: f64) -> Self {
+        RefreshOptions { aside: AsideOptions::ttl(ttl), refresh_threshold: threshold }
+    }
+}
+
+type Flight = Shared<BoxFuture<'static, Result<Option<Arc<str>>>>>;
+
+struct State {
+    manager: Arc<CacheManager>,
+    flights: Mutex<HashMap<String, Flight>>,
+    refreshing: Mutex<HashSet<String>>,
+}
+
+/// Cache-aside with single-flight and a cross-process load lock. Cheap to clone.
+#[derive(Clone)]
+pub struct CacheAside {
+    state: Arc<State>,
+}
+
+const POLL_START: Duration = Duration::from_millis(5);
+const POLL_MAX: Duration = Duration::from_millis(50);
+
+impl CacheAside {
+    pub(crate) fn new(manager: Arc<CacheManager>) -> Self {
+        CacheAside {
+            state: Arc::new(State {
+                manager,
+                flights: Mutex::new(HashMap::new()),
+                refreshing: Mutex::new(HashSet::new()),
+            }),
+        }
+    }
+
+    /// The value of `key` (JSON text), loading it with `loader` on a miss. `None` when the loader
+    /// found nothing.
+    ///
+    /// # Errors
+    /// What the loader raised (`ERR_STRATACACHE_CALLBACK` with its payload), the same for every waiter;
+    /// nothing is cached then. Bad keys or options, as for `set`.
+    pub async fn get(&self, key: &str, loader: Loader, opts: &AsideOptions) -> Result<Option<Arc<str>>> {
+        if let Some(e) = self.state.manager.get_entry(key).await? {
+            return Ok(Some(e.json.clone()));
+        }
+        self.load(key, loader, opts).await
+    }
+
+    /// The cached value of `key`, if any (no loading).
+    pub async fn get_cached(&self, key: &str) -> Result<Option<Arc<str>>> {
+        Ok(self.state.manager.get_entry(key).await?.map(|e| e.json.clone()))
+    }
+
+    /// Join (or start) the flight loading `key`.
+    async fn load(&self, key: &str, loader: Loader, opts: &AsideOptions) -> Result<Option<Arc<str>>> {
+        let flight = {
+            let mut flights = self.state.flights.lock().unwrap_or_else(|p| p.into_inner());
+            match flights.get(key) {
+                Some(f) => f.clone(),
+                None => {
+                    let f = start_flight(self.state.clone(), key.to_owned(), loader, opts.clone());
+                    flights.insert(key.to_owned(), f.clone());
+                    f
+                }
+            }
+        };
+        flight.await
+    }
+
+    /// Like [`CacheAside::get`], but when less than `refresh_threshold × ttl` remains the current
+    /// value is returned at once and refreshed in the background, once per key (and once across
+    /// processes, through the load lock).
+    pub async fn get_with_refresh(&self, key: &str, loader: Loader, opts: &RefreshOptions) -> Result<Option<Arc<str>>> {
+        let t = opts.refresh_threshold;
+        if !(t.is_finite() && t > 0.0 && t < 1.0) {
+            return Err(Error::invalid_argument(format!("refreshThreshold must be between 0 and 1 (exclusive), got {t}")));
+        }
+        let ttl = opts.aside.ttl.unwrap_or(self.state.manager.config().default_ttl);
+        match self.state.manager.get_entry(key).await? {
+            Some(e) => {
+                let remaining = e.deadline.saturating_duration_since(Instant::now());
+                if remaining < ttl.mul_f64(t) {
+                    self.refresh_in_background(key, loader, &opts.aside);
+                }
+                Ok(Some(e.json.clone()))
+            }
+            None => self.load(key, loader, &opts.aside).await,
+        }
+    }
+
+    fn refresh_in_background(&self, key: &str, loader: Loader, opts: &AsideOptions) {
+        if !self.state.refreshing.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_owned()) {
+            return; // already refreshing in this process
+        }
+        let state = self.state.clone();
+        let key = key.to_owned();
+        let opts = opts.clone();
+        tokio::spawn(async move {
+            let m = &state.manager;
+            let lock = match m.l2() {
+                Some(l2) => match LoadLock::try_acquire(l2, m.keys().lock(&key), opts.lock_lease).await {
+                    Ok(Some(lock)) => Some(lock),
+                    Ok(None) => None, // another process refreshes it
+                    Err(_) => None,
+                },
+                None => None,
+            };
+            if lock.is_some() || m.l2().is_none() {
+                if let Err(e) = run_and_store(m, &key, &loader, &opts).await {
+                    tracing::warn!("stratacache: background refresh of {key:?} failed, keeping the old value: {e}");
+                }
+            }
+            if let (Some(lock), Some(l2)) = (lock, m.l2()) {
+                lock.release(l2).await;
+            }
+            state.refreshing.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+        });
+    }
+}
+
+fn start_flight(state: Arc<State>, key: String, loader: Loader, opts: AsideOptions) -> Flight {
+    let task_key = key.clone();
+    let task = tokio::spawn(async move {
+        let result = load_once(&state.manager, &task_key, &loader, &opts).await;
+        state.flights.lock().unwrap_or_else(|p| p.into_inner()).remove(&task_key);
+        result
+    });
+    async move {
+        match task.await {
+            Ok(r) => r,
+            Err(e) => Err(Error::new(ErrorKind::Internal, format!("the load of key {key:?} was aborted: {e}"))),
+        }
+    }
+    .boxed()
+    .shared()
+}
+
+/// Load under the cross-process lock (or without it when Redis is unavailable).
+async fn load_once(m: &CacheManager, key: &str, loader: &Loader, opts: &AsideOptions) -> Result<Option<Arc<str>>> {
+    let Some(l2) = m.l2() else { return run_and_store(m, key, loader, opts).await };
+    let lock_key = m.keys().lock(key);
+    let give_up = Instant::now() + opts.lock_lease;
+    let mut poll = POLL_START;
+    loop {
+        match LoadLock::try_acquire(l2, lock_key.clone(), opts.lock_lease).await {
+            Ok(Some(lock)) => {
+                // Another process may have filled the key just before we got the lock.
+                let r = match m.peek_l2(key).await {
+                    Ok(Some(e)) => Ok(Some(e.json.clone())),
+                    _ => run_and_store(m, key, loader, opts).await,
+                };
+                lock.release(l2).await;
+                return r;
+            }
+            Ok(None) => {
+                tokio::time::sleep(poll).await;
+                poll = (poll * 2).min(POLL_MAX);
+                if let Ok(Some(e)) = m.peek_l2(key).await {
+                    return Ok(Some(e.json.clone()));
+                }
+                if Instant::now() >= give_up {
+                    return run_and_store(m, key, loader, opts).await; // the holder is too slow
+                }
+                // Loop: if the holder crashed or failed, its lock is gone and we take it.
+            }
+            Err(e) if e.is_unavailable() => return run_and_store(m, key, loader, opts).await,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Run the loader once and store what it returned.
+async fn run_and_store(m: &CacheManager, key: &str, loader: &Loader, opts: &AsideOptions) -> Result<Option<Arc<str>>> {
+    let loaded = match AssertUnwindSafe(loader()).catch_unwind().await {
+        Ok(r) => r?,
+        Err(_) => return Err(Error::new(ErrorKind::Callback, format!("the loader of key {key:?} panicked"))),
+    };
+    match loaded {
+        Some(json) => {
+            m.set_json(key, &json, &opts.set_options()).await?;
+            Ok(Some(Arc::from(json)))
+        }
+        None => {
+            if let Some(nt) = opts.negative_ttl {
+                let mut o = opts.set_options();
+                o.ttl = Some(nt);
+                m.set_json(key, "null", &o).await?;
+            }
+            Ok(None)
+        }
+    }
+}

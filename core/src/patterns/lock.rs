@@ -1,0 +1,38 @@
+//! A short Redis lock with a lease, so that one process loads a cold key while the others wait.
+//!
+//! Taken with `SET {ns}:lk:{key} token NX PX lease`; released with a compare-and-delete script, so a
+//! holder whose lease ran out never deletes somebody else's lock. A crashed holder blocks nobody past
+//! its lease.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::l2::L2;
+
+fn release_script() -> &'static redis::Script {
+    static SCRIPT: OnceLock<redis::Script> = OnceLock::new();
+    SCRIPT.get_or_init(|| redis::Script::new(include_str!("release_lock.lua")))
+}
+
+/// A held lock; release it with [`LoadLock::release`].
+#[derive(Debug)]
+pub struct LoadLock {
+    key: String,
+    token: String,
+}
+
+impl LoadLock {
+    /// Try to take the lock `key` for `lease`. `Ok(None)`: somebody else holds it.
+    pub async fn try_acquire(l2: &L2, key: String, lease: Duration) -> crate::Result<Option<LoadLock>> {
+        let mut raw = [0u8; 16];
+        getrandom::fill(&mut raw).expect("the OS random source is available");
+        let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let lease_ms = (lease.as_millis() as u64).max(1);
+        Ok(l2.try_lock(&key, &token, lease_ms).await?.then_some(LoadLock { key, token }))
+    }
+
+    /// Release the lock if still ours. Failures are ignored: the lease ends it anyway.
+    pub async fn release(self, l2: &L2) {
+        let _ = l2.script(release_script(), &[&self.key], &[&self.token]).await;
+    }
+}
