@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeCache = nativeBinding.NativeCache
+module.exports.NativeWriteBehind = nativeBinding.NativeWriteBehind
 module.exports.createSystem = nativeBinding.createSystem
 module.exports.validateCacheOptions = nativeBinding.validateCacheOptions
 module.exports.validateRedisOptions = nativeBinding.validateRedisOptions

@@ -11,6 +11,20 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 /** One stratacache system. */
 export declare class NativeCache {
+  /** `cacheAside.get`: the cached JSON, or the loader's (single-flight, cross-process locked). */
+  cacheAsideGet(key: string, loader: ((arg: string) => Promise<string>), options?: string | undefined | null): Promise<string | null>
+  /** `cacheAside.getWithRefresh`. */
+  cacheAsideGetWithRefresh(key: string, loader: ((arg: string) => Promise<string>), options?: string | undefined | null): Promise<string | null>
+  /** `writeThrough.write`: the writer first, the cache only on success. */
+  writeThrough(key: string, json: string, writer: ((arg: string) => Promise<string>), options?: string | undefined | null): Promise<void>
+  /** `readThrough.registerLoader`. */
+  registerLoader(pattern: string, loader: ((arg: string) => Promise<string>)): void
+  /** `readThrough.unregisterLoader`. */
+  unregisterLoader(pattern: string): boolean
+  /** `readThrough.read`. */
+  readThrough(key: string, options?: string | undefined | null): Promise<string | null>
+  /** A new write-behind queue (`WriteBehindPattern`), flushed by `close()`. */
+  newWriteBehind(options?: string | undefined | null, onError?: (((arg: [number, string, string, string]) => unknown)) | undefined | null): NativeWriteBehind
   /** The L1 lookup, synchronous: JSON text on a hit, `null` on a miss. Counts the hit or miss. */
   getL1(key: string): string | null
   /** The Redis part of a get, after `getL1` missed. */
@@ -33,6 +47,16 @@ export declare class NativeCache {
   isDegraded(): boolean
   /** Shut the system down; later calls fail with `ERR_STRATACACHE_CLOSED`. Idempotent. */
   close(): Promise<void>
+}
+
+/** One write-behind queue. */
+export declare class NativeWriteBehind {
+  /** Update the cache now and queue the writer. */
+  write(key: string, json: string, writer: ((arg: string) => Promise<string>), options?: string | undefined | null): Promise<void>
+  /** Run every queued write now; resolves to how many were written. */
+  flush(): Promise<number>
+  /** Counters. */
+  stats(): WriteBehindStatsJs
 }
 
 /** Everything `getStats()` reports. */
@@ -79,3 +103,17 @@ export declare function validateCacheOptions(cache?: string | undefined | null):
 
 /** Check Redis options (JSON text) without connecting; throws a config error naming what is wrong. */
 export declare function validateRedisOptions(redis?: string | undefined | null): void
+
+/** Counters of a write-behind queue. */
+export interface WriteBehindStatsJs {
+  /** Writes waiting now. */
+  pending: number
+  /** Writer calls that succeeded. */
+  written: number
+  /** Writes replaced by a later write to the same key. */
+  coalesced: number
+  /** Failed attempts that were retried. */
+  retries: number
+  /** Writes given up (handed to onError). */
+  failed: number
+}

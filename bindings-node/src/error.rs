@@ -6,7 +6,13 @@
 
 /// Convert a core error into a napi error carrying the code in its message.
 pub fn to_napi(e: stratacache::Error) -> napi::Error {
-    napi::Error::new(napi::Status::GenericFailure, format!("[{}] {}", e.code(), e.message()))
+    let stash = e.payload().and_then(|p| p.downcast_ref::<crate::callbacks::JsStashed>());
+    let message = match stash {
+        // A user callback's error: `ts/errors.ts` returns the stashed original object.
+        Some(s) => format!("[{}] {{stash:{}}} {}", e.code(), s.0, e.message()),
+        None => format!("[{}] {}", e.code(), e.message()),
+    };
+    napi::Error::new(napi::Status::GenericFailure, message)
 }
 
 /// `Result` mapping for core calls.

@@ -5,5 +5,8 @@
 //! runtime. L1 hits are served synchronously on the JS thread by [`system::NativeCache::get_l1`].
 //! The TypeScript layer in `bindings-node/ts/` gives the usage guide's surface on top of this.
 
+pub mod callbacks;
 pub mod error;
+pub mod logging;
+pub mod patterns;
 pub mod system;

@@ -62,6 +62,7 @@ pub fn validate_cache_options(cache: Option<String>) -> Result<()> {
 /// Build a system from Redis and cache options (JSON text). Opens no connection.
 #[napi]
 pub async fn create_system(redis: Option<String>, cache: Option<String>) -> Result<NativeCache> {
+    crate::logging::init();
     let redis = dynopts::redis_options(parse_json("redis", redis)?).napi()?.resolve().napi()?;
     let cache = dynopts::cache_options(parse_json("cache", cache)?).napi()?.resolve().napi()?;
     let inner = StrataCache::from_config(redis, cache).napi()?;
@@ -72,6 +73,13 @@ pub async fn create_system(redis: Option<String>, cache: Option<String>) -> Resu
 #[napi]
 pub struct NativeCache {
     inner: Arc<StrataCache>,
+}
+
+impl NativeCache {
+    /// The core handle.
+    pub fn handle(&self) -> Arc<StrataCache> {
+        self.inner.clone()
+    }
 }
 
 #[napi]

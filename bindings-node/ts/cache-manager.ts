@@ -79,10 +79,12 @@ export class CacheManager {
     const opts: Array<string | null> = []
     for (const item of items) {
       if (item === null || typeof item !== 'object') throw invalidArgument(`mset items must be objects, got ${String(item)}`)
-      assertKey(item.key)
-      keys.push(item.key)
-      jsons.push(toJson(item.key, item.value))
-      opts.push(optionsJson({ ttl: item.ttl, tags: item.tags }))
+      const { key, value, ...options } = item
+      assertKey(key)
+      keys.push(key)
+      jsons.push(toJson(key, value))
+      opts.push(optionsJson(options)) // unknown fields reach the core, which names them
+
     }
     const s = await ensureSystem()
     await s.mset(keys, jsons, opts).catch(rethrow)

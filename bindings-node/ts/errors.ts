@@ -4,6 +4,8 @@
  * `TypeError`s (so `instanceof TypeError` works), everything else is an `Error`.
  */
 
+import { stashed } from './stash'
+
 /** Every stable error code (pinned by `tests/vectors/v1/error-codes.json`). */
 export type StrataCacheErrorCode =
   | 'ERR_STRATACACHE_CONFIG'
@@ -49,12 +51,23 @@ export function makeError(code: StrataCacheErrorCode, message: string): StrataCa
 }
 
 const PREFIX = /^\[(ERR_STRATACACHE_[A-Z0-9_]+)\] ([\s\S]*)$/
+const STASHED = /^\{stash:(\d+)\} ([\s\S]*)$/
 
-/** Turn a native rejection into a stratacache error; anything else is returned unchanged. */
+/**
+ * Turn a native rejection into a stratacache error; anything else is returned unchanged. A user
+ * callback's failure (`ERR_STRATACACHE_CALLBACK` with a stash id) becomes the very object it threw.
+ */
 export function mapError(e: unknown): unknown {
   if (e instanceof Error && !(e instanceof StrataCacheError) && !(e instanceof StrataCacheTypeError)) {
     const m = PREFIX.exec(e.message)
-    if (m) return makeError(m[1] as StrataCacheErrorCode, m[2])
+    if (m) {
+      const s = STASHED.exec(m[2])
+      if (s) {
+        const original = stashed(Number(s[1]))
+        return original ? original.error : makeError(m[1] as StrataCacheErrorCode, s[2])
+      }
+      return makeError(m[1] as StrataCacheErrorCode, m[2])
+    }
   }
   return e
 }

@@ -9,3 +9,5 @@ export { createRedisClient, initializeCacheSystem, shutdownCacheSystem } from '.
 export type { RedisClientOptions, CacheManagerOptions, InitializeOptions, InitializeResult, RedisClientHandle } from './system'
 export { StrataCacheError, StrataCacheTypeError, isStrataCacheError } from './errors'
 export type { StrataCacheErrorCode } from './errors'
+export { cacheAside, writeThrough, writeBehind, readThrough, CacheAside, WriteThrough, WriteBehindPattern, ReadThrough } from './patterns'
+export type { CacheAsideOptions, RefreshOptions, WriteOptions, WriteBehindOptions } from './patterns'

@@ -103,18 +103,19 @@ export function ensureSystem(): Promise<NativeCache> {
 }
 
 function configure(kind: 'redis' | 'cache', json: string | null): void {
+  // Validate first, so a bad option is named even when the system is already running.
+  try {
+    if (kind === 'redis') native.validateRedisOptions(json)
+    else native.validateCacheOptions(json)
+  } catch (e) {
+    rethrow(e)
+  }
   const current = kind === 'redis' ? redisOptions : cacheOptions
   if ((system || pending) && json !== current) {
     throw makeError(
       'ERR_STRATACACHE_CONFIG',
       `the cache system is already running with other ${kind} options; configure it before first use, or call shutdownCacheSystem() first`,
     )
-  }
-  try {
-    if (kind === 'redis') native.validateRedisOptions(json)
-    else native.validateCacheOptions(json)
-  } catch (e) {
-    rethrow(e)
   }
   if (kind === 'redis') redisOptions = json
   else cacheOptions = json
@@ -141,8 +142,6 @@ export function configureCache(options: CacheManagerOptions | undefined): void {
   if (options !== undefined) configure('cache', optionsJson(options))
 }
 
-let warnedDegraded = false
-
 /**
  * Connect, and resolve even when Redis is unreachable (degraded mode: L1 only, one warning, reconnecting in
  * the background). Idempotent; after `shutdownCacheSystem()` it starts the system again.
@@ -160,12 +159,8 @@ export function initializeCacheSystem(options: InitializeOptions = {}): Promise<
     try {
       await s.ping()
       return { redis: 'connected' as const }
-    } catch (e) {
-      if (!warnedDegraded) {
-        warnedDegraded = true
-        const why = e instanceof Error ? e.message : String(e)
-        console.warn(`stratacache: Redis is unreachable (${why}); running in degraded mode (L1 only) and reconnecting in the background`)
-      }
+    } catch {
+      // The core has logged one warning to stderr (STRATACACHE_LOG controls it).
       return { redis: 'degraded' as const }
     }
   })

@@ -71,12 +71,17 @@ function check(key: string, v: unknown, path: string, seen: Set<object>): void {
     seen.delete(obj)
     return
   }
+  if (ArrayBuffer.isView(obj) || obj instanceof ArrayBuffer) {
+    // Buffers and typed arrays: JSON would turn them into objects of numbers no other language reads back.
+    refuse(key, path, `a ${(obj.constructor && obj.constructor.name) || 'binary buffer'}`)
+  }
+  if (typeof obj.toJSON === 'function') {
+    // As JSON.stringify does: store what toJSON() returns (checked the same way).
+    check(key, (obj.toJSON as () => unknown)(), path, seen)
+    return
+  }
   const proto = Object.getPrototypeOf(obj)
   if (proto !== Object.prototype && proto !== null) {
-    if (typeof obj.toJSON === 'function') {
-      check(key, (obj.toJSON as () => unknown)(), path, seen)
-      return
-    }
     const name = (obj.constructor && obj.constructor.name) || 'object'
     refuse(key, path, `a ${name}`)
   }

@@ -20,24 +20,44 @@ use crate::runtime;
 /// Turns a finished task's output into the future's result, on the loop thread.
 pub type Outcome = Box<dyn for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyAny>> + Send>;
 
+/// Work for the loop thread: start a user callback there.
+pub type LoopCall = Box<dyn for<'py> FnOnce(Python<'py>) + Send>;
+
+enum Item {
+    /// Set a future's result.
+    Complete(Py<PyAny>, Outcome),
+    /// Run something on the loop thread (start a user callback).
+    Call(LoopCall),
+}
+
 struct Queue {
-    items: Vec<(Py<PyAny>, Outcome)>,
+    items: Vec<Item>,
     signaled: bool,
     closed: bool,
 }
 
-struct Shared {
+/// The shared half of a loop's queue, held by tasks and callbacks.
+pub struct Shared {
     queue: Mutex<Queue>,
     wake_fd: RawFd,
 }
 
 impl Shared {
     fn complete(&self, fut: Py<PyAny>, outcome: Outcome) {
+        self.push(Item::Complete(fut, outcome));
+    }
+
+    /// Run `call` on the loop thread soon. Returns false when the loop's bridge is closed.
+    pub fn call_soon(&self, call: LoopCall) -> bool {
+        self.push(Item::Call(call))
+    }
+
+    fn push(&self, item: Item) -> bool {
         let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         if q.closed {
-            return;
+            return false;
         }
-        q.items.push((fut, outcome));
+        q.items.push(item);
         if !q.signaled {
             q.signaled = true;
             // Written under the lock, so `close()` (which Python calls before closing the socket)
@@ -45,6 +65,7 @@ impl Shared {
             // SAFETY: writing one byte from a valid buffer to a descriptor that is open until close().
             let _ = unsafe { libc::write(self.wake_fd, b"x".as_ptr().cast(), 1) };
         }
+        true
     }
 }
 
@@ -75,15 +96,20 @@ impl Completions {
             std::mem::take(&mut q.items)
         };
         let n = items.len();
-        for (fut, outcome) in items {
-            let fut = fut.bind(py);
-            if fut.call_method0("done")?.is_truthy()? {
-                continue; // cancelled by the caller meanwhile
+        for item in items {
+            match item {
+                Item::Call(call) => call(py),
+                Item::Complete(fut, outcome) => {
+                    let fut = fut.bind(py);
+                    if fut.call_method0("done")?.is_truthy()? {
+                        continue; // cancelled by the caller meanwhile
+                    }
+                    match outcome(py) {
+                        Ok(v) => fut.call_method1("set_result", (v,))?,
+                        Err(e) => fut.call_method1("set_exception", (e.into_value(py),))?,
+                    };
+                }
             }
-            match outcome(py) {
-                Ok(v) => fut.call_method1("set_result", (v,))?,
-                Err(e) => fut.call_method1("set_exception", (e.into_value(py),))?,
-            };
         }
         Ok(n)
     }
@@ -93,6 +119,13 @@ impl Completions {
         let mut q = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
         q.closed = true;
         q.items.clear();
+    }
+}
+
+impl Completions {
+    /// The shared half, for callbacks that must run on this loop.
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
     }
 }
 

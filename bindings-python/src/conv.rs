@@ -14,7 +14,7 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyT
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use stratacache::{Error, ErrorKind};
 
-const MAX_DEPTH: usize = 256;
+const MAX_DEPTH: usize = 128;
 
 static DATETIME: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static DATE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -23,6 +23,9 @@ static UUID: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 struct Writer<'a> {
     key: &'a str,
     out: String,
+    /// Writing options, not a value: non-finite floats become the strings "NaN"/"Infinity" so the
+    /// core's option parser can name them (`ttl must be > 0, got NaN`).
+    options: bool,
 }
 
 fn refuse(key: &str, path: &str, what: String) -> Error {
@@ -42,7 +45,7 @@ impl Writer<'_> {
 
     fn value(&mut self, obj: &Bound<'_, PyAny>, path: &mut String, depth: usize) -> Result<(), Error> {
         if depth > MAX_DEPTH {
-            return Err(refuse(self.key, path, "a circular reference or nesting deeper than 256 levels".into()));
+            return Err(refuse(self.key, path, "a circular reference or nesting deeper than 128 levels".into()));
         }
         if obj.is_none() {
             self.out.push_str("null");
@@ -62,6 +65,11 @@ impl Writer<'_> {
         } else if let Ok(f) = obj.cast::<PyFloat>() {
             let v = f.value();
             if !v.is_finite() {
+                if self.options {
+                    let name = if v.is_nan() { "NaN" } else if v > 0.0 { "Infinity" } else { "-Infinity" };
+                    self.string(name);
+                    return Ok(());
+                }
                 return Err(refuse(self.key, path, format!("the float {v}")));
             }
             self.out.push_str(&serde_json::to_string(&v).expect("finite floats serialize"));
@@ -128,7 +136,7 @@ pub fn to_json(key: &str, obj: &Bound<'_, PyAny>) -> Result<String, Error> {
             format!("cannot store None for key {key:?}; use delete() to remove a key"),
         ));
     }
-    let mut w = Writer { key, out: String::with_capacity(128) };
+    let mut w = Writer { key, out: String::with_capacity(128), options: false };
     w.value(obj, &mut String::new(), 0)?;
     Ok(w.out)
 }
@@ -139,8 +147,10 @@ pub fn options_value(what: &str, obj: Option<&Bound<'_, PyAny>>) -> Result<serde
         None => Ok(serde_json::Value::Null),
         Some(o) if o.is_none() => Ok(serde_json::Value::Null),
         Some(o) => {
-            let text = to_json(what, o).map_err(|e| Error::new(ErrorKind::InvalidArgument, format!("{what} options: {}", e.message())))?;
-            serde_json::from_str(&text).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))
+            let mut w = Writer { key: what, out: String::with_capacity(64), options: true };
+            w.value(o, &mut String::new(), 0)
+                .map_err(|e| Error::new(ErrorKind::InvalidArgument, format!("{what} options: {}", e.message())))?;
+            serde_json::from_str(&w.out).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))
         }
     }
 }
@@ -195,10 +205,11 @@ impl<'de, 'py> Visitor<'de> for PySeed<'py> {
     }
 }
 
-/// Build Python objects from JSON text (already validated by the core).
+/// Build Python objects from JSON text (already checked portable by the core, so this does not fail
+/// in practice; if it does, the error is a `SerializationError`, never a bare exception).
 pub fn from_json<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
     let mut de = serde_json::Deserializer::from_str(text);
-    PySeed(py)
-        .deserialize(&mut de)
-        .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("stored JSON does not parse: {e}")))
+    PySeed(py).deserialize(&mut de).map_err(|e| {
+        crate::errors::to_py(py, &Error::new(ErrorKind::Serialization, format!("a stored value does not convert to Python: {e}")))
+    })
 }

@@ -12,6 +12,10 @@ static FROM_CODE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 /// Convert a core error into the matching `StrataCacheError` subclass.
 pub fn to_py(py: Python<'_>, e: &stratacache::Error) -> PyErr {
+    // A user callback's exception: raise that very object.
+    if let Some(p) = e.payload().and_then(|p| p.downcast_ref::<crate::callbacks::PyPayload>()) {
+        return PyErr::from_value(p.0.bind(py).clone());
+    }
     let made = FROM_CODE
         .import(py, "stratacache.errors", "_from_code")
         .and_then(|f| f.call1((e.code(), e.message())));

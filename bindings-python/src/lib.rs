@@ -8,8 +8,11 @@
 use pyo3::prelude::*;
 
 pub mod bridge;
+pub mod callbacks;
 pub mod conv;
 pub mod errors;
+pub mod logging;
+pub mod patterns;
 pub mod runtime;
 pub mod system;
 
@@ -18,6 +21,8 @@ pub mod system;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<system::System>()?;
     m.add_class::<bridge::Completions>()?;
+    m.add_class::<patterns::WriteBehindHandle>()?;
+    m.add_class::<callbacks::Resolver>()?;
     m.add_function(wrap_pyfunction!(system::create_system, m)?)?;
     m.add_function(wrap_pyfunction!(system::validate_redis_options, m)?)?;
     m.add_function(wrap_pyfunction!(system::validate_cache_options, m)?)?;

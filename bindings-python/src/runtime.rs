@@ -51,6 +51,7 @@ pub fn _after_fork_in_child() {
 /// Shut the runtime down (atexit). Waits at most one second for tasks to finish.
 #[pyfunction]
 pub fn _shutdown_runtime(py: Python<'_>) {
+    crate::logging::disable();
     let owned = RUNTIME.lock().unwrap_or_else(|p| p.into_inner()).take();
     if let Some(o) = owned {
         if o.pid == std::process::id() {

@@ -29,7 +29,8 @@ fn describe(obj: &Bound<'_, PyAny>) -> String {
     }
 }
 
-fn key_of(obj: &Bound<'_, PyAny>) -> Result<String, Error> {
+/// A key argument as a string, or an invalid-key error naming what was given.
+pub fn key_of(obj: &Bound<'_, PyAny>) -> Result<String, Error> {
     match obj.cast::<PyString>() {
         Ok(s) => s.to_cow().map(|c| c.into_owned()).map_err(|_| Error::new(ErrorKind::InvalidKey, "key must be valid UTF-8")),
         Err(_) => Err(Error::new(ErrorKind::InvalidKey, format!("key must be a non-empty string, got {}", describe(obj)))),
@@ -37,7 +38,7 @@ fn key_of(obj: &Bound<'_, PyAny>) -> Result<String, Error> {
 }
 
 fn strings_of(what: &str, obj: &Bound<'_, PyAny>) -> Result<Vec<String>, Error> {
-    let bad = || Error::new(ErrorKind::InvalidArgument, format!("{what} must be a list of strings, got {}", describe(obj)));
+    let bad = || Error::new(ErrorKind::InvalidArgument, format!("{what} must be a list of str, got {}", describe(obj)));
     if obj.cast::<PyString>().is_ok() {
         return Err(bad());
     }
@@ -47,7 +48,7 @@ fn strings_of(what: &str, obj: &Bound<'_, PyAny>) -> Result<Vec<String>, Error> 
         i.cast::<PyString>()
             .ok()
             .and_then(|s| s.to_cow().ok().map(|c| c.into_owned()))
-            .ok_or_else(|| Error::new(ErrorKind::InvalidArgument, format!("{what} must be a list of strings, got an item {}", describe(&i))))
+            .ok_or_else(|| Error::new(ErrorKind::InvalidArgument, format!("{what} must be a list of str, got an item {}", describe(&i))))
     })
     .collect()
 }
@@ -73,6 +74,7 @@ fn boolean<'py>(py: Python<'py>, b: bool) -> PyResult<Bound<'py, PyAny>> {
 pub fn create_system(py: Python<'_>, redis: Option<&Bound<'_, PyAny>>, cache: Option<&Bound<'_, PyAny>>) -> PyResult<System> {
     let redis = dynopts::redis_options(options_value("redis", redis).py_err(py)?).py_err(py)?.resolve().py_err(py)?;
     let cache = dynopts::cache_options(options_value("cache", cache).py_err(py)?).py_err(py)?.resolve().py_err(py)?;
+    crate::logging::init();
     let handle = runtime::handle()?;
     let _guard = handle.enter();
     let inner = StrataCache::from_config(redis, cache).py_err(py)?;
@@ -101,7 +103,8 @@ pub struct System {
 }
 
 impl System {
-    fn live(&self, py: Python<'_>) -> PyResult<Arc<StrataCache>> {
+    /// The core handle, unless this object was created before `fork()`.
+    pub fn live(&self, py: Python<'_>) -> PyResult<Arc<StrataCache>> {
         if self.pid != std::process::id() {
             let e = Error::new(ErrorKind::Closed, "this cache system was created before fork(); the child creates its own on first use");
             return Err(crate::errors::to_py(py, &e));
@@ -147,7 +150,7 @@ impl System {
 
     /// Get many keys: completes with a dict in input order (`None` for misses).
     fn mget(&self, py: Python<'_>, keys: &Bound<'_, PyAny>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        let keys = strings_of("keys", keys).py_err(py)?;
+        let keys = strings_of("keys", keys).map_err(|e| Error::new(ErrorKind::InvalidKey, e.message().to_owned())).py_err(py)?;
         let sys = self.live(py)?;
         spawn(
             completions,
@@ -226,8 +229,13 @@ impl System {
         self.inner.manager().is_degraded()
     }
 
-    /// Shut the system down; later calls raise `ClosedError`. Idempotent.
-    fn close(&self) {
-        self.inner.manager().close();
+    /// Shut the system down: flush write-behind queues, then later calls raise `ClosedError`.
+    /// Completes `fut` when done. Idempotent.
+    fn close(&self, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
+        let sys = self.inner.clone();
+        spawn(completions, fut, async move {
+            sys.close().await;
+            Ok(())
+        }, none)
     }
 }

@@ -77,6 +77,10 @@ impl<'a> Fields<'a> {
         match self.take(names) {
             None => Ok(None),
             Some((n, Value::Number(x))) => Ok(Some((n, x.as_f64().unwrap_or(f64::NAN)))),
+            // JSON has no NaN/Infinity: the bindings pass them as these strings so they can be named.
+            Some((n, Value::String(s))) if matches!(s.as_str(), "NaN" | "Infinity" | "-Infinity") => {
+                Ok(Some((n, s.parse::<f64>().unwrap_or(f64::NAN))))
+            }
             Some((n, v)) => Err(self.err(format!("{n} must be a number, got {}", describe(&v)))),
         }
     }
@@ -99,7 +103,7 @@ impl<'a> Fields<'a> {
         match self.number(names)? {
             None => Ok(None),
             Some((_, x)) if x.is_finite() && x > 0.0 => Ok(Some(Duration::from_secs_f64(x / 1000.0))),
-            Some((n, x)) => Err(self.err(format!("{n} must be > 0, got {x}"))),
+            Some((n, x)) => Err(self.err(format!("{n} must be > 0, got {}", crate::options::fmt_number(x)))),
         }
     }
 
@@ -136,7 +140,7 @@ pub fn redis_options(v: Value) -> Result<RedisOptions> {
     o.port = match f.number(&["port"])? {
         None => None,
         Some((_, p)) if p.fract() == 0.0 && (1.0..=65535.0).contains(&p) => Some(p as u16),
-        Some((n, p)) => return Err(f.err(format!("{n} must be a port number 1..65535, got {p}"))),
+        Some((n, p)) => return Err(f.err(format!("{n} must be a port number 1..65535, got {}", crate::options::fmt_number(p)))),
     };
     o.username = f.string(&["username"])?;
     o.password = f.string(&["password"])?;
@@ -212,10 +216,66 @@ mod tests {
         let e = set_options(json!({"ttl": -1})).unwrap_err();
         assert_eq!(e.message(), "ttl must be > 0, got -1");
         assert_eq!(e.code(), "ERR_STRATACACHE_INVALID_ARGUMENT");
+        let e = set_options(json!({"ttl": "NaN"})).unwrap_err();
+        assert_eq!(e.message(), "ttl must be > 0, got NaN");
         let e = set_options(json!({"tll": 5})).unwrap_err();
         assert!(e.message().contains("\"tll\""), "{e}");
         let e = set_options(json!({"tags": ["a", 1]})).unwrap_err();
         assert!(e.message().contains("number 1"), "{e}");
         assert!(cache_options(json!({"l1MaxSize": 1.5})).is_err());
     }
+}
+
+/// Options of `cacheAside.get` / `readThrough.read`: `{ ttl?, tags?, negativeTtl?, lockLeaseMs? }`.
+pub fn aside_options(v: Value) -> Result<crate::patterns::AsideOptions> {
+    let mut f = Fields::new("cacheAside", v, ErrorKind::InvalidArgument)?;
+    let o = aside_fields(&mut f)?;
+    f.finish()?;
+    Ok(o)
+}
+
+fn aside_fields(f: &mut Fields<'_>) -> Result<crate::patterns::AsideOptions> {
+    let mut o = crate::patterns::AsideOptions::default();
+    o.ttl = f.seconds(&["ttl"])?;
+    o.tags = f.strings(&["tags"])?.unwrap_or_default();
+    o.negative_ttl = f.seconds(&["negativeTtl", "negativeTTL", "negative_ttl"])?;
+    if let Some(lease) = f.millis(&["lockLeaseMs", "lock_lease_ms"])? {
+        o.lock_lease = lease;
+    }
+    Ok(o)
+}
+
+/// Options of `cacheAside.getWithRefresh`: `{ ttl, refreshThreshold, tags?, … }`.
+pub fn refresh_options(v: Value) -> Result<crate::patterns::RefreshOptions> {
+    let mut f = Fields::new("getWithRefresh", v, ErrorKind::InvalidArgument)?;
+    let aside = aside_fields(&mut f)?;
+    let threshold = match f.number(&["refreshThreshold", "refresh_threshold"])? {
+        Some((_, t)) => t,
+        None => return Err(f.err("getWithRefresh needs refreshThreshold (a fraction of the ttl, 0 < x < 1)".into())),
+    };
+    if aside.ttl.is_none() {
+        return Err(f.err("getWithRefresh needs ttl (seconds > 0)".into()));
+    }
+    f.finish()?;
+    let mut o = crate::patterns::RefreshOptions::new(aside.ttl.unwrap_or_default(), threshold);
+    o.aside = aside;
+    Ok(o)
+}
+
+/// Options of a write-behind instance: `{ flushIntervalMs?, maxRetries?, batchSize? }`
+/// (`onError` is a callback, passed separately by the bindings).
+pub fn write_behind_options(v: Value) -> Result<crate::patterns::WriteBehindOptions> {
+    let mut f = Fields::new("WriteBehindPattern", v, ErrorKind::InvalidArgument)?;
+    let mut o = crate::patterns::WriteBehindOptions::default();
+    if let Some(d) = f.millis(&["flushIntervalMs", "flush_interval_ms"])? {
+        o.flush_interval = d;
+    }
+    if let Some(n) = f.count(&["maxRetries", "max_retries"], 0)? {
+        o.max_retries = n.min(100) as u32;
+    }
+    if let Some(n) = f.count(&["batchSize", "batch_size"], 1)? {
+        o.batch_size = n as usize;
+    }
+    f.finish()?;
+    Ok(o)
 }

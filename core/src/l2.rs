@@ -103,7 +103,7 @@ impl L2 {
                 self.errors.fetch_add(1, Ordering::Relaxed);
                 if e.is_unavailable() {
                     if !self.breaker.is_degraded() {
-                        tracing::warn!("stratacache: Redis unavailable, serving from L1: {e}");
+                        tracing::warn!("stratacache: Redis is unreachable ({e}); serving from L1 (degraded mode) and reconnecting in the background");
                     }
                     self.breaker.failure();
                 }

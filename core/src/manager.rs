@@ -174,6 +174,9 @@ impl CacheManager {
         for k in keys {
             self.check_key(k)?;
         }
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut out: Vec<Option<Arc<Entry>>> = keys.iter().map(|k| self.l1.get(k)).collect();
         let missing: Vec<usize> = (0..keys.len()).filter(|&i| out[i].is_none()).collect();
         if missing.is_empty() {
@@ -308,10 +311,10 @@ impl CacheManager {
                 ),
             ));
         }
-        if serde_json::from_str::<serde::de::IgnoredAny>(json).is_err() {
+        if let Err(why) = codec::check_portable_json(json) {
             return Err(Error::new(
                 ErrorKind::Serialization,
-                format!("value of key {key:?} is not valid JSON text"),
+                format!("value of key {key:?} is not portable JSON ({why})"),
             ));
         }
         Ok(PreparedWrite { key, json, ttl, tags, compress_above })
@@ -353,6 +356,9 @@ impl CacheManager {
     }
 
     async fn write_all(&self, writes: &[PreparedWrite<'_>]) -> Result<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
         let created = now_ms();
         let started = Instant::now();
         let mut l2_ok = true;

@@ -68,11 +68,22 @@ impl MsetItem {
     }
 }
 
+/// A number as JS and Python users write it (`NaN`, `Infinity`, `-Infinity`, `1.5`), for messages.
+pub fn fmt_number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "Infinity".into() } else { "-Infinity".into() }
+    } else {
+        v.to_string()
+    }
+}
+
 /// A TTL given in seconds (as the Node and Python front doors take it) turned into a `Duration`.
 /// Refuses zero, negative, NaN and infinite values, naming the value received.
 pub fn ttl_from_secs(name: &str, secs: f64) -> Result<Duration> {
     if !secs.is_finite() || secs <= 0.0 {
-        return Err(Error::invalid_argument(format!("{name} must be > 0, got {secs}")));
+        return Err(Error::invalid_argument(format!("{name} must be > 0, got {}", fmt_number(secs))));
     }
     if secs > 100.0 * 365.0 * 86_400.0 {
         return Err(Error::invalid_argument(format!("{name} must be at most 100 years, got {secs}")));
@@ -88,7 +99,8 @@ pub fn ttl_from_secs(name: &str, secs: f64) -> Result<Duration> {
 pub fn count_from_f64(name: &str, v: f64, min: u64) -> Result<u64> {
     if !v.is_finite() || v.fract() != 0.0 || v < min as f64 || v > 9_007_199_254_740_991.0 {
         return Err(Error::invalid_argument(format!(
-            "{name} must be a whole number >= {min}, got {v}"
+            "{name} must be a whole number >= {min}, got {}",
+            fmt_number(v)
         )));
     }
     Ok(v as u64)
@@ -104,7 +116,7 @@ mod tests {
         assert_eq!(ttl_from_secs("ttl", -1.0).unwrap_err().message(), "ttl must be > 0, got -1");
         assert!(ttl_from_secs("ttl", 0.0).is_err());
         assert!(ttl_from_secs("ttl", f64::NAN).is_err());
-        assert!(ttl_from_secs("ttl", f64::INFINITY).is_err());
+        assert_eq!(ttl_from_secs("ttl", f64::INFINITY).unwrap_err().message(), "ttl must be > 0, got Infinity");
         assert!(count_from_f64("l1MaxSize", 2.5, 0).is_err());
     }
 }

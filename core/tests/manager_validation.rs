@@ -38,6 +38,10 @@ async fn bad_keys_ttls_tags_and_values_are_refused_with_codes() {
     // serde_json writes NaN as null; the typed Rust API cannot refuse it (documented).
     assert!(e.is_ok());
 
+    // Empty batches are no-ops, not Redis errors.
+    m.mset(&[]).await.unwrap();
+    assert!(m.mget_entries(&[]).await.unwrap().is_empty());
+
     // mset with one bad item writes nothing.
     let items = vec![MsetItem::new("good", "1", None), MsetItem::new("", "2", None)];
     assert_eq!(m.mset(&items).await.unwrap_err().code(), "ERR_STRATACACHE_INVALID_KEY");

@@ -180,7 +180,7 @@ async fn read_through_picks_the_most_specific_pattern() {
     let c = cache(&server.url(), &unique_ns("rt")).await;
     let rt = c.read_through();
     let tagged = |label: &'static str| -> stratacache::patterns::KeyLoader {
-        Arc::new(move |key: String| async move { Ok(Some(format!("\"{label}:{key}\""))) }.boxed())
+        Arc::new(move |key: String, _: &stratacache::patterns::CallContext| async move { Ok(Some(format!("\"{label}:{key}\""))) }.boxed())
     };
     rt.register_loader("*", tagged("any")).unwrap();
     rt.register_loader("user:*", tagged("user")).unwrap();

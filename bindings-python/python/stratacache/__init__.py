@@ -6,6 +6,17 @@ invalidations are shared with Node and Rust processes on the same Redis.
 """
 
 from ._manager import CacheManager, cache_manager, get_cache_manager
+from ._patterns import (
+    CacheAside,
+    ReadThrough,
+    WriteBehindPattern,
+    WriteBehindStats,
+    WriteThrough,
+    cache_aside,
+    read_through,
+    write_behind,
+    write_through,
+)
 from ._records import CacheStats, InitializeResult, L1Stats, L2Stats, Record
 from ._system import RedisClient, create_redis_client, initialize_cache_system, shutdown_cache_system
 from .errors import (
@@ -17,6 +28,7 @@ from .errors import (
     InternalError,
     InvalidArgumentError,
     InvalidKeyError,
+    NoLoaderError,
     RedisCommandError,
     SerializationError,
     StrataCacheError,
@@ -48,4 +60,5 @@ __all__ = [
     "ClosedError",
     "CallbackError",
     "InternalError",
+    "NoLoaderError",
 ]

@@ -8,11 +8,13 @@ are waiting, and the loop thread drains them all at once. L1 hits never come her
 from __future__ import annotations
 
 import asyncio
+import inspect
 import socket
 import weakref
 from typing import Any, Generator, Generic, TypeVar
 
 from . import _native
+from .errors import ClosedError
 
 T = TypeVar("T")
 
@@ -33,9 +35,12 @@ class Ready(Generic[T]):
 class LoopBridge:
     """The completion queue and wake-up socket pair of one event loop."""
 
-    __slots__ = ("completions", "_reader", "_writer", "_loop_ref", "__weakref__")
+    __slots__ = ("completions", "pending", "_reader", "_writer", "_loop_ref", "__weakref__")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # The futures the native runtime still has to complete (it holds a reference to each until
+        # it does), so shutdown can let them settle instead of leaving them pending forever.
+        self.pending: "weakref.WeakSet[asyncio.Future[Any]]" = weakref.WeakSet()
         reader, writer = socket.socketpair()
         reader.setblocking(False)
         writer.setblocking(False)
@@ -55,11 +60,41 @@ class LoopBridge:
         self.completions.drain()
 
     def close(self) -> None:
-        """Stop the bridge: unregister the reader and close the socket pair."""
+        """Stop the bridge: unregister the reader and close the socket pair. Calls still in flight
+        fail with :class:`~stratacache.errors.ClosedError` (they can no longer complete)."""
         loop = self._loop_ref()
         if loop is not None and not loop.is_closed():
             loop.remove_reader(self._reader.fileno())
+            _fail_pending(loop, list(self.pending))
+        self.pending.clear()
         _close(self.completions, self._reader, self._writer)
+
+
+def _fail_pending(loop: asyncio.AbstractEventLoop, futures: "list[asyncio.Future[Any]]") -> None:
+    def fail(fut: "asyncio.Future[Any]") -> None:
+        if not fut.done():
+            fut.set_exception(ClosedError("the cache system was shut down while this call was in flight"))
+
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    for fut in futures:
+        if fut.done():
+            continue
+        if running is loop:
+            fail(fut)
+        else:
+            loop.call_soon_threadsafe(fail, fut)
+
+
+async def settle_pending(timeout: float) -> None:
+    """Wait (at most ``timeout`` seconds) for the calls in flight on the running loop to complete."""
+    b = _bridges.get(asyncio.get_running_loop())
+    if b is not None:
+        waiting = [f for f in b.pending if not f.done()]
+        if waiting:
+            await asyncio.wait(waiting, timeout=timeout)
 
 
 def _close(completions: Any, reader: socket.socket, writer: socket.socket) -> None:
@@ -100,3 +135,35 @@ def forget_all() -> None:
         b.completions.close()
     _bridges.clear()
     _last = (None, None)
+
+
+def _start(ctx: Any, func: Any, args: tuple[Any, ...], resolver: Any) -> None:
+    """Start a user callback on this loop, in the caller's context (called by the native runtime).
+
+    ``resolver(True, value)`` or ``resolver(False, exception)`` reports its outcome.
+    """
+    ctx.run(_run, func, args, resolver)
+
+
+def _run(func: Any, args: tuple[Any, ...], resolver: Any) -> None:
+    try:
+        result = func(*args)
+        if not inspect.isawaitable(result):
+            resolver(True, result)
+            return
+        task = asyncio.ensure_future(result)
+    except BaseException as e:  # noqa: BLE001 - the caller gets exactly what was raised
+        resolver(False, e)
+        return
+    task.add_done_callback(lambda t: _done(t, resolver))
+
+
+def _done(task: "asyncio.Future[Any]", resolver: Any) -> None:
+    if task.cancelled():
+        resolver(False, asyncio.CancelledError())
+        return
+    exc = task.exception()
+    if exc is not None:
+        resolver(False, exc)
+    else:
+        resolver(True, task.result())

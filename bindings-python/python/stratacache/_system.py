@@ -8,23 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import logging
 import os
 from typing import Any, Optional
 
 from . import _native
-from ._bridge import bridge_for, close_all, forget_all
+from ._bridge import bridge_for, close_all, forget_all, settle_pending
 from ._records import InitializeResult
 from .errors import ClosedError, ConfigError
 
-_log = logging.getLogger("stratacache")
 
 _redis_options: Optional[dict[str, Any]] = None
 _cache_options: Optional[dict[str, Any]] = None
 _system: Optional[Any] = None
 _closed = False
-_warned_degraded = False
 _leaked: list[Any] = []
+_SETTLE_TIMEOUT_S = 5.0
 
 
 def current() -> Any:
@@ -43,7 +41,9 @@ def call(method: str, *args: Any) -> "asyncio.Future[Any]":
     """Run an async native method and return its future, completed on the running loop."""
     loop = asyncio.get_running_loop()
     fut = loop.create_future()
-    getattr(current(), method)(*args, bridge_for(loop).completions, fut)
+    bridge = bridge_for(loop)
+    getattr(current(), method)(*args, bridge.completions, fut)
+    bridge.pending.add(fut)
     return fut
 
 
@@ -124,7 +124,7 @@ async def initialize_cache_system(
 ) -> InitializeResult:
     """Connect, and return even when Redis is unreachable (degraded mode: L1 only, one warning,
     reconnecting in the background). Idempotent; after :func:`shutdown_cache_system` it starts again."""
-    global _closed, _warned_degraded
+    global _closed
     if redis is not None:
         _configure("redis", dict(redis))
     if cache is not None:
@@ -134,13 +134,8 @@ async def initialize_cache_system(
     try:
         await call("ping")
         return InitializeResult({"redis": "connected"})
-    except Exception as e:  # noqa: BLE001 - degraded mode is not an error here
-        if not _warned_degraded:
-            _warned_degraded = True
-            _log.warning(
-                "stratacache: Redis is unreachable (%s); running in degraded mode (L1 only) and reconnecting in the background",
-                e,
-            )
+    except Exception:  # noqa: BLE001 - degraded mode is not an error here
+        # The core has logged one warning through the `stratacache` logger.
         return InitializeResult({"redis": "degraded"})
 
 
@@ -151,7 +146,16 @@ async def shutdown_cache_system() -> None:
     s, _system = _system, None
     _closed = True
     if s is not None:
-        s.close()
+        # Flushes every write-behind queue (their writers run on this loop), then closes.
+        loop = asyncio.get_running_loop()
+        closing = loop.create_future()
+        bridge = bridge_for(loop)
+        s.close(bridge.completions, closing)
+        bridge.pending.add(closing)
+        await closing
+        # Calls already in flight complete (with their result, or ClosedError) instead of staying
+        # pending forever once the bridges are closed. Every call has its own deadline, so this is short.
+        await settle_pending(_SETTLE_TIMEOUT_S)
     close_all()
 
 

@@ -144,7 +144,7 @@ impl CacheAside {
     pub async fn get_with_refresh(&self, key: &str, loader: Loader, opts: &RefreshOptions) -> Result<Option<Arc<str>>> {
         let t = opts.refresh_threshold;
         if !(t.is_finite() && t > 0.0 && t < 1.0) {
-            return Err(Error::invalid_argument(format!("refreshThreshold must be between 0 and 1 (exclusive), got {t}")));
+            return Err(Error::invalid_argument(format!("refreshThreshold must be between 0 and 1 (exclusive), got {}", crate::options::fmt_number(t))));
         }
         let ttl = opts.aside.ttl.unwrap_or(self.state.manager.config().default_ttl);
         match self.state.manager.get_entry(key).await? {

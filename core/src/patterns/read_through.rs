@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use super::{AsideOptions, CacheAside, KeyLoader, Loader};
+use super::{AsideOptions, CacheAside, CallContext, KeyLoader, Loader};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Glob match: `*` is any run of characters, `?` one character; everything else is literal.
@@ -90,10 +90,15 @@ impl ReadThrough {
 
     /// The value of `key`: a hit, or the matching loader's result through cache-aside (single-flight).
     pub async fn read(&self, key: &str, opts: &AsideOptions) -> Result<Option<Arc<str>>> {
+        self.read_with_context(key, opts, None).await
+    }
+
+    /// [`ReadThrough::read`], handing `context` to the loader.
+    pub async fn read_with_context(&self, key: &str, opts: &AsideOptions, context: CallContext) -> Result<Option<Arc<str>>> {
         match self.loader_for(key) {
             Ok((_, loader)) => {
                 let k = key.to_owned();
-                let bound: Loader = Arc::new(move || loader(k.clone()));
+                let bound: Loader = Arc::new(move || loader(k.clone(), &context));
                 self.aside.get(key, bound, opts).await
             }
             // No loader: a cached value is still served; otherwise say which patterns exist.

@@ -1,0 +1,519 @@
+#!/usr/bin/env node
+// Node benchmark of the stratacache npm package against bentocache, cacheable (keyv + @keyv/redis) and raw
+// ioredis. See README.md beside this file.
+//
+//   node bench.mjs                       the whole suite once: starts a redis-server, runs every
+//                                        (library, scenario) in its own child process, prints a table
+//   node bench.mjs --runs 3              the suite 3 times, then the medians and the median ratios
+//   node bench.mjs --json out.json       also write every result as JSON
+//   node bench.mjs --only stratacache,bentocache --scenarios l1
+//   node bench.mjs --lib stratacache --scenario l1     one measurement in this process (starts its own
+//                                        redis-server unless --redis-url is given); handy under --cpu-prof
+import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { deepStrictEqual } from 'node:assert'
+
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+const SCRIPT = fileURLToPath(import.meta.url)
+const require = createRequire(import.meta.url)
+// The package under test: the repo root (its `main` is dist/index.js). STRATACACHE_PATH overrides it.
+const STRATACACHE = process.env.STRATACACHE_PATH || path.resolve(HERE, '../..')
+
+// ---------------------------------------------------------------------------------------------------------
+// Workload
+
+const KEYS = 1000
+const TTL_S = 600
+const IN_FLIGHT = 64
+
+// Operation counts: `warm` is discarded, `ops` is measured. BENCH_SCALE (e.g. 0.1) shrinks everything.
+const SCALE = Number(process.env.BENCH_SCALE || 1)
+const n = (x) => Math.max(1000, Math.round(x * SCALE))
+const COUNTS = {
+  l1: { warm: n(30_000), ops: n(200_000), latOps: n(50_000) },
+  l2get: { warm: n(5_000), ops: n(100_000) },
+  set: { warm: n(5_000), ops: n(100_000) },
+  l2set: { warm: n(5_000), ops: n(100_000) },
+}
+
+/** ~1 KB JSON value for key i: 16 rows of {id, name, email, active} (the same shape as the Rust bench). */
+function payload(i) {
+  const rows = []
+  for (let j = 0; j < 16; j++) {
+    rows.push({ id: i * 16 + j, name: `user ${j}`, email: `u${j}@example.com`, active: j % 2 === 0 })
+  }
+  return { rows }
+}
+
+// Scenarios: which tiers each library is configured with, and what is measured.
+const SCENARIOS = {
+  l1: { tiers: 'l1+l2', what: 'L1-hit get, sequential `await get`', libs: ['stratacache', 'bentocache', 'cacheable'] },
+  l2get: {
+    tiers: 'l2',
+    what: `L2 get (L1 off), ${IN_FLIGHT} in flight`,
+    libs: ['stratacache', 'bentocache', 'cacheable', 'ioredis', 'ioredis-autopipe'],
+  },
+  set: {
+    tiers: 'l1+l2',
+    what: `set, default two-tier config, ${IN_FLIGHT} in flight`,
+    libs: ['stratacache', 'bentocache', 'cacheable', 'ioredis', 'ioredis-autopipe'],
+  },
+  l2set: {
+    tiers: 'l2',
+    what: `set (L1 off), ${IN_FLIGHT} in flight`,
+    libs: ['stratacache', 'bentocache', 'cacheable'],
+  },
+}
+
+const LIB_LABEL = {
+  stratacache: 'stratacache',
+  bentocache: 'bentocache',
+  cacheable: 'cacheable',
+  ioredis: 'raw ioredis',
+  'ioredis-autopipe': 'raw ioredis (autopipelining)',
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Libraries: each returns { get(key), set(key, value), close() } configured for `tiers`.
+
+async function makeLib(lib, tiers, url) {
+  const l1 = tiers === 'l1+l2'
+  switch (lib) {
+    case 'stratacache': {
+      const sc = require(STRATACACHE)
+      sc.createRedisClient({ url, namespace: `bench-${tiers}` })
+      const cm = l1 ? sc.getCacheManager() : sc.getCacheManager({ enableL1: false })
+      const init = await sc.initializeCacheSystem()
+      if (init.redis !== 'connected') throw new Error(`stratacache: redis ${init.redis}`)
+      return {
+        get: (k) => cm.get(k),
+        set: (k, v) => cm.set(k, v, { ttl: TTL_S }),
+        close: () => sc.shutdownCacheSystem(),
+        stats: () => cm.getStats(),
+      }
+    }
+    case 'bentocache': {
+      // The documented multi-tier setup: memory driver as L1 (serialize: true, the default, so a hit returns
+      // a fresh object like the other two), ioredis-backed redis driver as L2. L1 off = a store with only
+      // the L2 layer. No bus: one process.
+      const { BentoCache, bentostore } = await import('bentocache')
+      const { memoryDriver } = await import('bentocache/drivers/memory')
+      const { redisDriver } = await import('bentocache/drivers/redis')
+      const { Redis } = await import('ioredis')
+      const conn = new Redis(url)
+      let store = bentostore()
+      if (l1) store = store.useL1Layer(memoryDriver({ maxItems: 10_000, serialize: true }))
+      store = store.useL2Layer(redisDriver({ connection: conn }))
+      const bento = new BentoCache({ default: 'cache', stores: { cache: store }, prefix: `bento-${tiers}` })
+      return {
+        get: (k) => bento.get({ key: k }),
+        set: (k, v) => bento.set({ key: k, value: v, ttl: TTL_S * 1000 }),
+        close: async () => {
+          await bento.disconnect()
+          conn.disconnect()
+        },
+      }
+    }
+    case 'cacheable': {
+      // Cacheable with its default in-memory primary (CacheableMemory, which clones on get) and @keyv/redis
+      // as secondary. L1 off = the same secondary alone: a Keyv over @keyv/redis.
+      const { default: KeyvRedis } = await import('@keyv/redis')
+      if (l1) {
+        const { Cacheable } = await import('cacheable')
+        const secondary = new KeyvRedis(url)
+        const cache = new Cacheable({ secondary, ttl: TTL_S * 1000 })
+        return {
+          get: (k) => cache.get(k),
+          set: (k, v) => cache.set(k, v, TTL_S * 1000),
+          close: () => cache.disconnect(),
+        }
+      }
+      const { Keyv } = await import('keyv')
+      const keyv = new Keyv({ store: new KeyvRedis(url), namespace: `keyv-${tiers}` })
+      return {
+        get: (k) => keyv.get(k),
+        set: (k, v) => keyv.set(k, v, TTL_S * 1000),
+        close: () => keyv.disconnect(),
+      }
+    }
+    case 'ioredis':
+    case 'ioredis-autopipe': {
+      const { Redis } = await import('ioredis')
+      const r = new Redis(url, { enableAutoPipelining: lib === 'ioredis-autopipe' })
+      const p = `raw-${lib}:`
+      return {
+        get: async (k) => {
+          const s = await r.get(p + k)
+          return s === null ? null : JSON.parse(s)
+        },
+        set: (k, v) => r.set(p + k, JSON.stringify(v), 'EX', TTL_S),
+        close: () => r.quit(),
+      }
+    }
+    default:
+      throw new Error(`unknown library ${lib}`)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Measurement
+
+function percentiles(lat) {
+  const s = Float64Array.from(lat).sort()
+  const at = (q) => s[Math.min(s.length - 1, Math.floor(q * s.length))] * 1000 // ms -> µs
+  return { p50us: at(0.5), p99us: at(0.99) }
+}
+
+/** `total` calls of fn(i), `conc` at a time; per-call latency in ms. */
+async function runConcurrent(fn, total, conc) {
+  const lat = new Float64Array(total)
+  let next = 0
+  const worker = async () => {
+    for (;;) {
+      const i = next++
+      if (i >= total) return
+      const t = performance.now()
+      await fn(i)
+      lat[i] = performance.now() - t
+    }
+  }
+  const t0 = performance.now()
+  await Promise.all(Array.from({ length: conc }, worker))
+  return { seconds: (performance.now() - t0) / 1000, lat }
+}
+
+async function redisCommands(probe) {
+  const info = await probe.info('stats')
+  return Number(/total_commands_processed:(\d+)/.exec(info)[1])
+}
+
+async function measure(lib, scenario, url) {
+  const sc = SCENARIOS[scenario]
+  const counts = COUNTS[scenario]
+  const keys = Array.from({ length: KEYS }, (_, i) => `bench:${i}`)
+  const values = keys.map((_, i) => payload(i))
+  const { Redis } = await import('ioredis')
+  const probe = new Redis(url) // counts Redis commands per op (INFO itself adds one per reading)
+  const c = await makeLib(lib, sc.tiers, url)
+  let sink = 0
+  let result
+  try {
+    // Populate every key, then check that a get returns the stored value.
+    for (let i = 0; i < KEYS; i++) await c.set(keys[i], values[i])
+    for (const i of [0, KEYS - 1]) {
+      const v = await c.get(keys[i])
+      deepStrictEqual(v, values[i], `${lib}: wrong value for ${keys[i]}`)
+      sink += v.rows.length
+    }
+
+    if (scenario === 'l1') {
+      const get = c.get
+      for (let i = 0; i < counts.warm; i++) sink += (await get(keys[i % KEYS])).rows.length
+      const cmd0 = await redisCommands(probe)
+      const stats0 = c.stats ? await c.stats() : null
+      const t0 = performance.now()
+      for (let i = 0; i < counts.ops; i++) sink += (await get(keys[i % KEYS])).rows.length
+      const seconds = (performance.now() - t0) / 1000
+      const cmds = (await redisCommands(probe)) - cmd0 - 1
+      if (stats0) {
+        const s = await c.stats()
+        if (s.l2.hits + s.l2.misses !== stats0.l2.hits + stats0.l2.misses) throw new Error('stratacache: L1 scenario reached L2')
+      }
+      // Latency: a separate pass timing every call (the timer costs ~0.1 µs, so it is kept out of ops/s).
+      const lat = new Float64Array(counts.latOps)
+      for (let i = 0; i < counts.latOps; i++) {
+        const t = performance.now()
+        const v = await get(keys[i % KEYS])
+        lat[i] = performance.now() - t
+        sink += v.rows.length
+      }
+      result = { ops: counts.ops, seconds, opsPerSec: counts.ops / seconds, ...percentiles(lat), cmdsPerOp: cmds / counts.ops }
+    } else {
+      const isGet = scenario === 'l2get'
+      const op = isGet
+        ? async (i) => {
+            const v = await c.get(keys[i % KEYS])
+            if (v === null || v === undefined) throw new Error(`${lib}: miss on ${keys[i % KEYS]}`)
+            sink += v.rows.length
+          }
+        : (i) => c.set(keys[i % KEYS], values[i % KEYS])
+      await runConcurrent(op, counts.warm, IN_FLIGHT)
+      const cmd0 = await redisCommands(probe)
+      const { seconds, lat } = await runConcurrent(op, counts.ops, IN_FLIGHT)
+      const cmds = (await redisCommands(probe)) - cmd0 - 1
+      result = { ops: counts.ops, seconds, opsPerSec: counts.ops / seconds, ...percentiles(lat), cmdsPerOp: cmds / counts.ops }
+    }
+  } finally {
+    await c.close()
+    probe.disconnect()
+  }
+  if (sink === 0) throw new Error('no value read')
+  return { lib, scenario, ...result }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// redis-server
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer()
+    s.unref()
+    s.on('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address()
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+async function startRedis() {
+  const port = await freePort()
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  })
+  const kill = () => {
+    try {
+      proc.kill('SIGKILL')
+    } catch {}
+  }
+  process.on('exit', kill)
+  const url = `redis://127.0.0.1:${port}`
+  const { Redis } = await import('ioredis')
+  for (let tries = 0; ; tries++) {
+    if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode}`)
+    const r = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
+    try {
+      await r.connect()
+      await r.ping()
+      r.disconnect()
+      break
+    } catch {
+      r.disconnect()
+      if (tries > 100) throw new Error('redis-server did not answer PING')
+      await new Promise((res) => setTimeout(res, 50))
+    }
+  }
+  return {
+    url,
+    stop: async () => {
+      proc.kill('SIGTERM')
+      await new Promise((res) => (proc.exitCode !== null ? res() : proc.once('exit', res)))
+      process.off('exit', kill)
+    },
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Parent: orchestration and report
+
+function runChild(lib, scenario, url) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [SCRIPT, '--lib', lib, '--scenario', scenario, '--redis-url', url], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    let out = ''
+    child.stdout.on('data', (d) => (out += d))
+    const timer = setTimeout(() => child.kill('SIGKILL'), 180_000)
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer)
+      const line = out.split('\n').find((l) => l.startsWith('RESULT '))
+      if (code !== 0 || !line) return reject(new Error(`${lib}/${scenario} failed (exit ${code ?? signal})\n${out}`))
+      resolve(JSON.parse(line.slice(7)))
+    })
+  })
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
+const fmtOps = (x) => (x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : `${(x / 1e3).toFixed(1)}k`)
+const fmtUs = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1))
+
+function table(results) {
+  const lines = ['| scenario | library | ops/s | p50 µs | p99 µs | Redis cmds/op |', '|---|---|--:|--:|--:|--:|']
+  for (const [scenario, sc] of Object.entries(SCENARIOS)) {
+    for (const lib of sc.libs) {
+      const r = results.find((x) => x.lib === lib && x.scenario === scenario)
+      if (!r) continue
+      lines.push(`| ${scenario} | ${LIB_LABEL[lib]} | ${fmtOps(r.opsPerSec)} | ${fmtUs(r.p50us)} | ${fmtUs(r.p99us)} | ${r.cmdsPerOp.toFixed(2)} |`)
+    }
+  }
+  return lines.join('\n')
+}
+
+const RATIOS = [
+  { name: 'L1 hits: stratacache / bentocache', a: ['stratacache', 'l1'], b: ['bentocache', 'l1'], target: 2.5 },
+  { name: 'L2 gets: stratacache / raw ioredis GET+JSON.parse', a: ['stratacache', 'l2get'], b: ['ioredis', 'l2get'], target: 1 },
+  { name: 'sets: stratacache / raw ioredis SET+JSON.stringify', a: ['stratacache', 'set'], b: ['ioredis', 'set'], target: 1 },
+  { name: 'sets (L1 off): stratacache / raw ioredis SET+JSON.stringify', a: ['stratacache', 'l2set'], b: ['ioredis', 'set'], target: null },
+  { name: 'L2 gets: stratacache / raw ioredis with autopipelining', a: ['stratacache', 'l2get'], b: ['ioredis-autopipe', 'l2get'], target: null },
+  { name: 'sets: stratacache / raw ioredis with autopipelining', a: ['stratacache', 'set'], b: ['ioredis-autopipe', 'set'], target: null },
+]
+
+function ratios(results) {
+  const get = ([lib, scenario]) => results.find((x) => x.lib === lib && x.scenario === scenario)?.opsPerSec
+  const out = {}
+  for (const r of RATIOS) {
+    const a = get(r.a)
+    const b = get(r.b)
+    if (a && b) out[r.name] = a / b
+  }
+  return out
+}
+
+function printRatios(values, label) {
+  console.log(`\n${label}`)
+  for (const r of RATIOS) {
+    const v = values[r.name]
+    if (v === undefined) continue
+    const verdict = r.target === null ? '' : v >= r.target ? `  (target ≥ ${r.target}: met)` : `  (target ≥ ${r.target}: MISSED)`
+    console.log(`  ${r.name}: ${v.toFixed(2)}x${verdict}`)
+  }
+}
+
+function environment() {
+  const native = path.join(STRATACACHE, 'bindings-node/stratacache.linux-x64-gnu.node')
+  let nativeInfo = 'not found'
+  let debugBuild = false
+  try {
+    const bytes = readFileSync(native)
+    const sha = createHash('sha256').update(bytes).digest('hex').slice(0, 12)
+    // rustc's overflow checks (on in the dev profile, off in release) leave this panic message in the binary.
+    debugBuild = bytes.includes('attempt to add with overflow')
+    nativeInfo = `${debugBuild ? 'DEBUG build' : 'release build'}, ${(bytes.length / 2 ** 20).toFixed(1)} MiB, sha256 ${sha}, built ${statSync(native).mtime.toISOString()}`
+  } catch {}
+  const ver = (p) => JSON.parse(readFileSync(path.join(HERE, 'node_modules', p, 'package.json'), 'utf8')).version
+  let redis = ''
+  try {
+    redis = /v=(\S+)/.exec(require('node:child_process').execFileSync('redis-server', ['--version']).toString())[1]
+  } catch {}
+  return {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpu: `${os.cpus()[0].model} x${os.cpus().length}`,
+    redis,
+    native: nativeInfo,
+    debugBuild,
+    versions: Object.fromEntries(['bentocache', 'cacheable', 'keyv', '@keyv/redis', 'ioredis'].map((p) => [p, ver(p)])),
+  }
+}
+
+function parseArgs(argv) {
+  const a = {}
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i]
+    if (!k.startsWith('--')) throw new Error(`unexpected argument ${k}`)
+    a[k.slice(2)] = argv[i + 1] !== undefined && !argv[i + 1].startsWith('--') ? argv[++i] : true
+  }
+  return a
+}
+
+async function parent(args) {
+  const runs = Number(args.runs || 1)
+  const only = args.only ? String(args.only).split(',') : null
+  const scenarios = args.scenarios ? String(args.scenarios).split(',') : Object.keys(SCENARIOS)
+  const env = environment()
+  console.log(`stratacache Node benchmark — ${env.date}`)
+  console.log(`node ${env.node}, ${env.cpu}, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`)
+  console.log(`redis-server ${env.redis}; stratacache native module: ${env.native}`)
+  if (env.debugBuild) {
+    console.log('WARNING: the stratacache native module is an unoptimized debug build (napi build without --release);')
+    console.log('         its numbers say nothing about a release build.')
+  }
+  console.log(`versions: ${Object.entries(env.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`)
+  console.log(`payload ${JSON.stringify(payload(0)).length} bytes JSON, ${KEYS} keys, scale ${SCALE}\n`)
+
+  const redis = await startRedis()
+  const all = []
+  const t0 = performance.now()
+  try {
+    const { Redis } = await import('ioredis')
+    const admin = new Redis(redis.url)
+    for (let run = 1; run <= runs; run++) {
+      const results = []
+      for (const scenario of scenarios) {
+        for (const lib of SCENARIOS[scenario].libs) {
+          if (only && !only.includes(lib)) continue
+          await admin.flushall()
+          const r = await runChild(lib, scenario, redis.url)
+          r.run = run
+          results.push(r)
+          process.stderr.write(`  run ${run}: ${scenario} ${lib}: ${fmtOps(r.opsPerSec)} ops/s\n`)
+        }
+      }
+      all.push(...results)
+      console.log(`\n## run ${run} of ${runs} (load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')})\n`)
+      console.log(table(results))
+      printRatios(ratios(results), `ratios (run ${run}):`)
+    }
+    admin.disconnect()
+  } finally {
+    await redis.stop()
+  }
+
+  let med = null
+  if (runs > 1) {
+    med = []
+    for (const [scenario, sc] of Object.entries(SCENARIOS)) {
+      for (const lib of sc.libs) {
+        const rs = all.filter((x) => x.lib === lib && x.scenario === scenario)
+        if (!rs.length) continue
+        med.push({
+          lib,
+          scenario,
+          opsPerSec: median(rs.map((x) => x.opsPerSec)),
+          p50us: median(rs.map((x) => x.p50us)),
+          p99us: median(rs.map((x) => x.p99us)),
+          cmdsPerOp: median(rs.map((x) => x.cmdsPerOp)),
+        })
+      }
+    }
+    console.log(`\n## medians of ${runs} runs\n`)
+    console.log(table(med))
+    const perRun = Array.from({ length: runs }, (_, i) => ratios(all.filter((x) => x.run === i + 1)))
+    const medRatios = Object.fromEntries(
+      Object.keys(perRun[0]).map((k) => [k, median(perRun.map((r) => r[k]).filter((v) => v !== undefined))]),
+    )
+    printRatios(medRatios, `median of the per-run ratios:`)
+  }
+  console.log(`\ntotal ${((performance.now() - t0) / 1000).toFixed(0)} s`)
+  if (args.json) writeFileSync(String(args.json), JSON.stringify({ env, results: all, medians: med }, null, 2) + '\n')
+}
+
+async function child(args) {
+  const lib = String(args.lib)
+  const scenario = String(args.scenario || 'l1')
+  if (!SCENARIOS[scenario]) throw new Error(`unknown scenario ${scenario} (one of ${Object.keys(SCENARIOS).join(', ')})`)
+  let redis = null
+  let url = args['redis-url']
+  if (!url) {
+    redis = await startRedis()
+    url = redis.url
+  }
+  try {
+    const r = await measure(lib, scenario, String(url))
+    process.stdout.write(`RESULT ${JSON.stringify(r)}\n`)
+    if (redis) console.error(`${lib} ${scenario}: ${fmtOps(r.opsPerSec)} ops/s, p50 ${fmtUs(r.p50us)} µs, p99 ${fmtUs(r.p99us)} µs`)
+  } finally {
+    if (redis) await redis.stop()
+  }
+}
+
+const args = parseArgs(process.argv.slice(2))
+const main = args.lib ? child(args) : parent(args)
+main.then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e)
+    process.exit(1)
+  },
+)

@@ -1,0 +1,130 @@
+//! Cache patterns as JS methods: each converts, calls the core pattern with JS callbacks adapted by
+//! [`crate::callbacks`], and maps errors.
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+use stratacache::dynopts;
+use stratacache::patterns::WriteBehind;
+
+use crate::callbacks::{self, JsStashed};
+use crate::error::{parse_json, IntoNapi};
+use crate::system::NativeCache;
+
+// Types are spelled out in signatures (napi emits a Rust alias as an undefined TS name).
+// `onError` is called once per write given up, with one array `[stashIdOrMinusOne, message, key, json]`.
+
+#[napi]
+impl NativeCache {
+    /// `cacheAside.get`: the cached JSON, or the loader's (single-flight, cross-process locked).
+    #[napi]
+    pub async fn cache_aside_get(&self, key: String, loader: ThreadsafeFunction<String, Promise<String>, String, Status, false, true>, options: Option<String>) -> Result<Option<String>> {
+        let opts = dynopts::aside_options(parse_json("cacheAside", options)?).napi()?;
+        let sys = self.handle();
+        let loader = callbacks::loader(loader, key.clone());
+        Ok(sys.cache_aside().get(&key, loader, &opts).await.napi()?.map(|j| j.to_string()))
+    }
+
+    /// `cacheAside.getWithRefresh`.
+    #[napi]
+    pub async fn cache_aside_get_with_refresh(&self, key: String, loader: ThreadsafeFunction<String, Promise<String>, String, Status, false, true>, options: Option<String>) -> Result<Option<String>> {
+        let opts = dynopts::refresh_options(parse_json("getWithRefresh", options)?).napi()?;
+        let sys = self.handle();
+        let loader = callbacks::loader(loader, key.clone());
+        Ok(sys.cache_aside().get_with_refresh(&key, loader, &opts).await.napi()?.map(|j| j.to_string()))
+    }
+
+    /// `writeThrough.write`: the writer first, the cache only on success.
+    #[napi]
+    pub async fn write_through(&self, key: String, json: String, writer: ThreadsafeFunction<String, Promise<String>, String, Status, false, true>, options: Option<String>) -> Result<()> {
+        let opts = dynopts::set_options(parse_json("writeThrough", options)?).napi()?;
+        let sys = self.handle();
+        sys.write_through().write(&key, &json, callbacks::writer(writer), &opts).await.napi()
+    }
+
+    /// `readThrough.registerLoader`.
+    #[napi]
+    pub fn register_loader(&self, pattern: String, loader: ThreadsafeFunction<String, Promise<String>, String, Status, false, true>) -> Result<()> {
+        self.handle().read_through().register_loader(&pattern, callbacks::key_loader(loader)).napi()
+    }
+
+    /// `readThrough.unregisterLoader`.
+    #[napi]
+    pub fn unregister_loader(&self, pattern: String) -> bool {
+        self.handle().read_through().unregister_loader(&pattern)
+    }
+
+    /// `readThrough.read`.
+    #[napi]
+    pub async fn read_through(&self, key: String, options: Option<String>) -> Result<Option<String>> {
+        let opts = dynopts::aside_options(parse_json("readThrough", options)?).napi()?;
+        let sys = self.handle();
+        Ok(sys.read_through().read(&key, &opts).await.napi()?.map(|j| j.to_string()))
+    }
+
+    /// A new write-behind queue (`WriteBehindPattern`), flushed by `close()`.
+    #[napi]
+    pub fn new_write_behind(&self, options: Option<String>, on_error: Option<ThreadsafeFunction<(i64, String, String, String), Unknown<'static>, (i64, String, String, String), Status, false, true>>) -> Result<NativeWriteBehind> {
+        let mut opts = dynopts::write_behind_options(parse_json("WriteBehindPattern", options)?).napi()?;
+        if let Some(hook) = on_error {
+            let hook = std::sync::Arc::new(hook);
+            opts.on_error = Some(std::sync::Arc::new(move |e: stratacache::Error, key: String, json: std::sync::Arc<str>| {
+                let stash = e.payload().and_then(|p| p.downcast_ref::<JsStashed>()).map_or(-1, |s| s.0 as i64);
+                hook.call((stash, e.message().to_owned(), key, json.to_string()), ThreadsafeFunctionCallMode::NonBlocking);
+            }));
+        }
+        Ok(NativeWriteBehind { inner: self.handle().new_write_behind(opts) })
+    }
+}
+
+/// Counters of a write-behind queue.
+#[napi(object)]
+pub struct WriteBehindStatsJs {
+    /// Writes waiting now.
+    pub pending: f64,
+    /// Writer calls that succeeded.
+    pub written: f64,
+    /// Writes replaced by a later write to the same key.
+    pub coalesced: f64,
+    /// Failed attempts that were retried.
+    pub retries: f64,
+    /// Writes given up (handed to onError).
+    pub failed: f64,
+}
+
+/// One write-behind queue.
+#[napi]
+pub struct NativeWriteBehind {
+    inner: WriteBehind,
+}
+
+#[napi]
+impl NativeWriteBehind {
+    /// Update the cache now and queue the writer.
+    #[napi]
+    pub async fn write(&self, key: String, json: String, writer: ThreadsafeFunction<String, Promise<String>, String, Status, false, true>, options: Option<String>) -> Result<()> {
+        let opts = dynopts::set_options(parse_json("writeBehind", options)?).napi()?;
+        let wb = self.inner.clone();
+        wb.write(&key, &json, callbacks::writer(writer), &opts).await.napi()
+    }
+
+    /// Run every queued write now; resolves to how many were written.
+    #[napi]
+    pub async fn flush(&self) -> Result<u32> {
+        let wb = self.inner.clone();
+        Ok(wb.flush().await as u32)
+    }
+
+    /// Counters.
+    #[napi]
+    pub fn stats(&self) -> WriteBehindStatsJs {
+        let s = self.inner.stats();
+        WriteBehindStatsJs {
+            pending: s.pending as f64,
+            written: s.written as f64,
+            coalesced: s.coalesced as f64,
+            retries: s.retries as f64,
+            failed: s.failed as f64,
+        }
+    }
+}

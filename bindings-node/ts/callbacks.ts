@@ -1,0 +1,56 @@
+/**
+ * User callbacks adapted for the native core. Each wrapper is an async function that never throws and
+ * resolves to an outcome string the native side decodes: `v<json>` (a value), `n` (null/undefined), or
+ * `e<id>\0<message>` (the thrown error, kept in the stash under `id`).
+ */
+import { stashError } from './stash'
+import { toJson } from './values'
+
+function messageOf(e: unknown): string {
+  if (e instanceof Error) return e.message
+  try {
+    return String(e)
+  } catch {
+    return 'non-printable error'
+  }
+}
+
+function failed(e: unknown): string {
+  return `e${stashError(e)}\0${messageOf(e)}`
+}
+
+/** A value-producing callback (loader) for `key`. */
+export function wrapLoader<T>(key: string, loader: () => T | Promise<T>): (arg: string) => Promise<string> {
+  return async () => {
+    try {
+      const value = await loader()
+      return value === undefined || value === null ? 'n' : 'v' + toJson(key, value)
+    } catch (e) {
+      return failed(e)
+    }
+  }
+}
+
+/** A read-through loader: called with the key. */
+export function wrapKeyLoader<T>(loader: (key: string) => T | Promise<T>): (key: string) => Promise<string> {
+  return async (key: string) => {
+    try {
+      const value = await loader(key)
+      return value === undefined || value === null ? 'n' : 'v' + toJson(key, value)
+    } catch (e) {
+      return failed(e)
+    }
+  }
+}
+
+/** A writer: called with the original value (not a copy). */
+export function wrapWriter<T>(value: T, writer: (data: T) => unknown): (json: string) => Promise<string> {
+  return async () => {
+    try {
+      await writer(value)
+      return 'n'
+    } catch (e) {
+      return failed(e)
+    }
+  }
+}

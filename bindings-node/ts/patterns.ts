@@ -1,0 +1,215 @@
+/**
+ * The guide's cache patterns: `cacheAside`, `writeThrough`, `writeBehind` / `WriteBehindPattern` and
+ * `readThrough`. All behaviour (single-flight, cross-process locks, refresh-ahead, batching, retries,
+ * pattern specificity) lives in the Rust core; this file adapts callbacks and converts values.
+ */
+import type { NativeCache, NativeWriteBehind } from './native-binding'
+import { wrapKeyLoader, wrapLoader, wrapWriter } from './callbacks'
+import { makeError, rethrow } from './errors'
+import type { CacheManager } from './cache-manager'
+import { stashed } from './stash'
+import { currentSystem, ensureSystem } from './system'
+import { assertKey, fromJson, invalidArgument, optionsJson, toJson } from './values'
+
+/** Options of `cacheAside.get` and `readThrough.read`. */
+export interface CacheAsideOptions {
+  /** Lifetime of the loaded value in seconds (default: `defaultTTL`). */
+  ttl?: number
+  /** Tags of the loaded value. */
+  tags?: string[]
+  /** Cache a `null`/`undefined` result for this many seconds (default: not cached). */
+  negativeTtl?: number
+  /** Lease of the cross-process load lock in ms (default 5,000); longer than your slowest load. */
+  lockLeaseMs?: number
+}
+
+/** Options of `cacheAside.getWithRefresh`. */
+export interface RefreshOptions extends CacheAsideOptions {
+  /** Lifetime in seconds (required: the threshold is a fraction of it). */
+  ttl: number
+  /** Refresh in the background once less than `refreshThreshold × ttl` remains (0 < x < 1). */
+  refreshThreshold: number
+}
+
+/** Options of `writeThrough.write` and `WriteBehindPattern.write`. */
+export interface WriteOptions {
+  ttl?: number
+  tags?: string[]
+}
+
+/** Options of `new WriteBehindPattern(cacheManager?, options)`. */
+export interface WriteBehindOptions {
+  /** Flush every this many ms (default 1,000). */
+  flushIntervalMs?: number
+  /** Retries after the first failed attempt, with exponential backoff (default 3). */
+  maxRetries?: number
+  /** Flush as soon as this many writes wait (default 100). */
+  batchSize?: number
+  /** Called once for each write given up, with the writer's error, the key and the value. */
+  onError?: (error: unknown, key: string, value: unknown) => void
+}
+
+function assertFunction(f: unknown, what: string): void {
+  if (typeof f !== 'function') throw invalidArgument(`${what} must be a function, got ${f === null ? 'null' : typeof f}`)
+}
+
+/** Cache-aside: hit ⇒ the value; miss ⇒ the loader runs once (per process and across processes). */
+export class CacheAside {
+  private readonly inflight = new Map<string, Promise<string | null>>()
+
+  /** The cached value of `key`, or what `loader` returns (stored unless null/undefined). */
+  get<T>(key: string, loader: () => T | Promise<T>, options?: CacheAsideOptions): Promise<T | null> {
+    try {
+      assertKey(key)
+      assertFunction(loader, 'loader')
+      const s = currentSystem()
+      if (s) {
+        const hit = s.getL1(key)
+        if (hit !== null) return Promise.resolve(JSON.parse(hit) as T)
+      }
+      // Concurrent misses of one key in this process share one crossing into the core (which
+      // single-flights across processes); every caller still gets its own parsed object.
+      let p = this.inflight.get(key)
+      if (!p) {
+        const opts = optionsJson(options)
+        p = ensureSystem()
+          .then((sys) => sys.cacheAsideGet(key, wrapLoader(key, loader), opts))
+          .finally(() => this.inflight.delete(key))
+        this.inflight.set(key, p)
+      }
+      return p.then((text) => fromJson<T>(text), rethrow)
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
+
+  /** Like `get`, but near expiry returns the current value at once and refreshes in the background. */
+  async getWithRefresh<T>(key: string, loader: () => T | Promise<T>, options: RefreshOptions): Promise<T | null> {
+    assertKey(key)
+    assertFunction(loader, 'loader')
+    const sys = await ensureSystem()
+    const text = await sys.cacheAsideGetWithRefresh(key, wrapLoader(key, loader), optionsJson(options)).catch(rethrow)
+    return fromJson<T>(text)
+  }
+}
+
+/** Write-through: the writer first; the cache only when it succeeded. */
+export class WriteThrough {
+  /** Run `writer(value)`, then cache `value`. A writer error propagates and leaves the cache untouched. */
+  async write<T>(key: string, value: T, writer: (data: T) => unknown, options?: WriteOptions): Promise<void> {
+    assertKey(key)
+    assertFunction(writer, 'writer')
+    const json = toJson(key, value)
+    const sys = await ensureSystem()
+    await sys.writeThrough(key, json, wrapWriter(value, writer), optionsJson(options)).catch(rethrow)
+  }
+}
+
+/** Write-behind: the cache is updated at once; the writer runs later, batched, with retries. */
+export class WriteBehindPattern {
+  private native: NativeWriteBehind | null = null
+  private system: NativeCache | null = null
+  private readonly optionsText: string | null
+  private readonly onError?: WriteBehindOptions['onError']
+
+  /** `cacheManager` is accepted for the guide's signature; there is one manager per process. */
+  constructor(_cacheManager?: CacheManager, options: WriteBehindOptions = {}) {
+    const { onError, ...rest } = options
+    if (onError !== undefined) assertFunction(onError, 'onError')
+    this.onError = onError
+    this.optionsText = optionsJson(rest)
+  }
+
+  private async queue(): Promise<NativeWriteBehind> {
+    const sys = await ensureSystem()
+    if (this.native === null || this.system !== sys) {
+      const hook = this.onError
+      const onError = hook
+        ? (args: [number, string, string, string]) => {
+            // napi hands the Rust tuple over as one array: [stashId (-1: none), message, key, json].
+            const [stashId, message, key, json] = args
+            try {
+              const original = stashId >= 0 ? stashed(stashId) : undefined
+              const error = original ? original.error : makeError('ERR_STRATACACHE_CALLBACK', message)
+              hook(error, key, JSON.parse(json))
+            } catch (e) {
+              console.error('stratacache: WriteBehindPattern onError threw', e)
+            }
+          }
+        : undefined
+      try {
+        this.native = sys.newWriteBehind(this.optionsText, onError)
+      } catch (e) {
+        rethrow(e)
+      }
+      this.system = sys
+    }
+    return this.native as NativeWriteBehind
+  }
+
+  /** Cache `value` now and queue `writer(value)` (a queued write to the same key is replaced). */
+  async write<T>(key: string, value: T, writer: (data: T) => unknown, options?: WriteOptions): Promise<void> {
+    assertKey(key)
+    assertFunction(writer, 'writer')
+    const json = toJson(key, value)
+    const q = await this.queue()
+    await q.write(key, json, wrapWriter(value, writer), optionsJson(options)).catch(rethrow)
+  }
+
+  /** Run every queued write now; resolves to how many were written. */
+  async flush(): Promise<number> {
+    if (this.native === null) return 0
+    return this.native.flush()
+  }
+
+  /** Counters: pending, written, coalesced, retries, failed. */
+  stats(): { pending: number; written: number; coalesced: number; retries: number; failed: number } {
+    return this.native ? this.native.stats() : { pending: 0, written: 0, coalesced: 0, retries: 0, failed: 0 }
+  }
+}
+
+/** Read-through: loaders registered by glob pattern; the most specific pattern wins. */
+export class ReadThrough {
+  private readonly loaders = new Map<string, (key: string) => Promise<string>>()
+  private registeredOn: NativeCache | null = null
+
+  /** Register `loader` for keys matching `pattern` (`*` any run, `?` one character). */
+  registerLoader<T>(pattern: string, loader: (key: string) => T | Promise<T>): void {
+    if (typeof pattern !== 'string' || pattern === '') throw invalidArgument(`pattern must be a non-empty string, got ${JSON.stringify(pattern)}`)
+    assertFunction(loader, 'loader')
+    const wrapped = wrapKeyLoader(loader)
+    this.loaders.set(pattern, wrapped)
+    const sys = currentSystem()
+    if (sys && this.registeredOn === sys) sys.registerLoader(pattern, wrapped)
+  }
+
+  /** Remove the loader of `pattern`; returns whether there was one. */
+  unregisterLoader(pattern: string): boolean {
+    const had = this.loaders.delete(pattern)
+    const sys = currentSystem()
+    if (sys && this.registeredOn === sys) sys.unregisterLoader(pattern)
+    return had
+  }
+
+  /** The value of `key`: a hit, or the matching loader's result (stored). No match ⇒ `ERR_STRATACACHE_NO_LOADER`. */
+  async read<T = unknown>(key: string, options?: CacheAsideOptions): Promise<T | null> {
+    assertKey(key)
+    const sys = await ensureSystem()
+    if (this.registeredOn !== sys) {
+      for (const [pattern, loader] of this.loaders) sys.registerLoader(pattern, loader)
+      this.registeredOn = sys
+    }
+    const text = await sys.readThrough(key, optionsJson(options)).catch(rethrow)
+    return fromJson<T>(text)
+  }
+}
+
+/** The process-wide cache-aside helper. */
+export const cacheAside = new CacheAside()
+/** The process-wide write-through helper. */
+export const writeThrough = new WriteThrough()
+/** The default write-behind queue (flush every second, 3 retries, batches of 100). */
+export const writeBehind = new WriteBehindPattern()
+/** The process-wide read-through registry. */
+export const readThrough = new ReadThrough()
+

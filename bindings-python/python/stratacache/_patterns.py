@@ -1,0 +1,206 @@
+"""The guide's cache patterns in snake_case: ``cache_aside``, ``write_through``, ``write_behind`` /
+``WriteBehindPattern`` and ``read_through``.
+
+All behaviour (single-flight, cross-process locks, refresh-ahead, batching, retries, pattern
+specificity) lives in the Rust core. Loaders and writers are ``async def`` functions (plain functions
+work too); they run on the event loop of the call that handed them over, in its ``contextvars``
+context. An exception a loader raises reaches every waiting caller as the same object.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable, Optional, Sequence
+
+from . import _native
+from ._bridge import Ready
+from ._records import Record
+from ._system import call, current
+
+_MISS = _native.MISS
+
+Loader = Callable[[], Any]
+"""A zero-argument (async) function returning the value to cache, or ``None``."""
+
+
+def _options(**kwargs: Any) -> Optional[dict[str, Any]]:
+    given = {k: v for k, v in kwargs.items() if v is not None}
+    return given or None
+
+
+class CacheAside:
+    """Cache-aside: a hit returns the value; a miss runs the loader once (per process and across
+    processes, through a short Redis lock) and stores its result."""
+
+    def get(
+        self,
+        key: str,
+        loader: Loader,
+        *,
+        ttl: Optional[float] = None,
+        tags: Optional[Sequence[str]] = None,
+        negative_ttl: Optional[float] = None,
+        lock_lease_ms: Optional[float] = None,
+    ) -> Awaitable[Any]:
+        """The cached value of ``key``, or what ``loader()`` returns (stored unless ``None``)."""
+        value = current().get_l1(key)
+        if value is not _MISS:
+            return Ready(value)
+        opts = _options(ttl=ttl, tags=tags, negative_ttl=negative_ttl, lock_lease_ms=lock_lease_ms)
+        return call("cache_aside_get", key, loader, opts)
+
+    def get_with_refresh(
+        self,
+        key: str,
+        loader: Loader,
+        *,
+        ttl: float,
+        refresh_threshold: float,
+        tags: Optional[Sequence[str]] = None,
+    ) -> Awaitable[Any]:
+        """Like :meth:`get`, but once less than ``refresh_threshold × ttl`` remains the current value is
+        returned at once and refreshed in the background (once per key, across processes too)."""
+        opts = _options(ttl=ttl, refresh_threshold=refresh_threshold, tags=tags)
+        return call("cache_aside_get_with_refresh", key, loader, opts)
+
+
+class WriteThrough:
+    """Write-through: the writer first; the cache only when it succeeded."""
+
+    def write(
+        self,
+        key: str,
+        value: Any,
+        writer: Callable[[Any], Any],
+        *,
+        ttl: Optional[float] = None,
+        tags: Optional[Sequence[str]] = None,
+    ) -> Awaitable[None]:
+        """Run ``writer(value)``, then cache ``value``. A writer exception propagates unchanged and
+        leaves the cache untouched."""
+        return call("write_through", key, value, lambda: writer(value), _options(ttl=ttl, tags=tags))
+
+
+class WriteBehindStats(Record):
+    """Counters of a write-behind queue: ``pending``, ``written``, ``coalesced``, ``retries``, ``failed``."""
+
+    pending: int
+    written: int
+    coalesced: int
+    retries: int
+    failed: int
+
+
+class WriteBehindPattern:
+    """Write-behind: the cache is updated at once; ``writer(value)`` runs later, batched, with
+    retries and exponential backoff; a write given up goes to ``on_error(error, key, value)``."""
+
+    def __init__(
+        self,
+        cache_manager: Any = None,
+        *,
+        flush_interval_ms: Optional[float] = None,
+        max_retries: Optional[int] = None,
+        batch_size: Optional[int] = None,
+        on_error: Optional[Callable[[BaseException, str, Any], Any]] = None,
+    ) -> None:
+        """``cache_manager`` is accepted for the guide's signature; there is one manager per process."""
+        self._options = _options(flush_interval_ms=flush_interval_ms, max_retries=max_retries, batch_size=batch_size)
+        self._on_error = on_error
+        self._native: Any = None
+        self._system: Any = None
+
+    def _queue(self) -> Any:
+        system = current()
+        if self._native is None or self._system is not system:
+            self._native = system.new_write_behind(self._options, self._on_error)
+            self._system = system
+        return self._native
+
+    def write(
+        self,
+        key: str,
+        value: Any,
+        writer: Callable[[Any], Any],
+        *,
+        ttl: Optional[float] = None,
+        tags: Optional[Sequence[str]] = None,
+    ) -> Awaitable[None]:
+        """Cache ``value`` now and queue ``writer(value)`` (a queued write to the same key is replaced)."""
+        queue = self._queue()
+        return _call_on(queue, "write", key, value, lambda: writer(value), _options(ttl=ttl, tags=tags))
+
+    async def flush(self) -> int:
+        """Run every queued write now; returns how many were written."""
+        if self._native is None:
+            return 0
+        return int(await _call_on(self._native, "flush"))
+
+    def stats(self) -> WriteBehindStats:
+        """Counters of this queue."""
+        if self._native is None:
+            return WriteBehindStats({"pending": 0, "written": 0, "coalesced": 0, "retries": 0, "failed": 0})
+        return WriteBehindStats(self._native.stats())
+
+
+def _call_on(target: Any, method: str, *args: Any) -> Any:
+    import asyncio
+
+    from ._bridge import bridge_for
+
+    loop = asyncio.get_running_loop()
+    fut = loop.create_future()
+    getattr(target, method)(*args, bridge_for(loop).completions, fut)
+    return fut
+
+
+class ReadThrough:
+    """Read-through: loaders registered by glob pattern (``*`` any run, ``?`` one character); the most
+    specific pattern wins (exact beats wildcard; the longer literal part wins)."""
+
+    def __init__(self) -> None:
+        self._loaders: dict[str, Callable[[str], Any]] = {}
+        self._registered_on: Any = None
+
+    def register_loader(self, pattern: str, loader: Callable[[str], Any]) -> None:
+        """Register ``loader(key)`` for keys matching ``pattern``."""
+        from .errors import InvalidArgumentError
+
+        if not isinstance(pattern, str) or not pattern:
+            raise InvalidArgumentError(f"pattern must be a non-empty string, got {pattern!r}")
+        if not callable(loader):
+            raise InvalidArgumentError(f"loader must be callable, got {type(loader).__name__}")
+        self._loaders[pattern] = loader
+        if self._registered_on is not None and self._registered_on is _current_or_none():
+            self._registered_on.register_loader(pattern, loader)
+
+    def unregister_loader(self, pattern: str) -> bool:
+        """Remove the loader of ``pattern``; returns whether there was one."""
+        had = self._loaders.pop(pattern, None) is not None
+        if self._registered_on is not None and self._registered_on is _current_or_none():
+            self._registered_on.unregister_loader(pattern)
+        return had
+
+    def read(self, key: str, *, ttl: Optional[float] = None, tags: Optional[Sequence[str]] = None) -> Awaitable[Any]:
+        """A hit, or the matching loader's result (stored). No match raises :class:`~stratacache.errors.NoLoaderError`."""
+        system = current()
+        if self._registered_on is not system:
+            for pattern, loader in self._loaders.items():
+                system.register_loader(pattern, loader)
+            self._registered_on = system
+        return call("read_through", key, _options(ttl=ttl, tags=tags))
+
+
+def _current_or_none() -> Any:
+    from . import _system
+
+    return _system._system
+
+
+cache_aside = CacheAside()
+"""The process-wide cache-aside helper."""
+write_through = WriteThrough()
+"""The process-wide write-through helper."""
+write_behind = WriteBehindPattern()
+"""The default write-behind queue (flush every second, 3 retries, batches of 100)."""
+read_through = ReadThrough()
+"""The process-wide read-through registry."""

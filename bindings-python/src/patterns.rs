@@ -1,0 +1,164 @@
+//! Cache patterns as Python methods: convert, hand Python callables to the core through
+//! [`crate::callbacks`] (bound to the caller's loop), map errors.
+
+use std::sync::{Arc, Mutex};
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use stratacache::patterns::WriteBehind;
+use stratacache::{dynopts, Error, ErrorKind};
+
+use crate::bridge::{spawn, Completions};
+use crate::callbacks::{self, CallSite, PyPayload};
+use crate::conv::{from_json, options_value, to_json};
+use crate::errors::IntoPy;
+use crate::system::{key_of, System};
+
+fn json_or_none<'py>(py: Python<'py>, v: Option<Arc<str>>) -> PyResult<Bound<'py, PyAny>> {
+    match v {
+        Some(t) => from_json(py, &t),
+        None => Ok(py.None().into_bound(py)),
+    }
+}
+
+fn none<'py>(py: Python<'py>, _: ()) -> PyResult<Bound<'py, PyAny>> {
+    Ok(py.None().into_bound(py))
+}
+
+fn callable(py: Python<'_>, what: &str, f: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    if !f.is_callable() {
+        let t = f.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+        return Err(crate::errors::to_py(py, &Error::new(ErrorKind::InvalidArgument, format!("{what} must be callable, got {t}"))));
+    }
+    Ok(f.clone().unbind())
+}
+
+#[pymethods]
+impl System {
+    /// `cache_aside.get`: completes with the cached value or the loader's.
+    fn cache_aside_get(&self, py: Python<'_>, key: &Bound<'_, PyAny>, loader: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
+        let key = key_of(key).py_err(py)?;
+        let loader = callable(py, "loader", loader)?;
+        let opts = dynopts::aside_options(options_value("cache_aside", options).py_err(py)?).py_err(py)?;
+        let site = CallSite::here(py, completions.shared())?;
+        let sys = self.live(py)?;
+        let loader = callbacks::loader(site, loader, key.clone());
+        spawn(completions, fut, async move { sys.cache_aside().get(&key, loader, &opts).await }, json_or_none)
+    }
+
+    /// `cache_aside.get_with_refresh`.
+    fn cache_aside_get_with_refresh(&self, py: Python<'_>, key: &Bound<'_, PyAny>, loader: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
+        let key = key_of(key).py_err(py)?;
+        let loader = callable(py, "loader", loader)?;
+        let opts = dynopts::refresh_options(options_value("get_with_refresh", options).py_err(py)?).py_err(py)?;
+        let site = CallSite::here(py, completions.shared())?;
+        let sys = self.live(py)?;
+        let loader = callbacks::loader(site, loader, key.clone());
+        spawn(completions, fut, async move { sys.cache_aside().get_with_refresh(&key, loader, &opts).await }, json_or_none)
+    }
+
+    /// `write_through.write`: `writer` is a zero-argument callable (the Python layer binds the value).
+    fn write_through(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, writer: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
+        let key = key_of(key).py_err(py)?;
+        let json = to_json(&key, value).py_err(py)?;
+        let writer = callable(py, "writer", writer)?;
+        let opts = dynopts::set_options(options_value("write_through", options).py_err(py)?).py_err(py)?;
+        let site = CallSite::here(py, completions.shared())?;
+        let sys = self.live(py)?;
+        let writer = callbacks::writer(site, writer, key.clone());
+        spawn(completions, fut, async move { sys.write_through().write(&key, &json, writer, &opts).await }, none)
+    }
+
+    /// `read_through.register_loader`.
+    fn register_loader(&self, py: Python<'_>, pattern: &str, loader: &Bound<'_, PyAny>) -> PyResult<()> {
+        let loader = callable(py, "loader", loader)?;
+        self.live(py)?.read_through().register_loader(pattern, callbacks::key_loader(loader)).py_err(py)
+    }
+
+    /// `read_through.unregister_loader`.
+    fn unregister_loader(&self, py: Python<'_>, pattern: &str) -> PyResult<bool> {
+        Ok(self.live(py)?.read_through().unregister_loader(pattern))
+    }
+
+    /// `read_through.read`: the loader runs on the caller's loop.
+    fn read_through(&self, py: Python<'_>, key: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
+        let key = key_of(key).py_err(py)?;
+        let opts = dynopts::aside_options(options_value("read_through", options).py_err(py)?).py_err(py)?;
+        let site: stratacache::patterns::CallContext = Some(CallSite::here(py, completions.shared())?);
+        let sys = self.live(py)?;
+        spawn(completions, fut, async move { sys.read_through().read_with_context(&key, &opts, site).await }, json_or_none)
+    }
+
+    /// A new write-behind queue (`WriteBehindPattern`), flushed by `close()`.
+    #[pyo3(signature = (options, on_error=None))]
+    fn new_write_behind(&self, py: Python<'_>, options: Option<&Bound<'_, PyAny>>, on_error: Option<&Bound<'_, PyAny>>) -> PyResult<WriteBehindHandle> {
+        let mut opts = dynopts::write_behind_options(options_value("WriteBehindPattern", options).py_err(py)?).py_err(py)?;
+        let last_site: Arc<Mutex<Option<Arc<CallSite>>>> = Arc::new(Mutex::new(None));
+        if let Some(hook) = on_error.filter(|h| !h.is_none()) {
+            let hook = Arc::new(callable(py, "on_error", hook)?);
+            let sites = last_site.clone();
+            opts.on_error = Some(Arc::new(move |e: Error, key: String, json: Arc<str>| {
+                let Some(site) = sites.lock().unwrap_or_else(|p| p.into_inner()).clone() else { return };
+                let hook = hook.clone();
+                site.call_soon(Box::new(move |py| {
+                    let exc = match e.payload().and_then(|p| p.downcast_ref::<PyPayload>()) {
+                        Some(p) => p.0.bind(py).clone(),
+                        None => crate::errors::to_py(py, &e).into_value(py).into_bound(py).into_any(),
+                    };
+                    let value = from_json(py, &json).unwrap_or_else(|_| py.None().into_bound(py));
+                    if let Err(err) = hook.bind(py).call1((exc, key, value)) {
+                        tracing::warn!("stratacache: WriteBehindPattern on_error raised: {err}");
+                    }
+                }));
+            }));
+        }
+        Ok(WriteBehindHandle { inner: self.live(py)?.new_write_behind(opts), last_site })
+    }
+}
+
+impl CallSite {
+    fn call_soon(&self, call: crate::bridge::LoopCall) -> bool {
+        self.shared().call_soon(call)
+    }
+}
+
+/// One write-behind queue.
+#[pyclass(module = "stratacache._native", frozen)]
+pub struct WriteBehindHandle {
+    inner: WriteBehind,
+    last_site: Arc<Mutex<Option<Arc<CallSite>>>>,
+}
+
+#[pymethods]
+impl WriteBehindHandle {
+    /// Cache now, queue `writer` (a zero-argument callable).
+    fn write(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, writer: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
+        let key = key_of(key).py_err(py)?;
+        let json = to_json(&key, value).py_err(py)?;
+        let writer = callable(py, "writer", writer)?;
+        let opts = dynopts::set_options(options_value("write_behind", options).py_err(py)?).py_err(py)?;
+        let site = CallSite::here(py, completions.shared())?;
+        *self.last_site.lock().unwrap_or_else(|p| p.into_inner()) = Some(site.clone());
+        let writer = callbacks::writer(site, writer, key.clone());
+        let wb = self.inner.clone();
+        spawn(completions, fut, async move { wb.write(&key, &json, writer, &opts).await }, none)
+    }
+
+    /// Run every queued write now; completes with how many were written.
+    fn flush(&self, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
+        let wb = self.inner.clone();
+        spawn(completions, fut, async move { Ok(wb.flush().await) }, |py, n: usize| Ok(n.into_pyobject(py)?.into_any()))
+    }
+
+    /// Counters as a dict: pending, written, coalesced, retries, failed.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.inner.stats();
+        let d = PyDict::new(py);
+        d.set_item("pending", s.pending)?;
+        d.set_item("written", s.written)?;
+        d.set_item("coalesced", s.coalesced)?;
+        d.set_item("retries", s.retries)?;
+        d.set_item("failed", s.failed)?;
+        Ok(d)
+    }
+}

@@ -1,0 +1,293 @@
+// Shared helpers for the Node test suite: throwaway redis-server processes, a tiny binary-safe RESP
+// client for inspecting and planting Redis keys, and a runner for child node scripts with a timeout.
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
+
+const children = new Set()
+// If the test process dies without running its `after` hooks, take our own servers and children with it.
+process.on('exit', () => {
+  for (const child of children) {
+    try {
+      child.kill('SIGKILL')
+    } catch {}
+  }
+})
+
+/** A loopback TCP port nobody listens on right now (never 6379). */
+export async function freePort() {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const port = await new Promise((resolve, reject) => {
+      const srv = net.createServer()
+      srv.unref()
+      srv.on('error', reject)
+      srv.listen(0, '127.0.0.1', () => {
+        const { port } = srv.address()
+        srv.close(() => resolve(port))
+      })
+    })
+    if (port !== 6379) return port
+  }
+  throw new Error('could not find a free port')
+}
+
+/** A namespace no other test file uses. */
+export function uniqueNamespace(label) {
+  return `t-${label}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+/**
+ * Start a throwaway redis-server on a free loopback port (or `port`, which must be free); resolves once it
+ * answers PING (at most 10 s).
+ * `stop()` kills it (SIGTERM, then SIGKILL) and resolves when it has exited.
+ */
+export async function startRedis({ timeoutMs = 10_000, port: wanted } = {}) {
+  const port = wanted ?? (await freePort())
+  if (port === 6379) throw new Error('tests never use port 6379')
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  children.add(proc)
+  let log = ''
+  proc.stdout.on('data', (d) => (log += d))
+  proc.stderr.on('data', (d) => (log += d))
+  let exited = false
+  const exitedPromise = new Promise((resolve) => {
+    const done = () => {
+      exited = true
+      children.delete(proc)
+      resolve()
+    }
+    proc.on('exit', done)
+    proc.on('error', (e) => {
+      log += `\n${e.message}`
+      done()
+    })
+  })
+  const stop = async () => {
+    if (exited) return
+    proc.kill('SIGTERM')
+    const killer = setTimeout(() => proc.kill('SIGKILL'), 3000)
+    await exitedPromise
+    clearTimeout(killer)
+  }
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (exited) throw new Error(`redis-server exited at start:\n${log}`)
+    try {
+      const client = await raw(port, { connectTimeoutMs: 500 })
+      try {
+        const pong = await client.cmd('PING')
+        if (pong === 'PONG') break
+      } finally {
+        client.close()
+      }
+    } catch {}
+    if (Date.now() > deadline) {
+      await stop()
+      throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms:\n${log}`)
+    }
+    await sleep(25)
+  }
+  return { port, url: `redis://127.0.0.1:${port}`, stop, process: proc }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// RESP
+
+function encode(args) {
+  const parts = [Buffer.from(`*${args.length}\r\n`)]
+  for (const a of args) {
+    const b = Buffer.isBuffer(a) ? a : Buffer.from(String(a), 'utf8')
+    parts.push(Buffer.from(`$${b.length}\r\n`), b, Buffer.from('\r\n'))
+  }
+  return Buffer.concat(parts)
+}
+
+class NeedMore extends Error {}
+
+/** Parse one reply at `pos`; returns [value, nextPos] or throws NeedMore. Bulk strings are Buffers. */
+function parse(buf, pos) {
+  const eol = buf.indexOf('\r\n', pos)
+  if (eol < 0) throw new NeedMore()
+  const type = String.fromCharCode(buf[pos])
+  const line = buf.toString('utf8', pos + 1, eol)
+  const next = eol + 2
+  switch (type) {
+    case '+':
+      return [line, next]
+    case '-': {
+      const err = new Error(line)
+      err.redisError = true
+      return [err, next]
+    }
+    case ':':
+      return [Number(line), next]
+    case '$': {
+      const len = Number(line)
+      if (len < 0) return [null, next]
+      if (buf.length < next + len + 2) throw new NeedMore()
+      return [buf.subarray(next, next + len), next + len + 2]
+    }
+    case '*': {
+      const n = Number(line)
+      if (n < 0) return [null, next]
+      const out = []
+      let p = next
+      for (let i = 0; i < n; i++) {
+        const [v, q] = parse(buf, p)
+        out.push(v)
+        p = q
+      }
+      return [out, p]
+    }
+    default:
+      throw new Error(`bad RESP type byte ${JSON.stringify(type)}`)
+  }
+}
+
+/**
+ * A minimal RESP2 client on `port`. `cmd(...args)` resolves to the parsed reply: simple strings as
+ * strings, integers as numbers, bulk strings as Buffers (null for nil), arrays as arrays; a Redis error
+ * reply rejects. Args may be strings, numbers or Buffers (binary-safe).
+ */
+export function raw(port, { connectTimeoutMs = 2000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ port, host: '127.0.0.1' })
+    const timer = setTimeout(() => {
+      sock.destroy()
+      reject(new Error(`raw: connect to ${port} timed out`))
+    }, connectTimeoutMs)
+    let buf = Buffer.alloc(0)
+    const pending = []
+    const failAll = (err) => {
+      while (pending.length) pending.shift().reject(err)
+    }
+    sock.on('data', (d) => {
+      buf = buf.length ? Buffer.concat([buf, d]) : d
+      let pos = 0
+      while (pos < buf.length && pending.length) {
+        let value
+        try {
+          ;[value, pos] = parse(buf, pos)
+        } catch (e) {
+          if (e instanceof NeedMore) break
+          failAll(e)
+          sock.destroy()
+          return
+        }
+        const p = pending.shift()
+        if (value instanceof Error && value.redisError) p.reject(value)
+        else p.resolve(value)
+      }
+      buf = buf.subarray(pos)
+    })
+    sock.on('error', (e) => {
+      clearTimeout(timer)
+      failAll(e)
+      reject(e)
+    })
+    sock.on('close', () => failAll(new Error('raw: connection closed')))
+    sock.on('connect', () => {
+      clearTimeout(timer)
+      resolve({
+        cmd(...args) {
+          return new Promise((res, rej) => {
+            pending.push({ resolve: res, reject: rej })
+            sock.write(encode(args))
+          })
+        },
+        /** `INFO commandstats` as { get: calls, set: calls, ... }. */
+        async commandCalls() {
+          const text = (await this.cmd('INFO', 'commandstats')).toString()
+          const out = {}
+          for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out[m[1]] = Number(m[2])
+          return out
+        },
+        close() {
+          sock.end()
+          sock.destroy()
+        },
+      })
+    })
+  })
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Child node processes
+
+/**
+ * A temporary folder whose node_modules/stratacache links to the repo root, so child scripts can
+ * `require('stratacache')` and `import('stratacache')` through the package's own `exports` map.
+ */
+export function makeSandbox() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratacache-node-test-'))
+  fs.mkdirSync(path.join(dir, 'node_modules'))
+  fs.symlinkSync(REPO_ROOT, path.join(dir, 'node_modules', 'stratacache'), 'dir')
+  return {
+    dir,
+    /** Write `source` to `name` in the sandbox; returns its path. */
+    write(name, source) {
+      const file = path.join(dir, name)
+      fs.writeFileSync(file, source)
+      return file
+    },
+    remove() {
+      fs.rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/**
+ * Run a command with a hard timeout. Resolves `{ code, signal, stdout, stderr, timedOut, ms }`; a child
+ * still running at the timeout is killed with SIGKILL and reported with `timedOut: true`.
+ */
+export function run(command, args, { cwd, env, timeoutMs = 15_000, input } = {}) {
+  return new Promise((resolve, reject) => {
+    const started = Date.now()
+    const child = spawn(command, args, {
+      cwd,
+      env: { ...process.env, ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
+    children.add(child)
+    let stdout = ''
+    let stderr = ''
+    let timedOut = false
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    const timer = setTimeout(() => {
+      timedOut = true
+      child.kill('SIGKILL')
+    }, timeoutMs)
+    child.on('error', (e) => {
+      clearTimeout(timer)
+      children.delete(child)
+      reject(e)
+    })
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      children.delete(child)
+      resolve({ code, signal, stdout, stderr, timedOut, ms: Date.now() - started })
+    })
+    if (input !== undefined) child.stdin.end(input)
+    else child.stdin.end()
+  })
+}
+
+/** Run a node script file (with extra node flags before it) with a timeout; see `run`. */
+export function runNode(file, { nodeArgs = [], ...opts } = {}) {
+  return run(process.execPath, [...nodeArgs, file], { cwd: path.dirname(file), ...opts })
+}
+
+/** A readable summary of a child result for assertion messages. */
+export function describeRun(r) {
+  return `code=${r.code} signal=${r.signal} timedOut=${r.timedOut} ms=${r.ms}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`
+}

@@ -1,0 +1,38 @@
+"""Misuses of the typed API that ``mypy --strict`` must reject, one per line marked ``# expect-error: CODE``.
+
+tests/python/test_types.py checks that mypy reports exactly the marked lines (with those codes) and
+nothing else. No error is silenced with an ignore comment.
+"""
+
+from __future__ import annotations
+
+from stratacache import (
+    cache_manager,
+    create_redis_client,
+    get_cache_manager,
+    initialize_cache_system,
+)
+
+
+async def misuses() -> None:
+    await cache_manager.set("k", 1, 60)  # expect-error: call-arg
+    await cache_manager.set("k", 1, ttl="60")  # expect-error: arg-type
+    await cache_manager.set("k", 1, tll=60)  # expect-error: call-arg
+    await cache_manager.set("k", 1, compress="yes")  # expect-error: arg-type
+    await cache_manager.set("k", 1, tags=[1, 2])  # expect-error: list-item
+    await cache_manager.get(123)  # expect-error: arg-type
+    await cache_manager.delete()  # expect-error: call-arg
+    await cache_manager.mget("user:1", "user:2")  # expect-error: call-arg
+    await cache_manager.mset({"key": "k", "value": 1})  # expect-error: arg-type
+    await cache_manager.invalidate_by_tags([1])  # expect-error: list-item
+    cache_manager.delete_all()  # expect-error: attr-defined
+    create_redis_client(port="abc")  # expect-error: arg-type
+    create_redis_client("redis://localhost")  # expect-error: call-arg
+    get_cache_manager(l1_max_size="big")  # expect-error: arg-type
+    get_cache_manager(default_ttl="10m")  # expect-error: arg-type
+    status = await initialize_cache_system(skip_warming="no")  # expect-error: arg-type
+    count: int = status.redis  # expect-error: assignment
+    stats = await cache_manager.get_stats()
+    label: str = stats.l1.hits  # expect-error: assignment
+    existed: str = await cache_manager.delete("k")  # expect-error: assignment
+    stats.l1.hitrate  # expect-error: attr-defined
