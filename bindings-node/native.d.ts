@@ -27,6 +27,13 @@ export declare class NativeCache {
   newWriteBehind(options?: string | undefined | null, onError?: (((arg: [number, string, string, string]) => unknown)) | undefined | null): NativeWriteBehind
   /** The L1 lookup, synchronous: JSON text on a hit, `null` on a miss. Counts the hit or miss. */
   getL1(key: string): string | null
+  /**
+   * The L1 lookup, synchronous, returning only the entry's id (0 on a miss); counts the hit or
+   * miss. With `peekL1` it lets the TS layer reuse an object it already parsed for that entry.
+   */
+  getL1Id(key: string): number
+  /** The L1 entry's id and JSON text without counting (`null` if it is gone). */
+  peekL1(key: string): L1Peek | null
   /** The Redis part of a get, after `getL1` missed. */
   getL2(key: string): Promise<string | null>
   /** Store JSON text with options `{ ttl?, tags?, compress?, compressionThreshold? }` (JSON text). */
@@ -71,6 +78,14 @@ export interface CacheStatsJs {
 
 /** Build a system from Redis and cache options (JSON text). Opens no connection. */
 export declare function createSystem(redis?: string | undefined | null, cache?: string | undefined | null): Promise<NativeCache>
+
+/** An L1 entry: its id (changes whenever the entry does) and its JSON text. */
+export interface L1Peek {
+  /** The core's entry id. */
+  id: number
+  /** The value as JSON text. */
+  json: string
+}
 
 /** L1 counters as `getStats()` reports them. */
 export interface L1StatsJs {

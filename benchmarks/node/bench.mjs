@@ -7,6 +7,7 @@
 //   node bench.mjs --runs 3              the suite 3 times, then the medians and the median ratios
 //   node bench.mjs --json out.json       also write every result as JSON
 //   node bench.mjs --only stratacache,bentocache --scenarios l1
+//   node bench.mjs --scenarios stampede  1,000 concurrent get-or-load calls on one cold key (50 ms loader)
 //   node bench.mjs --lib stratacache --scenario l1     one measurement in this process (starts its own
 //                                        redis-server unless --redis-url is given); handy under --cpu-prof
 import { spawn } from 'node:child_process'
@@ -31,6 +32,10 @@ const STRATACACHE = process.env.STRATACACHE_PATH || path.resolve(HERE, '../..')
 const KEYS = 1000
 const TTL_S = 600
 const IN_FLIGHT = 64
+// Stampede: this many concurrent get-or-load calls on one cold key, whose loader takes this long.
+const STAMPEDE_CALLERS = 1000
+const STAMPEDE_LOADER_MS = 50
+const sleep = (ms) => new Promise((res) => setTimeout(res, ms))
 
 // Operation counts: `warm` is discarded, `ops` is measured. BENCH_SCALE (e.g. 0.1) shrinks everything.
 const SCALE = Number(process.env.BENCH_SCALE || 1)
@@ -40,6 +45,8 @@ const COUNTS = {
   l2get: { warm: n(5_000), ops: n(100_000) },
   set: { warm: n(5_000), ops: n(100_000) },
   l2set: { warm: n(5_000), ops: n(100_000) },
+  // Rounds, each on a fresh cold key (not ops: one round is STAMPEDE_CALLERS calls).
+  stampede: { warm: 2, rounds: Math.max(3, Math.round(20 * SCALE)) },
 }
 
 /** ~1 KB JSON value for key i: 16 rows of {id, name, email, active} (the same shape as the Rust bench). */
@@ -69,6 +76,13 @@ const SCENARIOS = {
     what: `set (L1 off), ${IN_FLIGHT} in flight`,
     libs: ['stratacache', 'bentocache', 'cacheable'],
   },
+  // Reported in its own table (wall time and loader runs per round, not ops/s).
+  stampede: {
+    tiers: 'l1+l2',
+    what: `${STAMPEDE_CALLERS} concurrent get-or-load calls on one cold key, ${STAMPEDE_LOADER_MS} ms loader`,
+    libs: ['stratacache', 'bentocache'],
+    kind: 'stampede',
+  },
 }
 
 const LIB_LABEL = {
@@ -94,6 +108,7 @@ async function makeLib(lib, tiers, url) {
       return {
         get: (k) => cm.get(k),
         set: (k, v) => cm.set(k, v, { ttl: TTL_S }),
+        getOrLoad: (k, loader) => sc.cacheAside.get(k, loader, { ttl: TTL_S }),
         close: () => sc.shutdownCacheSystem(),
         stats: () => cm.getStats(),
       }
@@ -114,6 +129,7 @@ async function makeLib(lib, tiers, url) {
       return {
         get: (k) => bento.get({ key: k }),
         set: (k, v) => bento.set({ key: k, value: v, ttl: TTL_S * 1000 }),
+        getOrLoad: (k, loader) => bento.getOrSet({ key: k, factory: loader, ttl: TTL_S * 1000 }),
         close: async () => {
           await bento.disconnect()
           conn.disconnect()
@@ -193,7 +209,73 @@ async function redisCommands(probe) {
   return Number(/total_commands_processed:(\d+)/.exec(info)[1])
 }
 
+/**
+ * Stampede: per round, STAMPEDE_CALLERS concurrent get-or-load calls on a fresh cold key whose loader
+ * sleeps STAMPEDE_LOADER_MS. Measured: wall time until every caller has its value, how many times the
+ * loader ran, when each caller resolved, and the Redis commands sent.
+ */
+async function measureStampede(lib, url) {
+  const counts = COUNTS.stampede
+  const { Redis } = await import('ioredis')
+  const probe = new Redis(url)
+  const c = await makeLib(lib, SCENARIOS.stampede.tiers, url)
+  const rounds = []
+  const done = []
+  try {
+    if (!c.getOrLoad) throw new Error(`${lib} has no get-or-load call`)
+    for (let round = 0; round < counts.warm + counts.rounds; round++) {
+      const key = `stampede:${round}`
+      const expected = payload(round)
+      let runs = 0
+      const loader = async () => {
+        runs++
+        await sleep(STAMPEDE_LOADER_MS)
+        return payload(round)
+      }
+      const at = new Float64Array(STAMPEDE_CALLERS)
+      const cmd0 = await redisCommands(probe)
+      const t0 = performance.now()
+      const values = await Promise.all(
+        Array.from({ length: STAMPEDE_CALLERS }, async (_, i) => {
+          const v = await c.getOrLoad(key, loader)
+          at[i] = performance.now() - t0
+          return v
+        }),
+      )
+      const wallMs = performance.now() - t0
+      const cmds = (await redisCommands(probe)) - cmd0 - 1
+      for (const v of values) deepStrictEqual(v, expected, `${lib}: wrong value for ${key}`)
+      if (round < counts.warm) continue
+      rounds.push({ wallMs, runs, cmds })
+      done.push(...at)
+    }
+  } finally {
+    await c.close()
+    probe.disconnect()
+  }
+  const wallMs = median(rounds.map((x) => x.wallMs))
+  const cmdsPerRound = median(rounds.map((x) => x.cmds))
+  return {
+    lib,
+    scenario: 'stampede',
+    rounds: rounds.length,
+    callers: STAMPEDE_CALLERS,
+    loaderMs: STAMPEDE_LOADER_MS,
+    wallMs,
+    wallMsMax: Math.max(...rounds.map((x) => x.wallMs)),
+    loaderRunsPerRound: rounds.reduce((a, x) => a + x.runs, 0) / rounds.length,
+    loaderRunsMax: Math.max(...rounds.map((x) => x.runs)),
+    cmdsPerRound,
+    // The generic fields, so --runs medians and ratios work: callers served per second of wall time,
+    // per-caller resolution time (µs after the round started), Redis commands per caller.
+    opsPerSec: STAMPEDE_CALLERS / (wallMs / 1000),
+    ...percentiles(done),
+    cmdsPerOp: cmdsPerRound / STAMPEDE_CALLERS,
+  }
+}
+
 async function measure(lib, scenario, url) {
+  if (scenario === 'stampede') return measureStampede(lib, url)
   const sc = SCENARIOS[scenario]
   const counts = COUNTS[scenario]
   const keys = Array.from({ length: KEYS }, (_, i) => `bench:${i}`)
@@ -341,11 +423,33 @@ const fmtUs = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1))
 function table(results) {
   const lines = ['| scenario | library | ops/s | p50 µs | p99 µs | Redis cmds/op |', '|---|---|--:|--:|--:|--:|']
   for (const [scenario, sc] of Object.entries(SCENARIOS)) {
+    if (sc.kind === 'stampede') continue
     for (const lib of sc.libs) {
       const r = results.find((x) => x.lib === lib && x.scenario === scenario)
       if (!r) continue
       lines.push(`| ${scenario} | ${LIB_LABEL[lib]} | ${fmtOps(r.opsPerSec)} | ${fmtUs(r.p50us)} | ${fmtUs(r.p99us)} | ${r.cmdsPerOp.toFixed(2)} |`)
     }
+  }
+  const stampede = stampedeTable(results)
+  if (lines.length === 2) return stampede ?? '(no results)'
+  return stampede ? `${lines.join('\n')}\n\n${stampede}` : lines.join('\n')
+}
+
+/** The stampede rows (null when there are none). */
+function stampedeTable(results) {
+  const rows = SCENARIOS.stampede.libs.map((lib) => results.find((x) => x.lib === lib && x.scenario === 'stampede')).filter(Boolean)
+  if (!rows.length) return null
+  const lines = [
+    `stampede: ${SCENARIOS.stampede.what}; ${rows[0].rounds} measured rounds`,
+    '',
+    '| library | wall ms (median) | wall ms (max) | loader runs / round (mean, max) | caller done p50 ms | p99 ms | Redis cmds / round |',
+    '|---|--:|--:|--:|--:|--:|--:|',
+  ]
+  for (const r of rows) {
+    const max = r.loaderRunsMax ?? '–'
+    lines.push(
+      `| ${LIB_LABEL[r.lib]} | ${r.wallMs.toFixed(1)} | ${r.wallMsMax !== undefined ? r.wallMsMax.toFixed(1) : '–'} | ${r.loaderRunsPerRound.toFixed(2)}, ${max} | ${(r.p50us / 1000).toFixed(1)} | ${(r.p99us / 1000).toFixed(1)} | ${r.cmdsPerRound.toFixed(0)} |`,
+    )
   }
   return lines.join('\n')
 }
@@ -357,6 +461,7 @@ const RATIOS = [
   { name: 'sets (L1 off): stratacache / raw ioredis SET+JSON.stringify', a: ['stratacache', 'l2set'], b: ['ioredis', 'set'], target: null },
   { name: 'L2 gets: stratacache / raw ioredis with autopipelining', a: ['stratacache', 'l2get'], b: ['ioredis-autopipe', 'l2get'], target: null },
   { name: 'sets: stratacache / raw ioredis with autopipelining', a: ['stratacache', 'set'], b: ['ioredis-autopipe', 'set'], target: null },
+  { name: 'stampede: bentocache wall time / stratacache wall time', a: ['stratacache', 'stampede'], b: ['bentocache', 'stampede'], target: null },
 ]
 
 function ratios(results) {
@@ -447,7 +552,11 @@ async function parent(args) {
           const r = await runChild(lib, scenario, redis.url)
           r.run = run
           results.push(r)
-          process.stderr.write(`  run ${run}: ${scenario} ${lib}: ${fmtOps(r.opsPerSec)} ops/s\n`)
+          process.stderr.write(
+            scenario === 'stampede'
+              ? `  run ${run}: stampede ${lib}: ${r.wallMs.toFixed(1)} ms wall, ${r.loaderRunsPerRound.toFixed(2)} loader runs/round\n`
+              : `  run ${run}: ${scenario} ${lib}: ${fmtOps(r.opsPerSec)} ops/s\n`,
+          )
         }
       }
       all.push(...results)
@@ -474,6 +583,16 @@ async function parent(args) {
           p50us: median(rs.map((x) => x.p50us)),
           p99us: median(rs.map((x) => x.p99us)),
           cmdsPerOp: median(rs.map((x) => x.cmdsPerOp)),
+          ...(sc.kind === 'stampede'
+            ? {
+                rounds: rs.reduce((a, x) => a + x.rounds, 0),
+                wallMs: median(rs.map((x) => x.wallMs)),
+                wallMsMax: Math.max(...rs.map((x) => x.wallMsMax)),
+                loaderRunsPerRound: rs.reduce((a, x) => a + x.loaderRunsPerRound * x.rounds, 0) / rs.reduce((a, x) => a + x.rounds, 0),
+                loaderRunsMax: Math.max(...rs.map((x) => x.loaderRunsMax)),
+                cmdsPerRound: median(rs.map((x) => x.cmdsPerRound)),
+              }
+            : {}),
         })
       }
     }
@@ -502,7 +621,8 @@ async function child(args) {
   try {
     const r = await measure(lib, scenario, String(url))
     process.stdout.write(`RESULT ${JSON.stringify(r)}\n`)
-    if (redis) console.error(`${lib} ${scenario}: ${fmtOps(r.opsPerSec)} ops/s, p50 ${fmtUs(r.p50us)} µs, p99 ${fmtUs(r.p99us)} µs`)
+    if (redis && scenario === 'stampede') console.error(stampedeTable([r]))
+    else if (redis) console.error(`${lib} ${scenario}: ${fmtOps(r.opsPerSec)} ops/s, p50 ${fmtUs(r.p50us)} µs, p99 ${fmtUs(r.p99us)} µs`)
   } finally {
     if (redis) await redis.stop()
   }

@@ -9,4 +9,5 @@ pub mod callbacks;
 pub mod error;
 pub mod logging;
 pub mod patterns;
+pub mod runtime;
 pub mod system;

@@ -22,7 +22,8 @@ impl NativeCache {
         let opts = dynopts::aside_options(parse_json("cacheAside", options)?).napi()?;
         let sys = self.handle();
         let loader = callbacks::loader(loader, key.clone());
-        Ok(sys.cache_aside().get(&key, loader, &opts).await.napi()?.map(|j| j.to_string()))
+        // The TS layer looked L1 up synchronously just before (and missed).
+        Ok(sys.cache_aside().get_after_l1_miss(&key, loader, &opts).await.napi()?.map(|j| j.to_string()))
     }
 
     /// `cacheAside.getWithRefresh`.

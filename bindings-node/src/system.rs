@@ -47,6 +47,15 @@ pub struct CacheStatsJs {
     pub corrupt_entries: f64,
 }
 
+/// An L1 entry: its id (changes whenever the entry does) and its JSON text.
+#[napi(object)]
+pub struct L1Peek {
+    /// The core's entry id.
+    pub id: f64,
+    /// The value as JSON text.
+    pub json: String,
+}
+
 /// Check Redis options (JSON text) without connecting; throws a config error naming what is wrong.
 #[napi]
 pub fn validate_redis_options(redis: Option<String>) -> Result<()> {
@@ -88,6 +97,19 @@ impl NativeCache {
     #[napi]
     pub fn get_l1(&self, key: String) -> Result<Option<String>> {
         Ok(self.inner.manager().get_l1(&key).napi()?.map(|e| e.json.to_string()))
+    }
+
+    /// The L1 lookup, synchronous, returning only the entry's id (0 on a miss); counts the hit or
+    /// miss. With `peekL1` it lets the TS layer reuse an object it already parsed for that entry.
+    #[napi(js_name = "getL1Id")]
+    pub fn get_l1_id(&self, key: String) -> Result<f64> {
+        Ok(self.inner.manager().get_l1(&key).napi()?.map_or(0.0, |e| e.id as f64))
+    }
+
+    /// The L1 entry's id and JSON text without counting (`null` if it is gone).
+    #[napi(js_name = "peekL1")]
+    pub fn peek_l1(&self, key: String) -> Result<Option<L1Peek>> {
+        Ok(self.inner.manager().peek_l1(&key).napi()?.map(|e| L1Peek { id: e.id as f64, json: e.json.to_string() }))
     }
 
     /// The Redis part of a get, after `getL1` missed.

@@ -2,6 +2,7 @@
 import type { NativeCache } from './native-binding'
 import { mapError, rethrow } from './errors'
 import { configureCache, currentSystem, ensureSystem, type CacheManagerOptions } from './system'
+import { MISS, readL1 } from './l1'
 import { assertKey, assertStrings, fromJson, invalidArgument, optionsJson, toJson } from './values'
 
 /** Options of `set`. */
@@ -44,12 +45,12 @@ export class CacheManager {
       assertKey(key)
       const s = currentSystem()
       if (s) {
-        const hit = s.getL1(key)
-        return hit !== null ? Promise.resolve(JSON.parse(hit) as T) : parseL2<T>(s, key)
+        const hit = readL1<T>(s, key)
+        return hit !== MISS ? Promise.resolve(hit) : parseL2<T>(s, key)
       }
       return ensureSystem().then((sys) => {
-        const hit = sys.getL1(key)
-        return hit !== null ? (JSON.parse(hit) as T) : parseL2<T>(sys, key)
+        const hit = readL1<T>(sys, key)
+        return hit !== MISS ? hit : parseL2<T>(sys, key)
       }).catch(rethrow)
     } catch (e) {
       return Promise.reject(mapError(e))

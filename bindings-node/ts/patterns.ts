@@ -5,8 +5,9 @@
  */
 import type { NativeCache, NativeWriteBehind } from './native-binding'
 import { wrapKeyLoader, wrapLoader, wrapWriter } from './callbacks'
-import { makeError, rethrow } from './errors'
+import { makeError, mapError, rethrow } from './errors'
 import type { CacheManager } from './cache-manager'
+import { MISS, readL1 } from './l1'
 import { stashed } from './stash'
 import { currentSystem, ensureSystem } from './system'
 import { assertKey, fromJson, invalidArgument, optionsJson, toJson } from './values'
@@ -53,6 +54,40 @@ function assertFunction(f: unknown, what: string): void {
   if (typeof f !== 'function') throw invalidArgument(`${what} must be a function, got ${f === null ? 'null' : typeof f}`)
 }
 
+/** Seconds the core surely accepts as a ttl (it refuses ≤ 0, < 1 ms and > 100 years). */
+const plainSeconds = (v: unknown): boolean => typeof v === 'number' && v > 0.001 && v < 3_000_000_000
+
+/**
+ * Whether `options` of `cacheAside.get` are plainly valid, so that a hit may be answered from L1 (or a
+ * load in flight joined) without asking the core. Anything else (unknown names, aliases, doubtful
+ * values) takes the core's path, which accepts it or names what is wrong: a bad option must fail on a
+ * hit exactly as it does on a miss.
+ */
+function plainAsideOptions(options: unknown): boolean {
+  if (options === undefined || options === null) return true
+  if (typeof options !== 'object' || Array.isArray(options)) return false
+  const o = options as Record<string, unknown>
+  for (const name of Object.keys(o)) {
+    const v = o[name]
+    if (v === undefined || v === null) continue // not given (JSON leaves undefined out; the core ignores null)
+    switch (name) {
+      case 'ttl':
+      case 'negativeTtl':
+        if (!plainSeconds(v)) return false
+        break
+      case 'lockLeaseMs':
+        if (!(typeof v === 'number' && v >= 1 && v <= 86_400_000)) return false
+        break
+      case 'tags':
+        if (!Array.isArray(v) || !v.every((t) => typeof t === 'string')) return false
+        break
+      default:
+        return false
+    }
+  }
+  return true
+}
+
 /** Cache-aside: hit ⇒ the value; miss ⇒ the loader runs once (per process and across processes). */
 export class CacheAside {
   private readonly inflight = new Map<string, Promise<string | null>>()
@@ -62,10 +97,17 @@ export class CacheAside {
     try {
       assertKey(key)
       assertFunction(loader, 'loader')
+      if (!plainAsideOptions(options)) {
+        // The core checks these options (and single-flights the load itself).
+        const opts = optionsJson(options)
+        return ensureSystem()
+          .then((sys) => sys.cacheAsideGet(key, wrapLoader(key, loader), opts))
+          .then((text) => fromJson<T>(text), rethrow)
+      }
       const s = currentSystem()
       if (s) {
-        const hit = s.getL1(key)
-        if (hit !== null) return Promise.resolve(JSON.parse(hit) as T)
+        const hit = readL1<T>(s, key)
+        if (hit !== MISS) return Promise.resolve(hit)
       }
       // Concurrent misses of one key in this process share one crossing into the core (which
       // single-flights across processes); every caller still gets its own parsed object.
@@ -79,7 +121,8 @@ export class CacheAside {
       }
       return p.then((text) => fromJson<T>(text), rethrow)
     } catch (e) {
-      return Promise.reject(e)
+      // A native error from the synchronous L1 path (e.g. an empty key) gets its stable code too.
+      return Promise.reject(mapError(e))
     }
   }
 

@@ -6,6 +6,7 @@
 import native = require('./native')
 import type { NativeCache } from './native-binding'
 import { makeError, rethrow } from './errors'
+import { clearMemo } from './l1'
 import { optionsJson } from './values'
 
 /** Options of `createRedisClient` (every field optional; see docs/configuration.md). */
@@ -177,5 +178,6 @@ export async function shutdownCacheSystem(): Promise<void> {
   pending = null
   initialized = null
   closed = true
+  clearMemo()
   if (s) await s.close()
 }

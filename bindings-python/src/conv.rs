@@ -7,6 +7,7 @@
 //! From JSON: a serde visitor builds the Python objects directly (dicts keep their key order).
 
 use std::fmt;
+use std::io::Write as _;
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -20,12 +21,40 @@ static DATETIME: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static DATE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static UUID: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
-struct Writer<'a> {
-    key: &'a str,
-    out: String,
+struct Writer {
+    out: Vec<u8>,
     /// Writing options, not a value: non-finite floats become the strings "NaN"/"Infinity" so the
     /// core's option parser can name them (`ttl must be > 0, got NaN`).
     options: bool,
+}
+
+/// Why a value was refused; the path is collected while unwinding, so a value that converts pays
+/// nothing for it.
+struct Refusal {
+    what: String,
+    path: Vec<String>,
+}
+
+impl Refusal {
+    fn new(what: impl Into<String>) -> Self {
+        Refusal { what: what.into(), path: Vec::new() }
+    }
+
+    fn at(mut self, segment: String) -> Self {
+        self.path.push(segment);
+        self
+    }
+
+    fn into_error(self, key: &str) -> Error {
+        let mut path = String::new();
+        for seg in self.path.iter().rev() {
+            if !path.is_empty() && !seg.starts_with('[') {
+                path.push('.');
+            }
+            path.push_str(seg);
+        }
+        refuse(key, &path, self.what)
+    }
 }
 
 fn refuse(key: &str, path: &str, what: String) -> Error {
@@ -37,30 +66,30 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "object".into())
 }
 
-impl Writer<'_> {
+impl Writer {
     fn string(&mut self, s: &str) {
-        // serde_json escapes exactly as JSON requires.
-        self.out.push_str(&serde_json::to_string(s).expect("strings always serialize"));
+        // serde_json escapes exactly as JSON requires, straight into the buffer.
+        serde_json::to_writer(&mut self.out, s).expect("writing to a Vec cannot fail");
     }
 
-    fn value(&mut self, obj: &Bound<'_, PyAny>, path: &mut String, depth: usize) -> Result<(), Error> {
+    fn value(&mut self, obj: &Bound<'_, PyAny>, depth: usize) -> Result<(), Refusal> {
         if depth > MAX_DEPTH {
-            return Err(refuse(self.key, path, "a circular reference or nesting deeper than 128 levels".into()));
+            return Err(Refusal::new("a circular reference or nesting deeper than 128 levels"));
         }
         if obj.is_none() {
-            self.out.push_str("null");
+            self.out.extend_from_slice(b"null");
         } else if let Ok(s) = obj.cast::<PyString>() {
-            let s = s.to_cow().map_err(|_| refuse(self.key, path, "a str that is not valid UTF-8 (lone surrogate)".into()))?;
+            let s = s.to_cow().map_err(|_| Refusal::new("a str that is not valid UTF-8 (lone surrogate)"))?;
             self.string(&s);
         } else if let Ok(b) = obj.cast::<PyBool>() {
-            self.out.push_str(if b.is_true() { "true" } else { "false" });
+            self.out.extend_from_slice(if b.is_true() { b"true" } else { b"false" });
         } else if let Ok(i) = obj.cast::<PyInt>() {
             if let Ok(v) = i.extract::<i64>() {
-                self.out.push_str(&v.to_string());
+                let _ = write!(self.out, "{v}");
             } else if let Ok(v) = i.extract::<u64>() {
-                self.out.push_str(&v.to_string());
+                let _ = write!(self.out, "{v}");
             } else {
-                return Err(refuse(self.key, path, "an int outside the 64-bit range".into()));
+                return Err(Refusal::new("an int outside the 64-bit range"));
             }
         } else if let Ok(f) = obj.cast::<PyFloat>() {
             let v = f.value();
@@ -70,43 +99,35 @@ impl Writer<'_> {
                     self.string(name);
                     return Ok(());
                 }
-                return Err(refuse(self.key, path, format!("the float {v}")));
+                return Err(Refusal::new(format!("the float {}", stratacache::options::fmt_number(v))));
             }
-            self.out.push_str(&serde_json::to_string(&v).expect("finite floats serialize"));
+            serde_json::to_writer(&mut self.out, &v).expect("finite floats serialize");
         } else if let Ok(d) = obj.cast::<PyDict>() {
-            self.out.push('{');
+            self.out.push(b'{');
             for (n, (k, v)) in d.iter().enumerate() {
                 let Ok(ks) = k.cast::<PyString>() else {
-                    return Err(refuse(self.key, path, format!("a dict key of type {}", type_name(&k))));
+                    return Err(Refusal::new(format!("a dict key of type {}", type_name(&k))));
                 };
-                let ks = ks.to_cow().map_err(|_| refuse(self.key, path, "a dict key that is not valid UTF-8".into()))?;
+                let ks = ks.to_cow().map_err(|_| Refusal::new("a dict key that is not valid UTF-8"))?;
                 if n > 0 {
-                    self.out.push(',');
+                    self.out.push(b',');
                 }
                 self.string(&ks);
-                self.out.push(':');
-                let len = path.len();
-                if !path.is_empty() {
-                    path.push('.');
-                }
-                path.push_str(&ks);
-                self.value(&v, path, depth + 1)?;
-                path.truncate(len);
+                self.out.push(b':');
+                self.value(&v, depth + 1).map_err(|r| r.at(ks.into_owned()))?;
             }
-            self.out.push('}');
+            self.out.push(b'}');
         } else if obj.cast::<PyList>().is_ok() || obj.cast::<PyTuple>().is_ok() {
-            self.out.push('[');
-            for (n, item) in obj.try_iter().map_err(|_| refuse(self.key, path, "an unreadable sequence".into()))?.enumerate() {
-                let item = item.map_err(|_| refuse(self.key, path, "an unreadable sequence".into()))?;
+            self.out.push(b'[');
+            let items = obj.try_iter().map_err(|_| Refusal::new("an unreadable sequence"))?;
+            for (n, item) in items.enumerate() {
+                let item = item.map_err(|_| Refusal::new("an unreadable sequence"))?;
                 if n > 0 {
-                    self.out.push(',');
+                    self.out.push(b',');
                 }
-                let len = path.len();
-                path.push_str(&format!("[{n}]"));
-                self.value(&item, path, depth + 1)?;
-                path.truncate(len);
+                self.value(&item, depth + 1).map_err(|r| r.at(format!("[{n}]")))?;
             }
-            self.out.push(']');
+            self.out.push(b']');
         } else {
             let py = obj.py();
             let is = |cell: &PyOnceLock<Py<PyType>>, m: &str, a: &str| -> bool {
@@ -114,17 +135,21 @@ impl Writer<'_> {
             };
             if is(&DATETIME, "datetime", "datetime") || is(&DATE, "datetime", "date") {
                 let iso = obj.call_method0("isoformat").and_then(|s| s.extract::<String>());
-                let iso = iso.map_err(|_| refuse(self.key, path, "a date whose isoformat() failed".into()))?;
+                let iso = iso.map_err(|_| Refusal::new("a date whose isoformat() failed"))?;
                 self.string(&iso);
             } else if is(&UUID, "uuid", "UUID") {
                 let s = obj.str().and_then(|s| s.extract::<String>());
-                let s = s.map_err(|_| refuse(self.key, path, "a UUID whose str() failed".into()))?;
+                let s = s.map_err(|_| Refusal::new("a UUID whose str() failed"))?;
                 self.string(&s);
             } else {
-                return Err(refuse(self.key, path, format!("a value of type {}", type_name(obj))));
+                return Err(Refusal::new(format!("a value of type {}", type_name(obj))));
             }
         }
         Ok(())
+    }
+
+    fn finish(self) -> String {
+        String::from_utf8(self.out).expect("the writer only writes UTF-8")
     }
 }
 
@@ -136,9 +161,9 @@ pub fn to_json(key: &str, obj: &Bound<'_, PyAny>) -> Result<String, Error> {
             format!("cannot store None for key {key:?}; use delete() to remove a key"),
         ));
     }
-    let mut w = Writer { key, out: String::with_capacity(128), options: false };
-    w.value(obj, &mut String::new(), 0)?;
-    Ok(w.out)
+    let mut w = Writer { out: Vec::with_capacity(256), options: false };
+    w.value(obj, 0).map_err(|r| r.into_error(key))?;
+    Ok(w.finish())
 }
 
 /// Options (a dict or None) as a `serde_json::Value` for the core's option parser.
@@ -147,10 +172,12 @@ pub fn options_value(what: &str, obj: Option<&Bound<'_, PyAny>>) -> Result<serde
         None => Ok(serde_json::Value::Null),
         Some(o) if o.is_none() => Ok(serde_json::Value::Null),
         Some(o) => {
-            let mut w = Writer { key: what, out: String::with_capacity(64), options: true };
-            w.value(o, &mut String::new(), 0)
-                .map_err(|e| Error::new(ErrorKind::InvalidArgument, format!("{what} options: {}", e.message())))?;
-            serde_json::from_str(&w.out).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))
+            let mut w = Writer { out: Vec::with_capacity(64), options: true };
+            w.value(o, 0).map_err(|r| {
+                let e = r.into_error(what);
+                Error::new(ErrorKind::InvalidArgument, format!("{what} options: {}", e.message()))
+            })?;
+            serde_json::from_slice(&w.out).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))
         }
     }
 }

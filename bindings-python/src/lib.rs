@@ -12,6 +12,7 @@ pub mod callbacks;
 pub mod conv;
 pub mod errors;
 pub mod logging;
+pub mod memo;
 pub mod patterns;
 pub mod runtime;
 pub mod system;

@@ -43,7 +43,8 @@ impl System {
         let site = CallSite::here(py, completions.shared())?;
         let sys = self.live(py)?;
         let loader = callbacks::loader(site, loader, key.clone());
-        spawn(completions, fut, async move { sys.cache_aside().get(&key, loader, &opts).await }, json_or_none)
+        // The Python layer looked L1 up synchronously just before (and missed).
+        spawn(completions, fut, async move { sys.cache_aside().get_after_l1_miss(&key, loader, &opts).await }, json_or_none)
     }
 
     /// `cache_aside.get_with_refresh`.

@@ -11,6 +11,7 @@ use stratacache::{dynopts, Error, ErrorKind, StrataCache};
 use crate::bridge::{spawn, Completions};
 use crate::conv::{from_json, options_value, to_json};
 use crate::errors::IntoPy;
+use crate::memo::Memo;
 use crate::runtime;
 
 static MISS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -77,8 +78,9 @@ pub fn create_system(py: Python<'_>, redis: Option<&Bound<'_, PyAny>>, cache: Op
     crate::logging::init();
     let handle = runtime::handle()?;
     let _guard = handle.enter();
+    let memo_capacity = cache.l1_max_size.min(100_000) as usize;
     let inner = StrataCache::from_config(redis, cache).py_err(py)?;
-    Ok(System { inner: Arc::new(inner), pid: std::process::id() })
+    Ok(System { inner: Arc::new(inner), pid: std::process::id(), memo: Memo::new(memo_capacity) })
 }
 
 /// Check Redis options without connecting (raises the config error naming what is wrong).
@@ -100,6 +102,7 @@ pub fn validate_cache_options(py: Python<'_>, cache: Option<&Bound<'_, PyAny>>) 
 pub struct System {
     inner: Arc<StrataCache>,
     pid: u32,
+    memo: Memo,
 }
 
 impl System {
@@ -119,7 +122,7 @@ impl System {
     fn get_l1<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let key = key_of(key).py_err(py)?;
         match self.live(py)?.manager().get_l1(&key).py_err(py)? {
-            Some(e) => from_json(py, &e.json),
+            Some(e) => self.memo.value(py, &key, e.id, &e.json),
             None => miss(py).cloned(),
         }
     }
@@ -232,6 +235,7 @@ impl System {
     /// Shut the system down: flush write-behind queues, then later calls raise `ClosedError`.
     /// Completes `fut` when done. Idempotent.
     fn close(&self, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
+        self.memo.clear();
         let sys = self.inner.clone();
         spawn(completions, fut, async move {
             sys.close().await;

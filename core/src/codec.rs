@@ -87,7 +87,61 @@ impl std::fmt::Display for DecodeError {
 /// numbers within the range of a double, strings without lone surrogate escapes. Returns the
 /// parser's description of the first problem.
 pub fn check_portable_json(text: &str) -> Result<(), String> {
-    serde_json::from_str::<serde_json::Value>(text).map(|_| ()).map_err(|e| e.to_string())
+    // A visitor that builds nothing: serde_json still decodes every string (rejecting lone
+    // surrogates), range-checks every number and limits nesting, without allocating a tree.
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde::de::DeserializeSeed::deserialize(Portable, &mut de).map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())
+}
+
+/// Walks JSON without keeping it (see [`check_portable_json`]).
+#[derive(Clone, Copy)]
+struct Portable;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Portable {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Portable {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("portable JSON")
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
+        if v.is_finite() {
+            Ok(())
+        } else {
+            Err(E::custom("number out of range"))
+        }
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Portable)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key_seed(Portable)?.is_some() {
+            map.next_value_seed(Portable)?;
+        }
+        Ok(())
+    }
 }
 
 /// How to encode one value.

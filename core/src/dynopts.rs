@@ -102,7 +102,11 @@ impl<'a> Fields<'a> {
     fn millis(&mut self, names: &[&str]) -> Result<Option<Duration>> {
         match self.number(names)? {
             None => Ok(None),
-            Some((_, x)) if x.is_finite() && x > 0.0 => Ok(Some(Duration::from_secs_f64(x / 1000.0))),
+            // At most a year: a bigger value is a mistake (and would overflow a Duration).
+            Some((_, x)) if x.is_finite() && x > 0.0 && x <= 31_536_000_000.0 => Ok(Some(Duration::from_secs_f64(x / 1000.0))),
+            Some((n, x)) if x.is_finite() && x > 0.0 => {
+                Err(self.err(format!("{n} must be at most 31536000000 (a year), got {}", crate::options::fmt_number(x))))
+            }
             Some((n, x)) => Err(self.err(format!("{n} must be > 0, got {}", crate::options::fmt_number(x)))),
         }
     }
@@ -223,6 +227,9 @@ mod tests {
         let e = set_options(json!({"tags": ["a", 1]})).unwrap_err();
         assert!(e.message().contains("number 1"), "{e}");
         assert!(cache_options(json!({"l1MaxSize": 1.5})).is_err());
+        let e = aside_options(json!({"lockLeaseMs": 1e30})).unwrap_err();
+        assert!(e.message().contains("lockLeaseMs must be at most"), "{e}");
+        assert!(redis_options(json!({"commandTimeoutMs": 1e30})).is_err());
     }
 }
 
@@ -250,7 +257,10 @@ pub fn refresh_options(v: Value) -> Result<crate::patterns::RefreshOptions> {
     let mut f = Fields::new("getWithRefresh", v, ErrorKind::InvalidArgument)?;
     let aside = aside_fields(&mut f)?;
     let threshold = match f.number(&["refreshThreshold", "refresh_threshold"])? {
-        Some((_, t)) => t,
+        Some((_, t)) if t.is_finite() && t > 0.0 && t < 1.0 => t,
+        Some((n, t)) => {
+            return Err(f.err(format!("{n} must be between 0 and 1 (exclusive), got {}", crate::options::fmt_number(t))))
+        }
         None => return Err(f.err("getWithRefresh needs refreshThreshold (a fraction of the ttl, 0 < x < 1)".into())),
     };
     if aside.ttl.is_none() {

@@ -26,7 +26,6 @@ pub struct Fetched {
 pub struct L2 {
     conn: ConnectionManager,
     breaker: Breaker,
-    deadline: Duration,
     errors: AtomicU64,
     on_recover: Box<dyn Fn() + Send + Sync>,
 }
@@ -52,7 +51,6 @@ impl L2 {
         Ok(L2 {
             conn,
             breaker: Breaker::new(cache.breaker_threshold, cache.breaker_cooldown),
-            deadline: redis.connect_timeout + redis.command_timeout + Duration::from_millis(500),
             errors: AtomicU64::new(0),
             on_recover,
         })
@@ -84,14 +82,9 @@ impl L2 {
                 "Redis is unavailable (circuit breaker open after repeated failures)",
             ));
         }
-        let out = match tokio::time::timeout(self.deadline, f(self.conn.clone())).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(Error::from(e)),
-            Err(_) => Err(Error::new(
-                ErrorKind::Timeout,
-                format!("Redis did not answer within {} ms", self.deadline.as_millis()),
-            )),
-        };
+        // redis-rs bounds every command (response timeout) and every connection attempt (connect
+        // timeout, one retry), so no second timer per call is needed here.
+        let out = f(self.conn.clone()).await.map_err(Error::from);
         match &out {
             Ok(_) => {
                 if self.breaker.success() {

@@ -117,6 +117,12 @@ impl CacheManager {
         validate_key(key, self.config.max_key_bytes)
     }
 
+    /// Validate a key (and that the manager is open) without touching either tier.
+    pub fn check_key_public(&self, key: &str) -> Result<()> {
+        self.check_open()?;
+        self.check_key(key)
+    }
+
     // ----- reads -------------------------------------------------------------------------------
 
     /// The L1 lookup alone: synchronous, never does I/O. Counts an L1 hit or miss. Bindings serve
@@ -125,6 +131,14 @@ impl CacheManager {
         self.check_open()?;
         self.check_key(key)?;
         Ok(self.l1.get(key))
+    }
+
+    /// The L1 entry of `key` without counting a hit or miss (bindings re-read an entry they have
+    /// just counted).
+    pub fn peek_l1(&self, key: &str) -> Result<Option<Arc<Entry>>> {
+        self.check_open()?;
+        self.check_key(key)?;
+        Ok(self.l1.peek(key))
     }
 
     /// Get the entry for `key` (L1, then Redis). `None` on a miss.

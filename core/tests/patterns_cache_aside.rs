@@ -171,7 +171,7 @@ async fn refresh_ahead_returns_the_old_value_at_once_then_the_new_one() {
     }
     assert_eq!(version.load(Ordering::SeqCst), 2, "refreshed more than once");
     let e = c.cache_aside().get_with_refresh("r", loader, &RefreshOptions::new(Duration::from_secs(1), 1.5)).await.unwrap_err();
-    assert!(e.message().contains("1.5"), "{e}");
+    assert!(e.message().contains("refresh_threshold") && e.message().contains("1.5"), "{e}");
 }
 
 #[tokio::test]

@@ -9,12 +9,16 @@ context. An exception a loader raises reaches every waiting caller as the same o
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import logging
 from typing import Any, Awaitable, Callable, Optional, Sequence
 
 from . import _native
 from ._bridge import Ready
 from ._records import Record
 from ._system import call, current
+from .errors import InvalidArgumentError
 
 _MISS = _native.MISS
 
@@ -25,6 +29,13 @@ Loader = Callable[[], Any]
 def _options(**kwargs: Any) -> Optional[dict[str, Any]]:
     given = {k: v for k, v in kwargs.items() if v is not None}
     return given or None
+
+
+def _check_callable(what: str, f: Any) -> None:
+    # Checked here, before anything is wrapped in a lambda (which the native side would accept as
+    # callable) and before the L1 fast path (which never reaches the native side).
+    if not callable(f):
+        raise InvalidArgumentError(f"{what} must be callable, got {type(f).__name__}")
 
 
 class CacheAside:
@@ -42,6 +53,7 @@ class CacheAside:
         lock_lease_ms: Optional[float] = None,
     ) -> Awaitable[Any]:
         """The cached value of ``key``, or what ``loader()`` returns (stored unless ``None``)."""
+        _check_callable("loader", loader)
         value = current().get_l1(key)
         if value is not _MISS:
             return Ready(value)
@@ -77,6 +89,7 @@ class WriteThrough:
     ) -> Awaitable[None]:
         """Run ``writer(value)``, then cache ``value``. A writer exception propagates unchanged and
         leaves the cache untouched."""
+        _check_callable("writer", writer)
         return call("write_through", key, value, lambda: writer(value), _options(ttl=ttl, tags=tags))
 
 
@@ -105,7 +118,9 @@ class WriteBehindPattern:
     ) -> None:
         """``cache_manager`` is accepted for the guide's signature; there is one manager per process."""
         self._options = _options(flush_interval_ms=flush_interval_ms, max_retries=max_retries, batch_size=batch_size)
-        self._on_error = on_error
+        if on_error is not None:
+            _check_callable("on_error", on_error)
+        self._on_error = None if on_error is None else _error_hook(on_error)
         self._native: Any = None
         self._system: Any = None
 
@@ -126,6 +141,7 @@ class WriteBehindPattern:
         tags: Optional[Sequence[str]] = None,
     ) -> Awaitable[None]:
         """Cache ``value`` now and queue ``writer(value)`` (a queued write to the same key is replaced)."""
+        _check_callable("writer", writer)
         queue = self._queue()
         return _call_on(queue, "write", key, value, lambda: writer(value), _options(ttl=ttl, tags=tags))
 
@@ -142,9 +158,39 @@ class WriteBehindPattern:
         return WriteBehindStats(self._native.stats())
 
 
-def _call_on(target: Any, method: str, *args: Any) -> Any:
-    import asyncio
+_log = logging.getLogger("stratacache")
+_hook_tasks: "set[asyncio.Future[Any]]" = set()
 
+
+def _error_hook(on_error: Callable[[BaseException, str, Any], Any]) -> Callable[[BaseException, str, Any], None]:
+    """``on_error`` as the native side calls it (on the loop thread): an ``async def`` hook is run as
+    a task (kept until done, and awaited by shutdown) instead of being left never awaited."""
+
+    def hook(error: BaseException, key: str, value: Any) -> None:
+        result = on_error(error, key, value)
+        if inspect.isawaitable(result):
+            task = asyncio.ensure_future(result)
+            _hook_tasks.add(task)
+            task.add_done_callback(_hook_done)
+
+    return hook
+
+
+def _hook_done(task: "asyncio.Future[Any]") -> None:
+    _hook_tasks.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        _log.warning("stratacache: WriteBehindPattern on_error raised: %r", task.exception())
+
+
+async def settle_hooks(timeout: float) -> None:
+    """Wait (at most ``timeout`` seconds) for the ``async`` on_error hooks running on this loop."""
+    loop = asyncio.get_running_loop()
+    waiting = [t for t in _hook_tasks if not t.done() and t.get_loop() is loop]
+    if waiting:
+        await asyncio.wait(waiting, timeout=timeout)
+
+
+def _call_on(target: Any, method: str, *args: Any) -> "asyncio.Future[Any]":
     from ._bridge import bridge_for
 
     loop = asyncio.get_running_loop()

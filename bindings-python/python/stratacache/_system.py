@@ -153,6 +153,10 @@ async def shutdown_cache_system() -> None:
         s.close(bridge.completions, closing)
         bridge.pending.add(closing)
         await closing
+        # The write-behind queues' async on_error hooks that the final flush started.
+        from ._patterns import settle_hooks
+
+        await settle_hooks(_SETTLE_TIMEOUT_S)
         # Calls already in flight complete (with their result, or ClosedError) instead of staying
         # pending forever once the bridges are closed. Every call has its own deadline, so this is short.
         await settle_pending(_SETTLE_TIMEOUT_S)

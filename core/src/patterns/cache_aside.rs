@@ -111,9 +111,17 @@ impl CacheAside {
     /// What the loader raised (`ERR_STRATACACHE_CALLBACK` with its payload), the same for every waiter;
     /// nothing is cached then. Bad keys or options, as for `set`.
     pub async fn get(&self, key: &str, loader: Loader, opts: &AsideOptions) -> Result<Option<Arc<str>>> {
-        if let Some(e) = self.state.manager.get_entry(key).await? {
+        if let Some(e) = self.state.manager.get_l1(key)? {
             return Ok(Some(e.json.clone()));
         }
+        // Redis is read once per flight, inside it, not once per waiting caller.
+        self.load(key, loader, opts).await
+    }
+
+    /// [`CacheAside::get`] for a caller that has just looked `key` up in L1 itself and missed (the
+    /// bindings' synchronous fast path): joins or starts the load without counting a second L1 miss.
+    pub async fn get_after_l1_miss(&self, key: &str, loader: Loader, opts: &AsideOptions) -> Result<Option<Arc<str>>> {
+        self.state.manager.check_key_public(key)?;
         self.load(key, loader, opts).await
     }
 
@@ -144,7 +152,7 @@ impl CacheAside {
     pub async fn get_with_refresh(&self, key: &str, loader: Loader, opts: &RefreshOptions) -> Result<Option<Arc<str>>> {
         let t = opts.refresh_threshold;
         if !(t.is_finite() && t > 0.0 && t < 1.0) {
-            return Err(Error::invalid_argument(format!("refreshThreshold must be between 0 and 1 (exclusive), got {}", crate::options::fmt_number(t))));
+            return Err(Error::invalid_argument(format!("refresh_threshold must be between 0 and 1 (exclusive), got {}", crate::options::fmt_number(t))));
         }
         let ttl = opts.aside.ttl.unwrap_or(self.state.manager.config().default_ttl);
         match self.state.manager.get_entry(key).await? {
@@ -192,7 +200,11 @@ impl CacheAside {
 fn start_flight(state: Arc<State>, key: String, loader: Loader, opts: AsideOptions) -> Flight {
     let task_key = key.clone();
     let task = tokio::spawn(async move {
-        let result = load_once(&state.manager, &task_key, &loader, &opts).await;
+        let result = match state.manager.get_l2(&task_key).await {
+            Ok(Some(e)) => Ok(Some(e.json.clone())),
+            Ok(None) => load_once(&state.manager, &task_key, &loader, &opts).await,
+            Err(e) => Err(e),
+        };
         state.flights.lock().unwrap_or_else(|p| p.into_inner()).remove(&task_key);
         result
     });

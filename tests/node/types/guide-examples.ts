@@ -1,17 +1,40 @@
-// The usage guide's "Initialization" and "Basic Operations" examples, unchanged except that each
-// top-level block is wrapped in a function (for the top-level awaits and the guide's reuse of names
-// across blocks) and the names the guide leaves undefined (ticketId, ticketData, User) are declared.
+// The usage guide's "Initialization", "Basic Operations" and "Cache Patterns" examples, unchanged
+// except that each top-level block is wrapped in a function (for the top-level awaits and the guide's
+// reuse of names across blocks), the imports (the Write-Behind block uses WriteBehindPattern without
+// importing it) and the names the guide leaves undefined (ticketId, ticketData, User, db, existingUser,
+// AnalyticsEvent, analyticsDb) are declared.
 // Checked by tests/node/types.test.mjs with `tsc --strict`.
 import { initializeCacheSystem } from '@/lib/cache/redis-cache';
 import { createRedisClient, getCacheManager } from '@/lib/cache/redis-cache';
 import { cacheManager } from '@/lib/cache/redis-cache';
+import { cacheAside } from '@/lib/cache/redis-cache';
+import { writeThrough } from '@/lib/cache/redis-cache';
+import { writeBehind, WriteBehindPattern } from '@/lib/cache/redis-cache';
+import { readThrough } from '@/lib/cache/redis-cache';
+import type { CacheAsideOptions, RefreshOptions, WriteBehindOptions, WriteOptions } from '@/lib/cache/redis-cache';
 
 // What the guide leaves to the application.
 interface User {
   name: string;
+  email: string;
 }
 const ticketId = 42;
 const ticketData = { id: ticketId, subject: 'Printer on fire', status: 'open' as const };
+
+/** A better-sqlite3-shaped database handle, as the guide's examples use it. */
+interface Statement {
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+  run(...params: unknown[]): { changes: number };
+}
+declare const db: { prepare(sql: string): Statement };
+declare const existingUser: User;
+interface AnalyticsEvent {
+  id: string;
+  type: string;
+  page: string;
+}
+declare const analyticsDb: { insert(event: AnalyticsEvent): Promise<void> };
 
 // ## Initialization — ### Simple Initialization
 export function simpleInitialization() {
@@ -104,6 +127,124 @@ export async function multipleOperations() {
   users.forEach((user, key) => {
     console.log(`${key}: ${user?.name}`);
   });
+}
+
+// ## Cache Patterns — ### Cache-Aside (Most Common)
+export async function cacheAsideMostCommon() {
+  async function getUser(userId: number) {
+    return cacheAside.get(
+      `user:${userId}`,
+      async () => {
+        // Fetch from database
+        return db.prepare('SELECT * FROM users WHERE id = ?').get(userId);
+      },
+      {
+        ttl: 300,
+        tags: [`user:${userId}`],
+      }
+    );
+  }
+
+  const user = await getUser(123);
+  return user;
+}
+
+// ### Cache-Aside with Proactive Refresh
+export async function cacheAsideWithProactiveRefresh() {
+  // Refresh cache when 20% of TTL remains
+  const tickets = await cacheAside.getWithRefresh(
+    'tickets:recent',
+    async () => {
+      return db.prepare('SELECT * FROM tickets ORDER BY created_at DESC LIMIT 50').all();
+    },
+    {
+      ttl: 300,
+      refreshThreshold: 0.2, // Refresh when < 60s remain
+      tags: ['tickets'],
+    }
+  );
+  return tickets;
+}
+
+// ### Write-Through
+export function writeThroughExample() {
+  async function updateUser(userId: number, updates: Partial<User>) {
+    await writeThrough.write(
+      `user:${userId}`,
+      { ...existingUser, ...updates },
+      async (data) => {
+        // Write to database
+        db.prepare('UPDATE users SET name = ?, email = ? WHERE id = ?')
+          .run(data.name, data.email, userId);
+      },
+      {
+        ttl: 300,
+        tags: [`user:${userId}`],
+      }
+    );
+  }
+  return updateUser;
+}
+
+// ### Write-Behind (Async)
+export async function writeBehindAsync() {
+  // Create write-behind instance
+  const analyticsCache = new WriteBehindPattern(undefined, {
+    flushIntervalMs: 5000, // Flush every 5 seconds
+    maxRetries: 3,
+    batchSize: 10,
+  });
+
+  // Log analytics event
+  async function trackEvent(event: AnalyticsEvent) {
+    await analyticsCache.write(
+      `event:${event.id}`,
+      event,
+      async (data) => {
+        // Async write to analytics DB
+        await analyticsDb.insert(data);
+      },
+      { ttl: 60 }
+    );
+  }
+
+  // Events are cached immediately, written to DB asynchronously
+  await trackEvent({ id: '123', type: 'page_view', page: '/home' });
+}
+
+// ### Read-Through
+export async function readThroughExample() {
+  // Register loaders
+  readThrough.registerLoader('user:*', async (key) => {
+    const userId = key.split(':')[1];
+    return db.prepare('SELECT * FROM users WHERE id = ?').get(userId);
+  });
+
+  readThrough.registerLoader('ticket:*', async (key) => {
+    const ticketId = key.split(':')[1];
+    return db.prepare('SELECT * FROM tickets WHERE id = ?').get(ticketId);
+  });
+
+  // Read (cache handles loading)
+  const user = await readThrough.read('user:123', { ttl: 300 });
+  const ticket = await readThrough.read('ticket:456', { ttl: 180 });
+  return { user, ticket };
+}
+
+// Not from the guide: the pattern types contract §4 / §7 document.
+export async function patternTypes() {
+  const u: User | null = await cacheAside.get<User>('user:1', async () => existingUser, { ttl: 60, negativeTtl: 5, lockLeaseMs: 2000 });
+  const n: number | null = await cacheAside.get('count', () => 42);
+  const r: User | null = await readThrough.read<User>('user:1');
+  const flushed: number = await writeBehind.flush();
+  const { pending, written, coalesced, retries, failed } = writeBehind.stats();
+  const wb = new WriteBehindPattern(cacheManager, {
+    onError: (error: unknown, key: string, value: unknown) => console.log(error, key, value),
+  });
+  await wb.write('event:1', { id: '1', type: 't', page: '/' } satisfies AnalyticsEvent, (data: AnalyticsEvent) => analyticsDb.insert(data));
+  const removed: boolean = readThrough.unregisterLoader('user:*');
+  const options: [CacheAsideOptions, RefreshOptions, WriteOptions, WriteBehindOptions] = [{}, { ttl: 1, refreshThreshold: 0.5 }, {}, {}];
+  return [u, n, r, flushed, pending, written, coalesced, retries, failed, removed, options];
 }
 
 // Not from the guide: the types the examples rely on are the ones contract §4 documents.

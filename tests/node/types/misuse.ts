@@ -1,6 +1,7 @@
 // Misuses the typings must reject. Each line below is a type error; `@ts-expect-error` turns it into a
 // passing check, and an *unused* `@ts-expect-error` (the typings became too loose) fails `tsc`.
 import { cacheManager, createRedisClient, getCacheManager, initializeCacheSystem } from '@/lib/cache/redis-cache';
+import { cacheAside, readThrough, WriteBehindPattern, writeThrough } from '@/lib/cache/redis-cache';
 import type { StrataCacheErrorCode } from '@/lib/cache/redis-cache';
 
 export async function misuse() {
@@ -52,5 +53,23 @@ export async function misuse() {
   // @ts-expect-error not a stratacache error code
   const code: StrataCacheErrorCode = 'ERR_SOMETHING_ELSE';
 
-  return [n, s, arr, d, mode, code];
+  // @ts-expect-error getWithRefresh needs refreshThreshold
+  await cacheAside.getWithRefresh('tickets:recent', async () => [], { ttl: 300 });
+
+  // @ts-expect-error a cache-aside loader takes no arguments (read-through loaders get the key)
+  await cacheAside.get('user:1', async (key: string) => key);
+
+  // @ts-expect-error cacheAside.get<User> may resolve null
+  const user: { name: string } = await cacheAside.get<{ name: string }>('user:1', async () => ({ name: 'A' }));
+
+  // @ts-expect-error the writer receives the value's type
+  await writeThrough.write('user:1', { name: 'A' }, async (data: { email: string }) => data.email);
+
+  // @ts-expect-error unknown WriteBehindPattern option (flushInterval instead of flushIntervalMs)
+  new WriteBehindPattern(undefined, { flushInterval: 5000 });
+
+  // @ts-expect-error readThrough loaders take the key as a string
+  readThrough.registerLoader('user:*', async (id: number) => id);
+
+  return [n, s, arr, d, mode, code, user];
 }

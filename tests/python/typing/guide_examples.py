@@ -1,4 +1,4 @@
-"""The usage guide's "Initialization" and "Basic Operations" in snake_case, as a user would write them.
+"""The usage guide's "Initialization", "Basic Operations" and "Cache Patterns" in snake_case, as a user would write them.
 
 Checked with ``mypy --strict`` by tests/python/test_types.py (never executed: the hosts are the guide's).
 """
@@ -13,13 +13,20 @@ from stratacache import (
     CacheManager,
     CacheStats,
     InitializeResult,
+    NoLoaderError,
     RedisClient,
     StrataCacheError,
+    WriteBehindPattern,
+    WriteBehindStats,
+    cache_aside,
     cache_manager,
     create_redis_client,
     get_cache_manager,
     initialize_cache_system,
+    read_through,
     shutdown_cache_system,
+    write_behind,
+    write_through,
 )
 
 
@@ -132,3 +139,151 @@ async def stats_and_errors() -> None:
         print(code)
     except TypeError:
         pass
+
+
+# ----- Cache Patterns -------------------------------------------------------------------------------
+# (``db`` and ``analytics_db`` stand for the application's own database handles.)
+
+
+class _Statement:
+    def get(self, *params: object) -> Optional[dict[str, Any]]:
+        return None
+
+    def all(self, *params: object) -> list[dict[str, Any]]:
+        return []
+
+    def run(self, *params: object) -> None:
+        return None
+
+
+class _Db:
+    def prepare(self, sql: str) -> _Statement:
+        return _Statement()
+
+
+class _AnalyticsDb:
+    async def insert(self, data: dict[str, Any]) -> None:
+        return None
+
+
+db = _Db()
+analytics_db = _AnalyticsDb()
+existing_user: dict[str, Any] = {"id": 1, "name": "Ada", "email": "ada@example.com"}
+
+
+# Cache-Aside (Most Common)
+async def get_user(user_id: int) -> Optional[dict[str, Any]]:
+    async def fetch() -> Optional[dict[str, Any]]:
+        # Fetch from database
+        return db.prepare("SELECT * FROM users WHERE id = ?").get(user_id)
+
+    user: Optional[dict[str, Any]] = await cache_aside.get(
+        f"user:{user_id}",
+        fetch,
+        ttl=300,
+        tags=[f"user:{user_id}"],
+    )
+    return user
+
+
+async def cache_aside_usage() -> None:
+    user = await get_user(123)
+    print(user)
+
+
+# Cache-Aside with Proactive Refresh
+async def cache_aside_with_refresh() -> None:
+    async def recent_tickets() -> list[dict[str, Any]]:
+        return db.prepare("SELECT * FROM tickets ORDER BY created_at DESC LIMIT 50").all()
+
+    # Refresh cache when 20% of TTL remains
+    tickets: list[dict[str, Any]] = await cache_aside.get_with_refresh(
+        "tickets:recent",
+        recent_tickets,
+        ttl=300,
+        refresh_threshold=0.2,  # Refresh when < 60s remain
+        tags=["tickets"],
+    )
+    print(len(tickets))
+
+
+# Write-Through
+async def update_user(user_id: int, updates: dict[str, Any]) -> None:
+    async def write_user(data: dict[str, Any]) -> None:
+        # Write to database
+        db.prepare("UPDATE users SET name = ?, email = ? WHERE id = ?").run(data["name"], data["email"], user_id)
+
+    await write_through.write(
+        f"user:{user_id}",
+        {**existing_user, **updates},
+        write_user,
+        ttl=300,
+        tags=[f"user:{user_id}"],
+    )
+
+
+# Write-Behind (Async)
+
+# Create write-behind instance
+analytics_cache = WriteBehindPattern(
+    None,
+    flush_interval_ms=5000,  # Flush every 5 seconds
+    max_retries=3,
+    batch_size=10,
+)
+
+
+# Log analytics event
+async def track_event(event: dict[str, Any]) -> None:
+    async def insert(data: dict[str, Any]) -> None:
+        # Async write to analytics DB
+        await analytics_db.insert(data)
+
+    await analytics_cache.write(f"event:{event['id']}", event, insert, ttl=60)
+
+
+async def write_behind_usage() -> None:
+    # Events are cached immediately, written to DB asynchronously
+    await track_event({"id": "123", "type": "page_view", "page": "/home"})
+    written = await analytics_cache.flush()
+    assert_type(written, int)
+    stats = analytics_cache.stats()
+    assert_type(stats, WriteBehindStats)
+    pending: int = stats.pending
+    print(pending, stats["failed"])
+
+    def on_error(error: BaseException, key: str, value: Any) -> None:
+        print("gave up", key, error)
+
+    dead_letters = WriteBehindPattern(None, flush_interval_ms=1000, on_error=on_error)
+    await dead_letters.write("event:1", {"id": 1}, insert_sync)
+    await write_behind.write("event:2", {"id": 2}, insert_sync)
+
+
+def insert_sync(data: dict[str, Any]) -> None:
+    print(data)
+
+
+# Read-Through
+async def read_through_usage() -> None:
+    # Register loaders
+    async def load_user(key: str) -> Optional[dict[str, Any]]:
+        user_id = key.split(":")[1]
+        return db.prepare("SELECT * FROM users WHERE id = ?").get(user_id)
+
+    async def load_ticket(key: str) -> Optional[dict[str, Any]]:
+        ticket_id = key.split(":")[1]
+        return db.prepare("SELECT * FROM tickets WHERE id = ?").get(ticket_id)
+
+    read_through.register_loader("user:*", load_user)
+    read_through.register_loader("ticket:*", load_ticket)
+
+    # Read (cache handles loading)
+    user = await read_through.read("user:123", ttl=300)
+    ticket = await read_through.read("ticket:456", ttl=180)
+    print(user, ticket)
+    try:
+        await read_through.read("order:1")
+    except NoLoaderError as e:
+        code: str = e.code
+        print(code)

@@ -7,6 +7,8 @@ nothing else. No error is silenced with an ignore comment.
 from __future__ import annotations
 
 from stratacache import (
+    WriteBehindPattern,
+    cache_aside,
     cache_manager,
     create_redis_client,
     get_cache_manager,
@@ -36,3 +38,7 @@ async def misuses() -> None:
     label: str = stats.l1.hits  # expect-error: assignment
     existed: str = await cache_manager.delete("k")  # expect-error: assignment
     stats.l1.hitrate  # expect-error: attr-defined
+    await cache_aside.get("user:1", {"name": "Ada"})  # expect-error: arg-type
+    await cache_aside.get_with_refresh("tickets:recent", misuses, ttl=300)  # expect-error: call-arg
+    WriteBehindPattern(None, flushIntervalMs=5000)  # expect-error: call-arg
+    pending: str = WriteBehindPattern().stats().pending  # expect-error: assignment

@@ -1,0 +1,59 @@
+/**
+ * L1 hits on the JS thread, with a parsed-object memo.
+ *
+ * `JSON.parse` of a 1 KB value costs ~5 µs; a copy of an already-parsed tree costs a fraction of it.
+ * So the first hit on an L1 entry parses it and keeps the result, keyed by the key and the core's entry
+ * id (which changes whenever the entry does); later hits on the same entry return a fresh deep copy
+ * (callers never share mutable objects). This caches a conversion only: the core still decides every
+ * hit, expiry and invalidation (`getL1Id` asks it each time).
+ */
+import type { NativeCache } from './native-binding'
+
+/** Returned by `readL1` on a miss (a stored JSON `null` is a hit whose value is `null`). */
+export const MISS: unique symbol = Symbol('stratacache.miss')
+
+const MEMO_MAX = 10_000
+const memo = new Map<string, { id: number; value: unknown }>()
+
+/** A deep copy of a JSON tree (objects and arrays copied; primitives shared). */
+export function cloneJson<T>(v: T): T {
+  if (v === null || typeof v !== 'object') return v
+  if (Array.isArray(v)) {
+    const n = v.length
+    const out = new Array(n)
+    for (let i = 0; i < n; i++) out[i] = cloneJson(v[i])
+    return out as unknown as T
+  }
+  const out: Record<string, unknown> = {}
+  const src = v as Record<string, unknown>
+  for (const k in src) {
+    if (k === '__proto__') {
+      Object.defineProperty(out, k, { value: cloneJson(src[k]), enumerable: true, writable: true, configurable: true })
+    } else {
+      out[k] = cloneJson(src[k])
+    }
+  }
+  return out as T
+}
+
+/** The value of `key` from L1 as a fresh object, or `MISS`. Synchronous; never does I/O. */
+export function readL1<T>(s: NativeCache, key: string): T | typeof MISS {
+  const id = s.getL1Id(key)
+  if (id === 0) return MISS
+  const m = memo.get(key)
+  if (m !== undefined && m.id === id) return cloneJson(m.value as T)
+  const entry = s.peekL1(key)
+  if (entry === null) return MISS
+  const value = JSON.parse(entry.json) as T
+  if (value !== null && typeof value === 'object') {
+    if (memo.size >= MEMO_MAX && !memo.has(key)) memo.clear()
+    memo.set(key, { id: entry.id, value })
+    return cloneJson(value)
+  }
+  return value
+}
+
+/** Forget every memoized object (shutdown). */
+export function clearMemo(): void {
+  memo.clear()
+}
