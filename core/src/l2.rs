@@ -114,17 +114,21 @@ impl L2 {
         self.call(|mut c| async move { p.query_async::<Vec<Value>>(&mut c).await }).await
     }
 
-    /// `GET` + `PTTL` of each key, in one round trip.
-    pub async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Fetched>>> {
+    /// `GET` (+ `PTTL` when `with_ttl`, for an L1 deadline) of each key, in one round trip.
+    pub async fn get_many(&self, keys: &[String], with_ttl: bool) -> Result<Vec<Option<Fetched>>> {
         let mut p = redis::pipe();
         for k in keys {
-            p.cmd("GET").arg(k).cmd("PTTL").arg(k);
+            p.cmd("GET").arg(k);
+            if with_ttl {
+                p.cmd("PTTL").arg(k);
+            }
         }
         let values = self.pipeline(p).await?;
         let mut out = Vec::with_capacity(keys.len());
         let mut it = values.into_iter();
         for _ in keys {
-            let (v, ttl) = (it.next(), it.next());
+            let v = it.next();
+            let ttl = if with_ttl { it.next() } else { Some(Value::Int(-1)) };
             out.push(match (v, ttl) {
                 (Some(Value::BulkString(bytes)), Some(Value::Int(t))) if t != -2 => {
                     Some(Fetched { bytes, pttl_ms: (t >= 0).then_some(t as u64) })

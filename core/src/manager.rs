@@ -210,7 +210,8 @@ impl CacheManager {
         let guards: Vec<_> = keys.iter().map(|k| self.l1.fill_guard(k)).collect();
         let started = Instant::now();
         let data_keys: Vec<String> = keys.iter().map(|k| self.keys.data(k)).collect();
-        let fetched = match l2.get_many(&data_keys).await {
+        // The remaining lifetime only matters for an L1 deadline: without L1, one command per key.
+        let fetched = match l2.get_many(&data_keys, self.l1.enabled()).await {
             Ok(f) => f,
             Err(_) => return vec![None; keys.len()],
         };

@@ -4,6 +4,8 @@ import {
   initializeCacheSystem,
   shutdownCacheSystem,
   cacheManager,
+  cacheAside,
+  writeThrough,
 } from '../../dist/index.mjs'
 
 const status = await initializeCacheSystem({ redis: { namespace: 'demo' } })
@@ -37,5 +39,12 @@ const users = await cacheManager.mget(['user:1', 'user:2', 'user:3'])
 users.forEach((user, key) => {
   console.log(`${key}: ${user?.name}`)
 })
+// Cache-aside: 100 concurrent callers, one load.
+let loads = 0
+const loadReport = async () => { loads++; await new Promise((r) => setTimeout(r, 30)); return { total: 42 } }
+await Promise.all(Array.from({ length: 100 }, () => cacheAside.get('report:today', loadReport, { ttl: 60 })))
+console.log(`cacheAside: 100 callers, ${loads} load`)
+await writeThrough.write('user:1', { name: 'Alice B.' }, async (data) => console.log('  writer saved', data), { ttl: 300 })
+
 console.log('stats:', await cacheManager.getStats())
 await shutdownCacheSystem()

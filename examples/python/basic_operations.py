@@ -6,7 +6,7 @@ Run: ./dev demo (it starts a redis-server when REDIS_URL is unset).
 import asyncio
 import datetime
 
-from stratacache import cache_manager, initialize_cache_system, shutdown_cache_system
+from stratacache import cache_aside, cache_manager, initialize_cache_system, shutdown_cache_system
 
 
 async def main() -> None:
@@ -30,6 +30,16 @@ async def main() -> None:
     users = await cache_manager.mget(["user:1", "user:2", "user:3"])  # written by Node
     for key, user in users.items():
         print(f"{key}: {user and user['name']}")
+    loads = 0
+
+    async def load_report() -> dict[str, int]:
+        nonlocal loads
+        loads += 1
+        await asyncio.sleep(0.03)
+        return {"total": 42}
+
+    await asyncio.gather(*[cache_aside.get("report:py", load_report, ttl=60) for _ in range(100)])
+    print(f"cache_aside: 100 callers, {loads} load")
     print("stats:", await cache_manager.get_stats())
     await shutdown_cache_system()
 
