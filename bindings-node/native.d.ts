@@ -11,6 +11,28 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 /** One stratacache system. */
 export declare class NativeCache {
+  /** Delete keys in every process; resolves to how many existed. */
+  invalidateKeys(keys: Array<string>): Promise<number>
+  /** Delete every key matching the glob (SCAN + UNLINK) in every process; resolves to how many. */
+  invalidatePattern(glob: string): Promise<number>
+  /**
+   * Call `listener(eventJson)` for every invalidation in any process; returns an id for `offInvalidation`.
+   * The listener is held weakly: it never keeps the process alive.
+   */
+  onInvalidation(listener: ((arg: string) => unknown)): number
+  /** Remove a listener. */
+  offInvalidation(id: number): boolean
+  /** Register the rule of a domain: `rule(id)` resolves to the outcome of `{ keys?, tags?, patterns? }`. */
+  registerDomain(domain: string, rule: ((arg: string) => Promise<string>)): void
+  /**
+   * Invalidate what a domain's rule (registered, else built-in) says for `id`; resolves to the
+   * targets as JSON text.
+   */
+  invalidateDomain(domain: string, id: string): Promise<string>
+  /** Counters of the invalidation bus. */
+  busStats(): BusStatsJs
+  /** This process's id on the bus (the `source` of its events). */
+  busSource(): string
   /** `cacheAside.get`: the cached JSON, or the loader's (single-flight, cross-process locked). */
   cacheAsideGet(key: string, loader: ((arg: string) => Promise<string>), options?: string | undefined | null): Promise<string | null>
   /** `cacheAside.getWithRefresh`. */
@@ -64,6 +86,18 @@ export declare class NativeWriteBehind {
   flush(): Promise<number>
   /** Counters. */
   stats(): WriteBehindStatsJs
+}
+
+/** Counters of the invalidation bus. */
+export interface BusStatsJs {
+  /** Whether the subscriber is connected now. */
+  connected: boolean
+  /** Times it reconnected (each time L1 was cleared). */
+  reconnects: number
+  /** Messages from other processes applied. */
+  received: number
+  /** Evictions caused by writes from outside the library. */
+  tracked: number
 }
 
 /** Everything `getStats()` reports. */

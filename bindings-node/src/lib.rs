@@ -7,6 +7,7 @@
 
 pub mod callbacks;
 pub mod error;
+pub mod invalidation;
 pub mod logging;
 pub mod patterns;
 pub mod runtime;

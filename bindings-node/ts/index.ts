@@ -11,3 +11,5 @@ export { StrataCacheError, StrataCacheTypeError, isStrataCacheError } from './er
 export type { StrataCacheErrorCode } from './errors'
 export { cacheAside, writeThrough, writeBehind, readThrough, CacheAside, WriteThrough, WriteBehindPattern, ReadThrough } from './patterns'
 export type { CacheAsideOptions, RefreshOptions, WriteOptions, WriteBehindOptions } from './patterns'
+export { cacheInvalidator, domainInvalidator, CacheInvalidator, DomainInvalidator } from './invalidation'
+export type { InvalidationEvent, InvalidationListener, DomainTargets } from './invalidation'

@@ -75,6 +75,14 @@ let pending: Promise<NativeCache> | null = null
 let closed = false
 let initialized: Promise<InitializeResult> | null = null
 
+const creationHooks: Array<(s: NativeCache) => void> = []
+
+/** Run `hook` on every system created from now on, and on the current one if it exists. */
+export function onSystem(hook: (s: NativeCache) => void): void {
+  creationHooks.push(hook)
+  if (system) hook(system)
+}
+
 /** The native system if it exists already (the synchronous L1 path uses this). */
 export function currentSystem(): NativeCache | null {
   return system
@@ -92,6 +100,7 @@ export function ensureSystem(): Promise<NativeCache> {
     pending = native.createSystem(redisOptions, cacheOptions).then(
       (s) => {
         system = s
+        for (const hook of creationHooks) hook(s)
         return s
       },
       (e) => {

@@ -11,6 +11,7 @@ pub mod bridge;
 pub mod callbacks;
 pub mod conv;
 pub mod errors;
+pub mod invalidation;
 pub mod logging;
 pub mod memo;
 pub mod patterns;

@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::bus::{Bus, SubscriberContext};
+use crate::invalidator::{CacheInvalidator, DomainInvalidator};
 use crate::config::{CacheConfig, CacheOptions, RedisConfig, RedisOptions};
 use crate::error::Result;
 use crate::key::KeySchema;
@@ -79,6 +81,8 @@ struct Inner {
     redis: RedisConfig,
     manager: Arc<CacheManager>,
     patterns: Patterns,
+    invalidator: CacheInvalidator,
+    domains: DomainInvalidator,
 }
 
 /// The stratacache system: one handle, cheap to clone, owning every component.
@@ -100,13 +104,25 @@ impl StrataCache {
         let l1 = Arc::new(L1::new(cache.enable_l1, cache.l1_max_size));
         let l2 = if cache.enable_l2 {
             let l1_for_recovery = l1.clone();
-            Some(L2::new(&redis, &cache, Box::new(move || l1_for_recovery.clear()))?)
+            Some(Arc::new(L2::new(&redis, &cache, Box::new(move || l1_for_recovery.clear()))?))
         } else {
             None
         };
-        let manager = Arc::new(CacheManager::new(cache, keys, l1, l2));
+        let bus = Arc::new(Bus::new(&redis.namespace));
+        if let (Some(l2), true) = (&l2, cache.enable_l1) {
+            bus.start(SubscriberContext {
+                url: redis.url.clone(),
+                keys: keys.clone(),
+                l1: l1.clone(),
+                l2: l2.clone(),
+                connect_timeout: redis.connect_timeout,
+            });
+        }
+        let manager = Arc::new(CacheManager::new(cache, keys, l1, l2, bus));
         let patterns = Patterns::new(manager.clone());
-        Ok(StrataCache { inner: Arc::new(Inner { redis, manager, patterns }) })
+        let invalidator = CacheInvalidator::new(manager.clone());
+        let domains = DomainInvalidator::new(invalidator.clone());
+        Ok(StrataCache { inner: Arc::new(Inner { redis, manager, patterns, invalidator, domains }) })
     }
 
     /// The cache manager.
@@ -117,6 +133,16 @@ impl StrataCache {
     /// The cache manager, shared (for components that outlive a borrow).
     pub fn manager_arc(&self) -> Arc<CacheManager> {
         self.inner.manager.clone()
+    }
+
+    /// Invalidation by keys, tags and patterns in every process, with listeners.
+    pub fn invalidator(&self) -> &CacheInvalidator {
+        &self.inner.invalidator
+    }
+
+    /// Domain invalidation rules (`invalidateTicket` & co.).
+    pub fn domains(&self) -> &DomainInvalidator {
+        &self.inner.domains
     }
 
     /// Cache-aside and refresh-ahead.
@@ -162,6 +188,7 @@ impl StrataCache {
     /// with `ERR_STRATACACHE_CLOSED`. Idempotent.
     pub async fn close(&self) {
         self.inner.patterns.close().await;
+        self.manager().bus().stop().await;
         self.manager().close();
     }
 }

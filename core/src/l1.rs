@@ -177,6 +177,17 @@ impl L1 {
         }
     }
 
+    /// Remove every entry whose key matches the glob (`*`, `?`).
+    pub fn invalidate_glob(&self, glob: &str) {
+        self.global_epoch.fetch_add(1, Ordering::AcqRel);
+        if let Some(cache) = &self.cache {
+            let glob = glob.to_owned();
+            cache
+                .invalidate_entries_if(move |k, _| crate::patterns::glob_match(&glob, k))
+                .expect("invalidation closures are enabled");
+        }
+    }
+
     /// Remove everything (after a Redis outage: another process may have invalidated meanwhile).
     pub fn clear(&self) {
         self.global_epoch.fetch_add(1, Ordering::AcqRel);

@@ -139,21 +139,65 @@ impl L2 {
         Ok(out)
     }
 
-    /// `SET key value PX ttl` for each item, in one round trip.
-    pub async fn set_many(&self, items: &[(String, Vec<u8>, u64)]) -> Result<()> {
+    /// `SET key value PX ttl` for each item, then the bus message, in one round trip.
+    pub async fn set_many(&self, items: &[(String, Vec<u8>, u64)], publish: Option<(&str, String)>) -> Result<()> {
         let mut p = redis::pipe();
         for (k, v, ttl_ms) in items {
             p.cmd("SET").arg(k).arg(v).arg("PX").arg(*ttl_ms).ignore();
         }
+        add_publish(&mut p, publish);
         self.pipeline(p).await.map(|_| ())
     }
 
-    /// `UNLINK` keys; returns how many existed.
-    pub async fn unlink(&self, keys: &[String]) -> Result<u64> {
-        match self.command(redis::cmd("UNLINK").arg(keys).clone()).await? {
-            Value::Int(n) => Ok(n.max(0) as u64),
+    /// `UNLINK` keys, then the bus message, in one round trip; returns how many existed.
+    pub async fn unlink(&self, keys: &[String], publish: Option<(&str, String)>) -> Result<u64> {
+        let mut p = redis::pipe();
+        p.cmd("UNLINK").arg(keys);
+        add_publish(&mut p, publish);
+        match self.pipeline(p).await?.first() {
+            Some(Value::Int(n)) => Ok((*n).max(0) as u64),
             _ => Ok(0),
         }
+    }
+
+    /// `SCAN … MATCH pattern` and `UNLINK` each page (never `KEYS`); returns how many were removed.
+    pub async fn scan_unlink(&self, pattern: &str, page: usize) -> Result<u64> {
+        let mut cursor: u64 = 0;
+        let mut removed = 0;
+        loop {
+            let reply = self
+                .command(redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(page).clone())
+                .await?;
+            let Value::Array(parts) = reply else { return Err(Error::new(ErrorKind::Redis, "SCAN: unexpected reply")) };
+            let next = match parts.first() {
+                Some(Value::BulkString(b)) => std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).unwrap_or(0),
+                _ => 0,
+            };
+            let keys: Vec<Vec<u8>> = match parts.get(1) {
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .filter_map(|i| match i {
+                        Value::BulkString(b) => Some(b.clone()),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            if !keys.is_empty() {
+                if let Value::Int(n) = self.command(redis::cmd("UNLINK").arg(&keys).clone()).await? {
+                    removed += n.max(0) as u64;
+                }
+            }
+            cursor = next;
+            if cursor == 0 {
+                return Ok(removed);
+            }
+        }
+    }
+
+    /// `PUBLISH channel payload`.
+    pub async fn publish(&self, channel: &str, payload: String) -> Result<()> {
+        self.command(redis::cmd("PUBLISH").arg(channel).arg(payload).clone()).await.map(|_| ())
     }
 
     /// Current tokens of tags, for a write: a missing tag gets its candidate token, and every tag
@@ -197,13 +241,20 @@ impl L2 {
             .collect())
     }
 
-    /// Give each existing tag a new token (`SET … XX KEEPTTL`). One round trip.
-    pub async fn bump_tags(&self, tag_keys: &[String], tokens: &[[u8; 8]]) -> Result<()> {
+    /// Give each existing tag a new token (`SET … XX KEEPTTL`), then the bus message. One round trip.
+    pub async fn bump_tags(&self, tag_keys: &[String], tokens: &[[u8; 8]], publish: Option<(&str, String)>) -> Result<()> {
         let mut p = redis::pipe();
         for (k, t) in tag_keys.iter().zip(tokens) {
             p.cmd("SET").arg(k).arg(&t[..]).arg("XX").arg("KEEPTTL").ignore();
         }
+        add_publish(&mut p, publish);
         self.pipeline(p).await.map(|_| ())
+    }
+}
+
+fn add_publish(p: &mut Pipeline, publish: Option<(&str, String)>) {
+    if let Some((channel, payload)) = publish {
+        p.cmd("PUBLISH").arg(channel).arg(payload).ignore();
     }
 }
 

@@ -17,11 +17,13 @@
 //! ```
 
 pub mod breaker;
+pub mod bus;
 pub mod codec;
 pub mod config;
 pub mod dynopts;
 pub mod error;
 pub mod handle;
+pub mod invalidator;
 pub mod key;
 pub mod l1;
 pub mod l2;

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::bus::{Bus, MessageKind};
 use crate::codec::{self, EncodeOptions, TagStamp};
 use crate::config::CacheConfig;
 use crate::error::{Error, ErrorKind, Result};
@@ -37,12 +38,13 @@ pub struct CacheManager {
     config: CacheConfig,
     keys: KeySchema,
     l1: Arc<L1>,
-    l2: Option<L2>,
+    l2: Option<Arc<L2>>,
     l2_hits: AtomicU64,
     l2_misses: AtomicU64,
     corrupt: AtomicU64,
     corrupt_logged: AtomicBool,
     closed: AtomicBool,
+    bus: Arc<Bus>,
 }
 
 /// Current wall-clock time in Unix epoch ms.
@@ -71,7 +73,7 @@ struct PreparedWrite<'a> {
 
 impl CacheManager {
     /// Build a manager. `l2` is `None` when L2 is disabled.
-    pub(crate) fn new(config: CacheConfig, keys: KeySchema, l1: Arc<L1>, l2: Option<L2>) -> Self {
+    pub(crate) fn new(config: CacheConfig, keys: KeySchema, l1: Arc<L1>, l2: Option<Arc<L2>>, bus: Arc<Bus>) -> Self {
         CacheManager {
             config,
             keys,
@@ -82,7 +84,13 @@ impl CacheManager {
             corrupt: AtomicU64::new(0),
             corrupt_logged: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            bus,
         }
+    }
+
+    /// The invalidation bus.
+    pub fn bus(&self) -> &Arc<Bus> {
+        &self.bus
     }
 
     /// The resolved configuration.
@@ -97,7 +105,7 @@ impl CacheManager {
 
     /// The Redis tier, when enabled.
     pub fn l2(&self) -> Option<&L2> {
-        self.l2.as_ref()
+        self.l2.as_deref()
     }
 
     fn check_open(&self) -> Result<()> {
@@ -397,7 +405,8 @@ impl CacheManager {
                         (self.keys.data(w.key), codec::encode(w.json, tags, opts), ttl_ms(w.ttl))
                     })
                     .collect();
-                match l2.set_many(&items).await {
+                let msg = self.bus.message(MessageKind::Write, writes.iter().map(|w| w.key.to_owned()).collect());
+                match l2.set_many(&items, Some((self.bus.channel(), msg.encode()))).await {
                     Ok(()) => {}
                     Err(e) if e.is_unavailable() => {}
                     Err(e) => {
@@ -448,24 +457,69 @@ impl CacheManager {
             .collect())
     }
 
-    /// Delete `key` from both tiers. Returns whether Redis held it.
+    /// Delete `key` from both tiers, in every process. Returns whether it existed.
     pub async fn del(&self, key: &str) -> Result<bool> {
+        Ok(self.invalidate_keys(&[key.to_owned()]).await? > 0)
+    }
+
+    /// Delete keys from both tiers, in every process (one round trip, one bus message). Returns how
+    /// many existed (in Redis, or in this L1 when Redis is unreachable).
+    pub async fn invalidate_keys(&self, keys: &[String]) -> Result<u64> {
         self.check_open()?;
-        self.check_key(key)?;
+        for k in keys {
+            self.check_key(k)?;
+        }
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let msg = self.bus.message(MessageKind::Key, keys.to_vec());
+        let in_l1 = keys.iter().filter(|k| self.l1.peek(k).is_some()).count() as u64;
         let existed = match &self.l2 {
-            Some(l2) => match l2.unlink(&[self.keys.data(key)]).await {
-                Ok(n) => n > 0,
-                Err(e) if e.is_unavailable() => false,
-                Err(e) => {
-                    self.l1.remove(key);
-                    return Err(e);
+            Some(l2) => {
+                let data_keys: Vec<String> = keys.iter().map(|k| self.keys.data(k)).collect();
+                match l2.unlink(&data_keys, Some((self.bus.channel(), msg.encode()))).await {
+                    Ok(n) => n,
+                    Err(e) if e.is_unavailable() => in_l1,
+                    Err(e) => {
+                        for k in keys {
+                            self.l1.remove(k);
+                        }
+                        return Err(e);
+                    }
                 }
-            },
-            None => false,
+            }
+            None => in_l1,
         };
-        let had_l1 = self.l1.peek(key).is_some();
-        self.l1.remove(key);
-        Ok(existed || had_l1)
+        for k in keys {
+            self.l1.remove(k);
+        }
+        self.bus.emit_local(&msg);
+        Ok(existed)
+    }
+
+    /// Delete every key matching `glob` (`*`, `?`) from Redis (`SCAN` + `UNLINK` in pages, never
+    /// `KEYS`) and from the L1 of every process. Returns how many Redis keys were removed.
+    pub async fn invalidate_pattern(&self, glob: &str) -> Result<u64> {
+        self.check_open()?;
+        if glob.is_empty() {
+            return Err(Error::invalid_argument("pattern must be a non-empty glob, got \"\""));
+        }
+        let msg = self.bus.message(MessageKind::Pattern, vec![glob.to_owned()]);
+        let result = match &self.l2 {
+            Some(l2) => {
+                let pattern = format!("{}{}", escape_glob(self.keys.data_prefix()), glob);
+                match l2.scan_unlink(&pattern, 500).await {
+                    Ok(n) => l2.publish(self.bus.channel(), msg.encode()).await.map(|_| n),
+                    Err(e) => Err(e),
+                }
+            }
+            None => Ok(0),
+        };
+        self.l1.invalidate_glob(glob);
+        if result.is_ok() {
+            self.bus.emit_local(&msg);
+        }
+        result
     }
 
     /// Invalidate every entry carrying any of `tags`, in every process that reads Redis. O(1) per tag.
@@ -484,11 +538,15 @@ impl CacheManager {
             Some(l2) => {
                 let keys: Vec<String> = tags.iter().map(|t| self.keys.tag(t)).collect();
                 let tokens: Vec<[u8; 8]> = tags.iter().map(|_| random_token()).collect();
-                l2.bump_tags(&keys, &tokens).await
+                let msg = self.bus.message(MessageKind::Tag, tags.to_vec());
+                l2.bump_tags(&keys, &tokens, Some((self.bus.channel(), msg.encode()))).await
             }
             None => Ok(()),
         };
         self.l1.invalidate_tags(tags);
+        if result.is_ok() {
+            self.bus.emit_local(&self.bus.message(MessageKind::Tag, tags.to_vec()));
+        }
         result
     }
 
@@ -517,6 +575,18 @@ impl CacheManager {
     pub fn is_degraded(&self) -> bool {
         self.l2.as_ref().is_some_and(|l| l.is_degraded())
     }
+}
+
+/// Escape Redis glob characters so a literal prefix matches only itself in `SCAN MATCH`.
+fn escape_glob(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn rate(hits: u64, misses: u64) -> f64 {

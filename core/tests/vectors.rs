@@ -108,3 +108,20 @@ fn error_codes_are_stable() {
         assert_eq!(kind.family(), p["family"].as_str().unwrap());
     }
 }
+
+#[test]
+fn bus_messages_encode_and_decode_exactly() {
+    use stratacache::bus::BusMessage;
+    let v = load("bus.json");
+    for m in v["messages"].as_array().unwrap() {
+        let name = m["name"].as_str().unwrap();
+        let text = m["json"].as_str().unwrap();
+        let msg = BusMessage::decode(text.as_bytes()).unwrap_or_else(|| panic!("{name}: does not decode"));
+        assert_eq!(msg.encode(), text, "{name}: encoding differs");
+        assert_eq!(serde_json::to_value(&msg).unwrap(), m["expect"], "{name}");
+    }
+    for m in v["ignored"].as_array().unwrap() {
+        assert!(BusMessage::decode(m["json"].as_str().unwrap().as_bytes()).is_none(), "{}", m["name"]);
+    }
+    assert_eq!(format!("{}:bus", v["channel"]["namespace"].as_str().unwrap()), v["channel"]["channel"].as_str().unwrap());
+}

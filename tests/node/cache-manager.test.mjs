@@ -480,7 +480,7 @@ describe('other processes', () => {
     assert.notEqual(got.pid, process.pid)
   })
 
-  test('a tag invalidated by another process is a miss here at once', { todo: 'invalidation bus not in the core yet: another process\'s L1 serves the old value until its TTL (docs/configuration.md, Known limits)' }, async () => {
+  test('a tag invalidated by another process is a miss here at once', async () => {
     await cacheManager.set('xproc:inv', 'v', { ttl: 60, tags: ['xproc-inv'] })
     const file = sandbox.write('inv.cjs', childScript(redis.port, `await sc.cacheManager.invalidateByTags(['xproc-inv'])`))
     const res = await runNode(file, { timeoutMs: 10_000 })
@@ -495,7 +495,7 @@ describe('other processes', () => {
     assert.equal(value, null, "another process's invalidateByTags must evict this process's L1 (contract §4)")
   })
 
-  test('a value changed by another process replaces the one in this L1', { todo: 'invalidation bus not in the core yet: another process\'s L1 serves the old value until its TTL (docs/configuration.md, Known limits)' }, async () => {
+  test('a value changed by another process replaces the one in this L1', async () => {
     await cacheManager.set('xproc:changed', 'old', { ttl: 60 })
     assert.equal(await cacheManager.get('xproc:changed'), 'old')
     const file = sandbox.write('change.cjs', childScript(redis.port, `await sc.cacheManager.set('xproc:changed', 'new', { ttl: 60 })`))

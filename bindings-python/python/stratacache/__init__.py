@@ -5,6 +5,13 @@ invalidations are shared with Node and Rust processes on the same Redis.
 >>> await cache_manager.set("greeting", "Hello World", ttl=60)   # doctest: +SKIP
 """
 
+from ._invalidation import (
+    CacheInvalidator,
+    DomainInvalidator,
+    InvalidationEvent,
+    cache_invalidator,
+    domain_invalidator,
+)
 from ._manager import CacheManager, cache_manager, get_cache_manager
 from ._patterns import (
     CacheAside,

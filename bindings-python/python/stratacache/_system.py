@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from . import _native
 from ._bridge import bridge_for, close_all, forget_all, settle_pending
@@ -37,12 +37,27 @@ def current() -> Any:
     return _system
 
 
+_loop_hooks: list[Callable[[Any, Any], None]] = []
+_attached: Optional[Any] = None
+
+
+def on_loop_system(hook: Callable[[Any, Any], None]) -> None:
+    """Run ``hook(system, completions)`` once per system, on the first loop that uses it."""
+    _loop_hooks.append(hook)
+
+
 def call(method: str, *args: Any) -> "asyncio.Future[Any]":
     """Run an async native method and return its future, completed on the running loop."""
+    global _attached
     loop = asyncio.get_running_loop()
     fut = loop.create_future()
     bridge = bridge_for(loop)
-    getattr(current(), method)(*args, bridge.completions, fut)
+    system = current()
+    if _attached is not system:
+        _attached = system
+        for hook in _loop_hooks:
+            hook(system, bridge.completions)
+    getattr(system, method)(*args, bridge.completions, fut)
     bridge.pending.add(fut)
     return fut
 

@@ -1,0 +1,142 @@
+"""``cache_invalidator`` and ``domain_invalidator``. Every invalidation reaches every process's L1
+through the core's bus (Redis pub/sub) and fires ``on_invalidation`` listeners there, local ones
+included. Listeners run on the event loop that was running when the cache system started (or the
+first loop that used it); they may be ``async def``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from typing import Any, Awaitable, Callable, Optional, Sequence, Union
+
+from . import _system
+from ._records import Record
+from ._system import call, current
+from .errors import InvalidArgumentError
+
+_log = logging.getLogger("stratacache")
+
+
+class InvalidationEvent(Record):
+    """One invalidation: ``type`` (``"key"``, ``"tag"``, ``"pattern"``), ``target``, ``source``,
+    ``timestamp`` (epoch ms) and ``local``."""
+
+    type: str
+    target: list[str]
+    source: str
+    timestamp: int
+    local: bool
+
+
+Listener = Callable[[InvalidationEvent], Any]
+
+
+class CacheInvalidator:
+    """Invalidation by keys, tags and patterns, in every process."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+        _system.on_loop_system(self._attach)
+
+    def _attach(self, system: Any, completions: Any) -> None:
+        system.on_invalidation(self._dispatch, completions)
+
+    def _dispatch(self, event: dict[str, Any]) -> None:
+        record = InvalidationEvent(event)
+        for listener in list(self._listeners):
+            try:
+                result = listener(record)
+                if inspect.isawaitable(result):
+                    task = asyncio.ensure_future(result)
+                    task.add_done_callback(_report)
+            except Exception:  # noqa: BLE001 - a listener never breaks the bus
+                _log.exception("stratacache: an on_invalidation listener failed")
+
+    def invalidate_tags(self, tags: Sequence[str]) -> Awaitable[None]:
+        """Invalidate every entry carrying any of ``tags``."""
+        return call("invalidate_by_tags", tags)
+
+    def invalidate_pattern(self, glob: str) -> Awaitable[int]:
+        """Delete every key matching ``glob`` (``*``, ``?``; SCAN + UNLINK, never KEYS); returns how many."""
+        if not isinstance(glob, str) or not glob:
+            raise InvalidArgumentError(f"pattern must be a non-empty str, got {glob!r}")
+        return call("invalidate_pattern", glob)
+
+    def invalidate_keys(self, keys: Sequence[str]) -> Awaitable[int]:
+        """Delete ``keys``; returns how many existed."""
+        if isinstance(keys, str):
+            raise InvalidArgumentError(f"keys must be a list of str, got {keys!r}")
+        return call("invalidate_keys", list(keys))
+
+    def on_invalidation(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(event)`` for every invalidation in any process; returns the function that
+        unsubscribes it. Registering does not start the cache system."""
+        if not callable(listener):
+            raise InvalidArgumentError(f"listener must be callable, got {type(listener).__name__}")
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+
+def _report(task: "asyncio.Future[Any]") -> None:
+    if not task.cancelled() and task.exception() is not None:
+        _log.error("stratacache: an on_invalidation listener failed", exc_info=task.exception())
+
+
+DomainRuleFn = Callable[[str], Union[dict[str, list[str]], Awaitable[dict[str, list[str]]]]]
+
+
+class DomainInvalidator:
+    """Domain rules: an id → keys, tags and patterns to invalidate; built-ins for the guide's domains."""
+
+    def __init__(self) -> None:
+        self._rules: dict[str, DomainRuleFn] = {}
+        self._registered_on: Optional[Any] = None
+
+    def register(self, domain: str, rule: DomainRuleFn) -> None:
+        """Register (or replace) the rule of ``domain``: ``rule(id)`` returns
+        ``{"keys": [...], "tags": [...], "patterns": [...]}`` (each optional; may be ``async``)."""
+        if not isinstance(domain, str) or not domain:
+            raise InvalidArgumentError(f"domain must be a non-empty str, got {domain!r}")
+        if not callable(rule):
+            raise InvalidArgumentError(f"rule must be callable, got {type(rule).__name__}")
+        self._rules[domain] = rule
+        if self._registered_on is not None and self._registered_on is _system._system:
+            self._registered_on.register_domain(domain, rule)
+
+    def invalidate(self, domain: str, id: Union[str, int]) -> Awaitable[dict[str, list[str]]]:
+        """Invalidate what ``domain``'s rule says for ``id``; returns those targets."""
+        system = current()
+        if self._registered_on is not system:
+            for name, rule in self._rules.items():
+                system.register_domain(name, rule)
+            self._registered_on = system
+        return call("invalidate_domain", domain, str(id))
+
+    def invalidate_ticket(self, id: Union[str, int]) -> Awaitable[dict[str, list[str]]]:
+        """Key ``ticket:{id}``; tags ``ticket:{id}``, ``tickets``, ``dashboard``."""
+        return self.invalidate("ticket", id)
+
+    def invalidate_user(self, id: Union[str, int]) -> Awaitable[dict[str, list[str]]]:
+        """Key and tag ``user:{id}``."""
+        return self.invalidate("user", id)
+
+    def invalidate_product(self, id: Union[str, int]) -> Awaitable[dict[str, list[str]]]:
+        """Key ``product:{id}``; tags ``product:{id}``, ``products``."""
+        return self.invalidate("product", id)
+
+    def invalidate_category(self, id: Union[str, int]) -> Awaitable[dict[str, list[str]]]:
+        """Key ``category:{id}``; tags ``category:{id}``, ``categories``."""
+        return self.invalidate("category", id)
+
+
+cache_invalidator = CacheInvalidator()
+"""The process-wide invalidator."""
+domain_invalidator = DomainInvalidator()
+"""The process-wide domain invalidator."""

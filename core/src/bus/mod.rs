@@ -1,0 +1,179 @@
+//! The invalidation bus: keeps every process's L1 coherent, in any language.
+//!
+//! - Writes and invalidations publish a [`BusMessage`] on the channel `{ns}:bus`, in the same
+//!   pipeline (round trip) as the write itself; every other process applies it to its L1.
+//! - Writes from outside the library (`redis-cli SET`, another tool) are caught by Redis's
+//!   server-assisted client tracking in broadcast mode (`CLIENT TRACKING ON BCAST PREFIX {ns}:d:`) on
+//!   the same dedicated RESP3 connection.
+//! - A subscriber that lost its connection may have missed messages: when it is back it clears L1,
+//!   logs it and counts it.
+//! - Listeners (`onInvalidation`) get every key/tag/pattern invalidation, local ones included.
+//!
+//! The subscriber is one background task owned by the system and stopped by its `close()`.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+mod message;
+mod subscriber;
+
+pub use message::{BusMessage, MessageKind, BUS_VERSION};
+
+use crate::manager::now_ms;
+
+/// An invalidation, as listeners see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidationEvent {
+    /// `key`, `tag` or `pattern`.
+    pub kind: MessageKind,
+    /// The keys, the tags, or `[glob]`.
+    pub target: Vec<String>,
+    /// The id of the process that invalidated.
+    pub source: String,
+    /// When, epoch ms (the invalidating process's clock).
+    pub timestamp: u64,
+    /// Whether this process did it.
+    pub local: bool,
+}
+
+/// A listener of invalidation events.
+pub type Listener = Arc<dyn Fn(&InvalidationEvent) + Send + Sync>;
+
+/// Counters of the bus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BusStats {
+    /// Whether the subscriber is connected now.
+    pub connected: bool,
+    /// Times it reconnected (each time L1 was cleared).
+    pub reconnects: u64,
+    /// Messages from other processes applied.
+    pub received: u64,
+    /// Evictions caused by writes from outside the library (client tracking).
+    pub tracked: u64,
+}
+
+/// The bus of one system.
+pub struct Bus {
+    channel: String,
+    source: String,
+    listeners: RwLock<Vec<(u64, Listener)>>,
+    next_listener: AtomicU64,
+    connected: AtomicBool,
+    reconnects: AtomicU64,
+    received: AtomicU64,
+    tracked: AtomicU64,
+    stopped: AtomicBool,
+    stop: Notify,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Bus {
+    /// A bus on `{namespace}:bus` with a fresh random process id.
+    pub fn new(namespace: &str) -> Self {
+        let mut raw = [0u8; 8];
+        getrandom::fill(&mut raw).expect("the OS random source is available");
+        Bus {
+            channel: format!("{namespace}:bus"),
+            source: raw.iter().map(|b| format!("{b:02x}")).collect(),
+            listeners: RwLock::new(Vec::new()),
+            next_listener: AtomicU64::new(1),
+            connected: AtomicBool::new(false),
+            reconnects: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            tracked: AtomicU64::new(0),
+            stopped: AtomicBool::new(false),
+            stop: Notify::new(),
+            task: Mutex::new(None),
+        }
+    }
+
+    /// The pub/sub channel.
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    /// This process's id on the bus (`source` of its events).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// A message from this process.
+    pub fn message(&self, kind: MessageKind, target: Vec<String>) -> BusMessage {
+        BusMessage { v: BUS_VERSION, src: self.source.clone(), kind, target, ts: now_ms() }
+    }
+
+    /// Add a listener; returns its id for [`Bus::off`].
+    pub fn on(&self, listener: Listener) -> u64 {
+        let id = self.next_listener.fetch_add(1, Ordering::Relaxed);
+        self.listeners.write().unwrap_or_else(|p| p.into_inner()).push((id, listener));
+        id
+    }
+
+    /// Remove a listener; returns whether it was there.
+    pub fn off(&self, id: u64) -> bool {
+        let mut l = self.listeners.write().unwrap_or_else(|p| p.into_inner());
+        let before = l.len();
+        l.retain(|(i, _)| *i != id);
+        l.len() != before
+    }
+
+    /// Tell every listener (a panicking listener is logged, never propagated).
+    pub(crate) fn emit(&self, event: &InvalidationEvent) {
+        let listeners: Vec<Listener> =
+            self.listeners.read().unwrap_or_else(|p| p.into_inner()).iter().map(|(_, l)| l.clone()).collect();
+        for l in listeners {
+            if std::panic::catch_unwind(AssertUnwindSafe(|| l(event))).is_err() {
+                tracing::warn!("stratacache: an invalidation listener panicked");
+            }
+        }
+    }
+
+    /// Emit the local event for a message this process just published.
+    pub(crate) fn emit_local(&self, msg: &BusMessage) {
+        if msg.kind != MessageKind::Write {
+            self.emit(&InvalidationEvent {
+                kind: msg.kind,
+                target: msg.target.clone(),
+                source: msg.src.clone(),
+                timestamp: msg.ts,
+                local: true,
+            });
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> BusStats {
+        BusStats {
+            connected: self.connected.load(Ordering::Relaxed),
+            reconnects: self.reconnects.load(Ordering::Relaxed),
+            received: self.received.load(Ordering::Relaxed),
+            tracked: self.tracked.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Start the subscriber task (idempotent). Needs a tokio runtime.
+    pub(crate) fn start(self: &Arc<Self>, ctx: subscriber::Context) {
+        let mut task = self.task.lock().unwrap_or_else(|p| p.into_inner());
+        if task.is_some() || self.stopped.load(Ordering::Acquire) {
+            return;
+        }
+        *task = Some(tokio::spawn(subscriber::run(self.clone(), ctx)));
+    }
+
+    /// Stop the subscriber task and wait for it. Idempotent.
+    pub(crate) async fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        self.stop.notify_waiters();
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = task {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
+pub(crate) use subscriber::Context as SubscriberContext;

@@ -1,0 +1,214 @@
+//! The subscriber task: one dedicated RESP3 connection subscribed to `{ns}:bus`, receiving the
+//! client-tracking invalidations of the data connection (broadcast mode on `{ns}:d:`, redirected here,
+//! NOLOOP). Tag keys are not tracked: every tagged write may extend its tag
+//! key's lifetime, which Redis would report as a change, evicting that tag's entries everywhere; tag
+//! invalidations travel on the bus instead. Reconnects with backoff; clears L1 after any gap.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::{AsyncConnectionConfig, PushInfo, PushKind, Value};
+use tokio::sync::mpsc;
+
+use super::{Bus, BusMessage, InvalidationEvent, MessageKind};
+use crate::key::KeySchema;
+use crate::l1::L1;
+use crate::l2::L2;
+
+/// What the subscriber needs.
+pub(crate) struct Context {
+    pub(crate) url: String,
+    pub(crate) keys: KeySchema,
+    pub(crate) l1: Arc<L1>,
+    /// The data connection: tracking is enabled there (NOLOOP: its own writes are not reported).
+    pub(crate) l2: Arc<L2>,
+    pub(crate) connect_timeout: Duration,
+}
+
+/// How often the subscriber checks that the data connection still tracks (it may have reconnected).
+const TRACKING_CHECK: Duration = Duration::from_secs(1);
+
+fn resp3_url(url: &str) -> String {
+    if url.contains('?') {
+        format!("{url}&protocol=resp3")
+    } else {
+        format!("{url}?protocol=resp3")
+    }
+}
+
+async fn connect(
+    ctx: &Context,
+    channel: &str,
+) -> redis::RedisResult<(redis::aio::MultiplexedConnection, mpsc::UnboundedReceiver<PushInfo>, i64)> {
+    let client = redis::Client::open(resp3_url(&ctx.url))?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(ctx.connect_timeout))
+        .set_response_timeout(Some(ctx.connect_timeout))
+        .set_push_sender(tx);
+    let mut conn = client.get_multiplexed_async_connection_with_config(&config).await?;
+    let id: i64 = redis::cmd("CLIENT").arg("ID").query_async(&mut conn).await?;
+    conn.subscribe(channel).await?;
+    Ok((conn, rx, id))
+}
+
+/// Make the data connection report changes by any *other* client to keys under `{ns}:d:` to the
+/// subscriber connection `redirect` (broadcast mode, NOLOOP: this process's own writes are not
+/// reported, so they do not evict what it just cached).
+async fn enable_tracking(ctx: &Context, redirect: i64) -> crate::Result<()> {
+    let cmd = redis::cmd("CLIENT")
+        .arg("TRACKING")
+        .arg("ON")
+        .arg("REDIRECT")
+        .arg(redirect)
+        .arg("BCAST")
+        .arg("PREFIX")
+        .arg(ctx.keys.data_prefix())
+        .arg("NOLOOP")
+        .clone();
+    ctx.l2.command(cmd).await.map(|_| ())
+}
+
+/// Whether the data connection still tracks into `redirect` (it is a new connection after a
+/// reconnect, or the redirect broke).
+async fn tracking_intact(ctx: &Context, redirect: i64) -> bool {
+    let Ok(Value::Array(items)) = ctx.l2.command(redis::cmd("CLIENT").arg("TRACKINGINFO").clone()).await else {
+        return false;
+    };
+    let mut on = false;
+    let mut broken = false;
+    let mut target = None;
+    let mut it = items.iter();
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        match bytes(k) {
+            Some(b"flags") => {
+                if let Value::Array(flags) | Value::Set(flags) = v {
+                    for f in flags.iter().filter_map(bytes) {
+                        on |= f == b"on";
+                        broken |= f == b"broken_redirect";
+                    }
+                }
+            }
+            Some(b"redirect") => target = if let Value::Int(n) = v { Some(*n) } else { None },
+            _ => {}
+        }
+    }
+    on && !broken && target == Some(redirect)
+}
+
+/// Run until the bus is stopped.
+pub(crate) async fn run(bus: Arc<Bus>, ctx: Context) {
+    let mut clean_start = true;
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        if bus.stopped.load(Ordering::Acquire) {
+            return;
+        }
+        match connect(&ctx, &bus.channel).await {
+            Ok((conn, mut rx, id)) => {
+                if let Err(e) = enable_tracking(&ctx, id).await {
+                    tracing::debug!("stratacache: cannot enable client tracking yet: {e}");
+                }
+                if !clean_start {
+                    ctx.l1.clear();
+                    bus.reconnects.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!("stratacache: invalidation bus connected again; L1 cleared (messages may have been missed)");
+                }
+                clean_start = false;
+                backoff = Duration::from_millis(50);
+                bus.connected.store(true, Ordering::Release);
+                let mut check = tokio::time::interval(TRACKING_CHECK);
+                check.tick().await;
+                loop {
+                    tokio::select! {
+                        _ = bus.stop.notified() => return,
+                        _ = check.tick() => {
+                            if !tracking_intact(&ctx, id).await && enable_tracking(&ctx, id).await.is_ok() {
+                                // Changes by other clients may have gone unreported meanwhile.
+                                ctx.l1.clear();
+                                bus.reconnects.fetch_add(1, Ordering::Relaxed);
+                                tracing::warn!("stratacache: client tracking was lost (the data connection reconnected); enabled again, L1 cleared");
+                            }
+                        }
+                        push = rx.recv() => match push {
+                            None => break,
+                            Some(p) if p.kind == PushKind::Disconnection => break,
+                            Some(p) => handle(&bus, &ctx, p),
+                        },
+                    }
+                }
+                bus.connected.store(false, Ordering::Release);
+                drop(conn);
+                tracing::warn!("stratacache: invalidation bus lost its connection; reconnecting");
+            }
+            Err(e) => {
+                // L1 may now hold entries another process invalidated: clear it once connected.
+                clean_start = false;
+                tracing::debug!("stratacache: invalidation bus cannot connect: {e}");
+            }
+        }
+        tokio::select! {
+            _ = bus.stop.notified() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+fn bytes(v: &Value) -> Option<&[u8]> {
+    match v {
+        Value::BulkString(b) => Some(b),
+        Value::SimpleString(s) => Some(s.as_bytes()),
+        _ => None,
+    }
+}
+
+fn handle(bus: &Bus, ctx: &Context, push: PushInfo) {
+    match push.kind {
+        PushKind::Message => {
+            let Some(payload) = push.data.get(1).and_then(bytes) else { return };
+            let Some(msg) = BusMessage::decode(payload) else { return };
+            if msg.src == bus.source {
+                return; // applied locally already
+            }
+            apply(&ctx.l1, &msg);
+            bus.received.fetch_add(1, Ordering::Relaxed);
+            if msg.kind != MessageKind::Write {
+                bus.emit(&InvalidationEvent { kind: msg.kind, target: msg.target, source: msg.src, timestamp: msg.ts, local: false });
+            }
+        }
+        PushKind::Invalidate => match push.data.first() {
+            Some(Value::Array(keys)) => {
+                let data = ctx.keys.data_prefix();
+                for k in keys.iter().filter_map(bytes) {
+                    let Ok(k) = std::str::from_utf8(k) else { continue };
+                    if let Some(user_key) = k.strip_prefix(data) {
+                        ctx.l1.remove(user_key);
+                        bus.tracked.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            // FLUSHALL / FLUSHDB: everything may be gone.
+            _ => ctx.l1.clear(),
+        },
+        _ => {}
+    }
+}
+
+/// Apply a message to L1.
+pub(crate) fn apply(l1: &L1, msg: &BusMessage) {
+    match msg.kind {
+        MessageKind::Key | MessageKind::Write => {
+            for k in &msg.target {
+                l1.remove(k);
+            }
+        }
+        MessageKind::Tag => l1.invalidate_tags(&msg.target),
+        MessageKind::Pattern => {
+            for g in &msg.target {
+                l1.invalidate_glob(g);
+            }
+        }
+    }
+}

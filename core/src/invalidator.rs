@@ -1,0 +1,153 @@
+//! `cacheInvalidator` and `domainInvalidator`: invalidation by keys, tags and patterns, in every
+//! process (through the bus), with listeners; and per-domain rules mapping an id to what to invalidate.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use futures::future::BoxFuture;
+use serde::Deserialize;
+
+use crate::bus::{InvalidationEvent, Listener};
+use crate::error::{Error, ErrorKind, Result};
+use crate::manager::CacheManager;
+use crate::patterns::CallContext;
+
+/// Invalidation by keys, tags and glob patterns, reaching every process's L1.
+#[derive(Clone)]
+pub struct CacheInvalidator {
+    manager: Arc<CacheManager>,
+}
+
+impl CacheInvalidator {
+    pub(crate) fn new(manager: Arc<CacheManager>) -> Self {
+        CacheInvalidator { manager }
+    }
+
+    /// Invalidate every entry carrying any of `tags`.
+    pub async fn invalidate_tags(&self, tags: &[String]) -> Result<()> {
+        self.manager.invalidate_by_tags(tags).await
+    }
+
+    /// Delete `keys`; returns how many existed.
+    pub async fn invalidate_keys(&self, keys: &[String]) -> Result<u64> {
+        self.manager.invalidate_keys(keys).await
+    }
+
+    /// Delete every key matching `glob`; returns how many Redis keys were removed.
+    pub async fn invalidate_pattern(&self, glob: &str) -> Result<u64> {
+        self.manager.invalidate_pattern(glob).await
+    }
+
+    /// Call `listener` for every invalidation in any process (local ones included); returns an id
+    /// for [`CacheInvalidator::off_invalidation`].
+    pub fn on_invalidation(&self, listener: Listener) -> u64 {
+        self.manager.bus().on(listener)
+    }
+
+    /// Remove a listener; returns whether it was there.
+    pub fn off_invalidation(&self, id: u64) -> bool {
+        self.manager.bus().off(id)
+    }
+}
+
+/// What a domain rule says to invalidate for one id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainTargets {
+    /// Keys to delete.
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// Tags to invalidate.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Glob patterns to delete.
+    #[serde(default)]
+    pub patterns: Vec<String>,
+}
+
+/// A domain rule: an id → what to invalidate (async so bindings can call JS or Python).
+pub type DomainRule = Arc<dyn Fn(String, &CallContext) -> BoxFuture<'static, Result<DomainTargets>> + Send + Sync>;
+
+/// The built-in rules of the usage guide's conventions.
+pub fn builtin_targets(domain: &str, id: &str) -> Option<DomainTargets> {
+    let t = |keys: Vec<String>, tags: Vec<String>| Some(DomainTargets { keys, tags, patterns: Vec::new() });
+    match domain {
+        "ticket" => t(vec![format!("ticket:{id}")], vec![format!("ticket:{id}"), "tickets".into(), "dashboard".into()]),
+        "user" => t(vec![format!("user:{id}")], vec![format!("user:{id}")]),
+        "product" => t(vec![format!("product:{id}")], vec![format!("product:{id}"), "products".into()]),
+        "category" => t(vec![format!("category:{id}")], vec![format!("category:{id}"), "categories".into()]),
+        _ => None,
+    }
+}
+
+/// Targets from JSON text (what a binding's rule returns), with a clear error.
+pub fn targets_from_json(domain: &str, json: Option<&str>) -> Result<DomainTargets> {
+    match json {
+        None => Ok(DomainTargets::default()),
+        Some(text) => serde_json::from_str(text).map_err(|e| {
+            Error::invalid_argument(format!(
+                "the rule of domain {domain:?} must return {{ keys?, tags?, patterns? }} (arrays of strings), got {text}: {e}"
+            ))
+        }),
+    }
+}
+
+/// Domain rules: `register(domain, id => targets)`, `invalidate(domain, id)`, and the built-ins.
+#[derive(Clone)]
+pub struct DomainInvalidator {
+    invalidator: CacheInvalidator,
+    rules: Arc<RwLock<HashMap<String, DomainRule>>>,
+}
+
+impl DomainInvalidator {
+    pub(crate) fn new(invalidator: CacheInvalidator) -> Self {
+        DomainInvalidator { invalidator, rules: Arc::new(RwLock::new(HashMap::new())) }
+    }
+
+    /// Register (or replace) the rule of `domain`.
+    pub fn register(&self, domain: &str, rule: DomainRule) -> Result<()> {
+        if domain.is_empty() {
+            return Err(Error::invalid_argument("domain must be a non-empty string, got \"\""));
+        }
+        self.rules.write().unwrap_or_else(|p| p.into_inner()).insert(domain.to_owned(), rule);
+        Ok(())
+    }
+
+    /// Invalidate what `domain`'s rule (a registered one, else a built-in) says for `id`.
+    pub async fn invalidate(&self, domain: &str, id: &str) -> Result<DomainTargets> {
+        self.invalidate_with_context(domain, id, None).await
+    }
+
+    /// [`DomainInvalidator::invalidate`], handing `context` to a registered rule.
+    pub async fn invalidate_with_context(&self, domain: &str, id: &str, context: CallContext) -> Result<DomainTargets> {
+        let rule = self.rules.read().unwrap_or_else(|p| p.into_inner()).get(domain).cloned();
+        let targets = match rule {
+            Some(rule) => rule(id.to_owned(), &context).await?,
+            None => builtin_targets(domain, id).ok_or_else(|| {
+                Error::new(ErrorKind::InvalidArgument, format!("no invalidation rule for domain {domain:?}; register one first"))
+            })?,
+        };
+        if !targets.keys.is_empty() {
+            self.invalidator.invalidate_keys(&targets.keys).await?;
+        }
+        if !targets.tags.is_empty() {
+            self.invalidator.invalidate_tags(&targets.tags).await?;
+        }
+        for p in &targets.patterns {
+            self.invalidator.invalidate_pattern(p).await?;
+        }
+        Ok(targets)
+    }
+}
+
+/// An event as JSON text for the bindings: `{type, target, source, timestamp, local}`.
+pub fn event_json(e: &InvalidationEvent) -> String {
+    serde_json::json!({
+        "type": e.kind.as_str(),
+        "target": e.target,
+        "source": e.source,
+        "timestamp": e.timestamp,
+        "local": e.local,
+    })
+    .to_string()
+}
