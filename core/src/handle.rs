@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::bus::{Bus, SubscriberContext};
 use crate::invalidator::{CacheInvalidator, DomainInvalidator};
+use crate::session::SessionManager;
 use crate::config::{CacheConfig, CacheOptions, RedisConfig, RedisOptions};
 use crate::error::Result;
 use crate::key::KeySchema;
@@ -83,6 +84,7 @@ struct Inner {
     patterns: Patterns,
     invalidator: CacheInvalidator,
     domains: DomainInvalidator,
+    sessions: SessionManager,
 }
 
 /// The stratacache system: one handle, cheap to clone, owning every component.
@@ -122,7 +124,8 @@ impl StrataCache {
         let patterns = Patterns::new(manager.clone());
         let invalidator = CacheInvalidator::new(manager.clone());
         let domains = DomainInvalidator::new(invalidator.clone());
-        Ok(StrataCache { inner: Arc::new(Inner { redis, manager, patterns, invalidator, domains }) })
+        let sessions = SessionManager::new(manager.clone());
+        Ok(StrataCache { inner: Arc::new(Inner { redis, manager, patterns, invalidator, domains, sessions }) })
     }
 
     /// The cache manager.
@@ -138,6 +141,11 @@ impl StrataCache {
     /// Invalidation by keys, tags and patterns in every process, with listeners.
     pub fn invalidator(&self) -> &CacheInvalidator {
         &self.inner.invalidator
+    }
+
+    /// Sessions.
+    pub fn sessions(&self) -> &SessionManager {
+        &self.inner.sessions
     }
 
     /// Domain invalidation rules (`invalidateTicket` & co.).

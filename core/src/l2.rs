@@ -302,3 +302,33 @@ impl L2 {
         self.call(|mut c| async move { inv.invoke_async::<Value>(&mut c).await }).await
     }
 }
+
+impl L2 {
+    /// `HGETALL` of each key, in one round trip (an empty map for a missing key).
+    pub async fn hgetall_many(&self, keys: &[String]) -> Result<Vec<Vec<(String, String)>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut p = redis::pipe();
+        for k in keys {
+            p.cmd("HGETALL").arg(k);
+        }
+        let values = self.pipeline(p).await?;
+        Ok(values.into_iter().map(|v| pairs(&v)).collect())
+    }
+}
+
+/// The field/value pairs of an `HGETALL` reply (RESP2 array or RESP3 map).
+pub fn pairs(v: &Value) -> Vec<(String, String)> {
+    let s = |v: &Value| match v {
+        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::SimpleString(s) => s.clone(),
+        Value::Int(n) => n.to_string(),
+        _ => String::new(),
+    };
+    match v {
+        Value::Array(items) => items.chunks(2).filter(|c| c.len() == 2).map(|c| (s(&c[0]), s(&c[1]))).collect(),
+        Value::Map(items) => items.iter().map(|(k, v)| (s(k), s(v))).collect(),
+        _ => Vec::new(),
+    }
+}

@@ -30,6 +30,7 @@ pub mod l2;
 pub mod manager;
 pub mod options;
 pub mod patterns;
+pub mod session;
 pub mod stats;
 
 pub use config::{CacheConfig, CacheOptions, RedisConfig, RedisOptions};

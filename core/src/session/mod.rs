@@ -1,0 +1,273 @@
+//! Sessions: `createSession` with a per-user index and a device cap, `getSession` with IP/user-agent
+//! binding, sliding expiry, per-user listing and logout everywhere. Ids never reach Redis (see
+//! [`id`]); every multi-key step is one Lua script over keys that share the user's hash tag.
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `{ns}:s:{tag}:{hash}` | hash | `doc` (the session's JSON document), `created`, `last`, `exp` (epoch ms, Redis clock), `ttl` (ms), `idx` (the index key) |
+//! | `{ns}:su:{tag}:{userId}` | zset | the user's live sessions: member = id hash, score = activity order |
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::manager::CacheManager;
+
+pub mod id;
+
+use id::SessionRef;
+
+fn script(cell: &'static OnceLock<redis::Script>, src: &'static str) -> &'static redis::Script {
+    cell.get_or_init(|| redis::Script::new(src))
+}
+static CREATE: OnceLock<redis::Script> = OnceLock::new();
+static TOUCH: OnceLock<redis::Script> = OnceLock::new();
+static DELETE: OnceLock<redis::Script> = OnceLock::new();
+static DELETE_USER: OnceLock<redis::Script> = OnceLock::new();
+
+/// Options of `createSession`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SessionOptions {
+    /// Lifetime (sliding: `touchSession` restarts it).
+    pub ttl: Duration,
+    /// At most this many sessions per user; creating more evicts the least recently active.
+    pub max_devices: u32,
+}
+
+/// Counters of the session manager.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SessionStats {
+    /// Live sessions.
+    pub total_sessions: u64,
+    /// Live sessions per user id.
+    pub sessions_by_user: BTreeMap<String, u64>,
+    /// `getSession` calls refused because the IP or user agent did not match.
+    pub validation_failures: u64,
+}
+
+/// The session manager of one system.
+pub struct SessionManager {
+    manager: Arc<CacheManager>,
+    validation_failures: AtomicU64,
+}
+
+fn user_key_of(v: &Value) -> Result<String> {
+    match v {
+        Value::String(s) if !s.is_empty() && s.len() <= 512 => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        other => Err(Error::invalid_argument(format!("userId must be a non-empty string or a number, got {other}"))),
+    }
+}
+
+impl SessionManager {
+    pub(crate) fn new(manager: Arc<CacheManager>) -> Self {
+        SessionManager { manager, validation_failures: AtomicU64::new(0) }
+    }
+
+    fn l2(&self) -> Result<&crate::l2::L2> {
+        self.manager.l2().ok_or_else(|| Error::new(ErrorKind::Config, "sessions need Redis (enableL2 is false)"))
+    }
+
+    fn ns(&self) -> &str {
+        self.manager.keys().namespace()
+    }
+
+    fn session_prefix(&self, tag: &str) -> String {
+        format!("{}:s:{{{tag}}}:", self.ns())
+    }
+
+    fn index_key(&self, tag: &str, user: &str) -> String {
+        format!("{}:su:{{{tag}}}:{user}", self.ns())
+    }
+
+    /// Create a session from a JSON object `{ userId, tenantId, role, email, ipAddress, userAgent,
+    /// deviceId?, data? }` (snake_case names accepted too). Returns `(sessionId, session JSON)`.
+    pub async fn create(&self, input: Value, opts: SessionOptions) -> Result<(String, Value)> {
+        if opts.ttl < Duration::from_millis(1) {
+            return Err(Error::invalid_argument("ttl must be > 0"));
+        }
+        if opts.max_devices < 1 {
+            return Err(Error::invalid_argument(format!("maxDevices must be >= 1, got {}", opts.max_devices)));
+        }
+        let Value::Object(mut fields) = input else {
+            return Err(Error::invalid_argument("session data must be an object with userId, tenantId, role, email, ipAddress, userAgent"));
+        };
+        let mut take = |camel: &str, snake: &str| fields.remove(camel).or_else(|| fields.remove(snake));
+        let user_id = take("userId", "user_id").ok_or_else(|| Error::invalid_argument("session data needs userId"))?;
+        let user = user_key_of(&user_id)?;
+        let mut doc = Map::new();
+        doc.insert("userId".into(), user_id);
+        for (camel, snake) in [("tenantId", "tenant_id"), ("role", "role"), ("email", "email"), ("ipAddress", "ip_address"), ("userAgent", "user_agent"), ("deviceId", "device_id"), ("data", "data")] {
+            if let Some(v) = take(camel, snake) {
+                if !v.is_null() {
+                    doc.insert(camel.into(), v);
+                }
+            }
+        }
+        if let Some(k) = fields.keys().next() {
+            return Err(Error::invalid_argument(format!("unknown session field {k:?}")));
+        }
+        for f in ["role", "email", "ipAddress", "userAgent", "deviceId"] {
+            if let Some(v) = doc.get(f) {
+                if !v.is_string() {
+                    return Err(Error::invalid_argument(format!("{f} must be a string, got {v}")));
+                }
+            }
+        }
+        let id = id::new_id(&user);
+        let tag = id::user_tag(&user);
+        let hash = id::id_hash(&id);
+        if !doc.contains_key("deviceId") {
+            doc.insert("deviceId".into(), Value::String(format!("device-{}", &hash[..12])));
+        }
+        let doc_text = Value::Object(doc.clone()).to_string();
+        let prefix = self.session_prefix(&tag);
+        let index = self.index_key(&tag, &user);
+        let key = format!("{prefix}{hash}");
+        let ttl_ms = (opts.ttl.as_millis() as u64).max(1).to_string();
+        let max = opts.max_devices.to_string();
+        let reply = self
+            .l2()?
+            .script(script(&CREATE, include_str!("create.lua")), &[&index, &key], &[&hash, &doc_text, &ttl_ms, &max, &prefix, &index])
+            .await?;
+        let now = match reply {
+            redis::Value::Array(v) => match v.first() {
+                Some(redis::Value::Int(n)) => *n as u64,
+                _ => 0,
+            },
+            _ => 0,
+        };
+        let ttl = opts.ttl.as_millis() as u64;
+        Ok((id.clone(), session_json(&id, doc, now, now, now + ttl)))
+    }
+
+    /// The session of `id`, or `None` (unknown, expired, malformed, or an IP / user-agent mismatch).
+    pub async fn get(&self, id: &str, validate_ip: Option<&str>, validate_user_agent: Option<&str>) -> Result<Option<Value>> {
+        let Some(SessionRef::Id { tag, hash }) = id::parse(id) else { return Ok(None) };
+        let key = format!("{}{hash}", self.session_prefix(&tag));
+        let fields = self.l2()?.hgetall_many(&[key]).await?.pop().unwrap_or_default();
+        let Some(s) = from_fields(id, &fields) else { return Ok(None) };
+        let mismatch = |field: &str, want: Option<&str>| want.is_some_and(|w| s.get(field).and_then(Value::as_str) != Some(w));
+        if mismatch("ipAddress", validate_ip) || mismatch("userAgent", validate_user_agent) {
+            self.validation_failures.fetch_add(1, Ordering::Relaxed);
+            return Ok(None);
+        }
+        Ok(Some(s))
+    }
+
+    /// Record activity and slide the expiry; `false` if the session is gone.
+    pub async fn touch(&self, id: &str) -> Result<bool> {
+        let Some(SessionRef::Id { tag, hash }) = id::parse(id) else { return Ok(false) };
+        let key = format!("{}{hash}", self.session_prefix(&tag));
+        let r = self.l2()?.script(script(&TOUCH, include_str!("touch.lua")), &[&key], &[&hash]).await?;
+        Ok(matches!(r, redis::Value::Int(_)))
+    }
+
+    /// Delete a session by id or by the handle `getUserSessions` returned; `true` if it existed.
+    pub async fn delete(&self, id_or_handle: &str) -> Result<bool> {
+        let (tag, hash) = match id::parse(id_or_handle) {
+            Some(SessionRef::Id { tag, hash }) | Some(SessionRef::Handle { tag, hash }) => (tag, hash),
+            None => return Ok(false),
+        };
+        let key = format!("{}{hash}", self.session_prefix(&tag));
+        let r = self.l2()?.script(script(&DELETE, include_str!("delete.lua")), &[&key], &[&hash]).await?;
+        Ok(matches!(r, redis::Value::Int(n) if n > 0))
+    }
+
+    /// Delete every session of a user (log out everywhere); returns how many.
+    pub async fn delete_user(&self, user_id: &Value) -> Result<u64> {
+        let user = user_key_of(user_id)?;
+        let tag = id::user_tag(&user);
+        let index = self.index_key(&tag, &user);
+        let prefix = self.session_prefix(&tag);
+        match self.l2()?.script(script(&DELETE_USER, include_str!("delete_user.lua")), &[&index], &[&prefix]).await? {
+            redis::Value::Int(n) => Ok(n.max(0) as u64),
+            _ => Ok(0),
+        }
+    }
+
+    /// A user's live sessions, most recently active first. Their `sessionId` is a handle that
+    /// `delete` accepts (the raw id is never stored).
+    pub async fn user_sessions(&self, user_id: &Value) -> Result<Vec<Value>> {
+        let user = user_key_of(user_id)?;
+        let tag = id::user_tag(&user);
+        let index = self.index_key(&tag, &user);
+        let l2 = self.l2()?;
+        let members = match l2.command(redis::cmd("ZRANGE").arg(&index).arg(0).arg(-1).arg("REV").clone()).await? {
+            redis::Value::Array(v) => v.iter().filter_map(|m| if let redis::Value::BulkString(b) = m { String::from_utf8(b.clone()).ok() } else { None }).collect::<Vec<_>>(),
+            _ => Vec::new(),
+        };
+        let prefix = self.session_prefix(&tag);
+        let keys: Vec<String> = members.iter().map(|h| format!("{prefix}{h}")).collect();
+        let mut out = Vec::new();
+        let mut gone = Vec::new();
+        for (h, fields) in members.iter().zip(l2.hgetall_many(&keys).await?) {
+            match from_fields(&id::handle(&tag, h), &fields) {
+                Some(s) => out.push(s),
+                None => gone.push(h.clone()),
+            }
+        }
+        if !gone.is_empty() {
+            // Expired sessions leave the index as soon as anyone looks.
+            let _ = l2.command(redis::cmd("ZREM").arg(&index).arg(&gone).clone()).await;
+        }
+        out.sort_by_key(|s| std::cmp::Reverse(s.get("lastActivity").and_then(Value::as_u64).unwrap_or(0)));
+        Ok(out)
+    }
+
+    /// Live sessions in total and per user, by scanning the user indexes (never `KEYS`, never all
+    /// sessions in memory at once).
+    pub async fn stats(&self) -> Result<SessionStats> {
+        let l2 = self.l2()?;
+        let pattern = format!("{}:su:*", self.ns());
+        let mut cursor: u64 = 0;
+        let mut stats = SessionStats { validation_failures: self.validation_failures.load(Ordering::Relaxed), ..Default::default() };
+        loop {
+            let reply = l2.command(redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(500).clone()).await?;
+            let redis::Value::Array(parts) = reply else { break };
+            cursor = match parts.first() {
+                Some(redis::Value::BulkString(b)) => std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).unwrap_or(0),
+                _ => 0,
+            };
+            if let Some(redis::Value::Array(keys)) = parts.get(1) {
+                for k in keys {
+                    let redis::Value::BulkString(k) = k else { continue };
+                    let Ok(k) = String::from_utf8(k.clone()) else { continue };
+                    let Some(rest) = k.split_once("}:").map(|(_, user)| user.to_owned()) else { continue };
+                    let sessions = self.user_sessions(&Value::String(rest.clone())).await?.len() as u64;
+                    if sessions > 0 {
+                        stats.total_sessions += sessions;
+                        stats.sessions_by_user.insert(rest, sessions);
+                    }
+                }
+            }
+            if cursor == 0 {
+                break;
+            }
+        }
+        Ok(stats)
+    }
+}
+
+fn session_json(id: &str, doc: Map<String, Value>, created: u64, last: u64, expires: u64) -> Value {
+    let mut s = Map::new();
+    s.insert("sessionId".into(), Value::String(id.to_owned()));
+    for (k, v) in doc {
+        s.insert(k, v);
+    }
+    s.insert("createdAt".into(), created.into());
+    s.insert("lastActivity".into(), last.into());
+    s.insert("expiresAt".into(), expires.into());
+    Value::Object(s)
+}
+
+fn from_fields(id: &str, fields: &[(String, String)]) -> Option<Value> {
+    let get = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let doc: Map<String, Value> = serde_json::from_str(get("doc")?).ok()?;
+    let num = |name: &str| get(name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    Some(session_json(id, doc, num("created"), num("last"), num("exp")))
+}

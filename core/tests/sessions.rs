@@ -1,0 +1,160 @@
+//! Sessions: device cap, binding, sliding expiry, listing, logout everywhere, ids never stored.
+
+mod support;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use serde_json::{json, Value};
+use stratacache::session::{id, SessionOptions};
+use support::{cache, unique_ns, RedisServer};
+
+fn login(user: u64, ip: &str) -> Value {
+    json!({"userId": user, "tenantId": 1, "role": "user", "email": "u@example.com", "ipAddress": ip, "userAgent": "UA/1", "data": {"theme": "dark"}})
+}
+
+fn opts(ttl_ms: u64, max: u32) -> SessionOptions {
+    SessionOptions { ttl: Duration::from_millis(ttl_ms), max_devices: max }
+}
+
+#[tokio::test]
+async fn create_get_touch_delete_and_no_raw_id_in_redis() {
+    let server = RedisServer::start();
+    let ns = unique_ns("sess");
+    let c = cache(&server.url(), &ns).await;
+    let s = c.sessions();
+    let (sid, session) = s.create(login(7, "1.2.3.4"), opts(60_000, 5)).await.unwrap();
+    assert!(sid.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)), "URL-safe: {sid}");
+    assert_eq!(session["sessionId"], Value::String(sid.clone()));
+    assert_eq!(session["data"], json!({"theme": "dark"}));
+    let got = s.get(&sid, Some("1.2.3.4"), Some("UA/1")).await.unwrap().unwrap();
+    assert_eq!(got["userId"], json!(7));
+    assert_eq!(got["email"], json!("u@example.com"));
+    assert!(got["expiresAt"].as_u64().unwrap() > got["createdAt"].as_u64().unwrap());
+    assert_eq!(s.get(&sid, Some("9.9.9.9"), None).await.unwrap(), None, "IP mismatch");
+    assert_eq!(s.get(&sid, None, Some("Evil/2")).await.unwrap(), None, "UA mismatch");
+    assert_eq!(s.stats().await.unwrap().validation_failures, 2);
+
+    // A dump of Redis does not contain the id.
+    let mut raw = server.raw().await;
+    let keys: Vec<String> = raw.keys(format!("{ns}:*")).await.unwrap();
+    let secret = sid.split_once('.').unwrap().1;
+    for k in &keys {
+        assert!(!k.contains(secret), "raw id in key {k}");
+        let t: String = redis::cmd("TYPE").arg(k).query_async(&mut raw).await.unwrap();
+        if t == "hash" {
+            let fields: Vec<(String, String)> = raw.hgetall(k).await.unwrap();
+            assert!(fields.iter().all(|(_, v)| !v.contains(secret)), "raw id in {k}");
+        }
+    }
+
+    assert!(s.touch(&sid).await.unwrap());
+    assert!(s.delete(&sid).await.unwrap());
+    assert_eq!(s.get(&sid, None, None).await.unwrap(), None);
+    assert!(!s.touch(&sid).await.unwrap());
+    assert!(!s.delete(&sid).await.unwrap());
+}
+
+#[tokio::test]
+async fn twenty_concurrent_logins_leave_the_five_most_recent() {
+    let server = RedisServer::start();
+    let c = cache(&server.url(), &unique_ns("cap")).await;
+    let logins = (0..20).map(|i| {
+        let c = c.clone();
+        async move { c.sessions().create(login(42, &format!("10.0.0.{i}")), opts(60_000, 5)).await.unwrap().0 }
+    });
+    let ids = futures::future::join_all(logins).await;
+    let live = c.sessions().user_sessions(&json!(42)).await.unwrap();
+    assert_eq!(live.len(), 5, "exactly maxDevices sessions survive");
+    let mut alive = Vec::new();
+    for id in &ids {
+        if c.sessions().get(id, None, None).await.unwrap().is_some() {
+            alive.push(id.clone());
+        }
+    }
+    assert_eq!(alive.len(), 5);
+    let stats = c.sessions().stats().await.unwrap();
+    assert_eq!(stats.total_sessions, 5);
+    assert_eq!(stats.sessions_by_user.get("42"), Some(&5));
+    // Most recent first, and their handles log a device out.
+    let handle = live[0]["sessionId"].as_str().unwrap().to_owned();
+    assert!(c.sessions().get(&handle, None, None).await.unwrap().is_none(), "a handle is not a session id");
+    assert!(c.sessions().delete(&handle).await.unwrap());
+    assert_eq!(c.sessions().user_sessions(&json!(42)).await.unwrap().len(), 4);
+    assert_eq!(c.sessions().delete_user(&json!(42)).await.unwrap(), 4);
+    assert!(c.sessions().user_sessions(&json!(42)).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_least_recently_active_session_is_evicted() {
+    let server = RedisServer::start();
+    let c = cache(&server.url(), &unique_ns("lru")).await;
+    let s = c.sessions();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(s.create(login(9, &format!("ip{i}")), opts(60_000, 5)).await.unwrap().0);
+    }
+    assert!(s.touch(&ids[0]).await.unwrap()); // the oldest login is now the most recently active
+    for i in 5..7 {
+        ids.push(s.create(login(9, &format!("ip{i}")), opts(60_000, 5)).await.unwrap().0);
+    }
+    let alive: Vec<bool> = futures::future::join_all(ids.iter().map(|id| s.get(id, None, None)))
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().is_some())
+        .collect();
+    assert_eq!(alive, vec![true, false, false, true, true, true, true]);
+    let listed = s.user_sessions(&json!(9)).await.unwrap();
+    let ips: Vec<&str> = listed.iter().map(|x| x["ipAddress"].as_str().unwrap()).collect();
+    assert_eq!(ips[0], "ip6", "most recently active first: {ips:?}");
+}
+
+#[tokio::test]
+async fn touch_slides_the_expiry_and_the_index_never_lists_dead_sessions() {
+    let server = RedisServer::start();
+    let ns = unique_ns("slide");
+    let c = cache(&server.url(), &ns).await;
+    let s = c.sessions();
+    let (keep, _) = s.create(login(1, "ip"), opts(400, 5)).await.unwrap();
+    let (lapse, _) = s.create(login(1, "ip"), opts(400, 5)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert!(s.touch(&keep).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert!(s.get(&keep, None, None).await.unwrap().is_some(), "touch must slide the expiry");
+    assert!(s.get(&lapse, None, None).await.unwrap().is_none(), "the untouched one expired");
+    let listed = s.user_sessions(&json!(1)).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    let mut raw = server.raw().await;
+    let index: Vec<String> = raw.keys(format!("{ns}:su:*")).await.unwrap();
+    let members: u64 = raw.zcard(&index[0]).await.unwrap();
+    assert_eq!(members, 1, "the index dropped the expired session");
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert!(s.user_sessions(&json!(1)).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn bad_input_is_an_error_or_a_null_never_a_redis_error() {
+    let server = RedisServer::start();
+    let c = cache(&server.url(), &unique_ns("bad")).await;
+    let s = c.sessions();
+    for forged in ["", "nope", "12345678.short", "zzzzzzzz.AAAAAAAAAAAAAAAAAAAAAA", "12345678.AAAAAAAAAAAAAAAAAAAAAA"] {
+        assert_eq!(s.get(forged, None, None).await.unwrap(), None, "{forged}");
+        assert!(!s.touch(forged).await.unwrap());
+        assert!(!s.delete(forged).await.unwrap());
+    }
+    let e = s.create(json!({"role": "x"}), opts(1000, 5)).await.unwrap_err();
+    assert!(e.message().contains("userId"), "{e}");
+    let e = s.create(login(1, "ip"), opts(1000, 0)).await.unwrap_err();
+    assert!(e.message().contains("maxDevices must be >= 1, got 0"), "{e}");
+    let e = s.create(json!({"userId": 1, "email": 5}), opts(1000, 5)).await.unwrap_err();
+    assert!(e.message().contains("email must be a string"), "{e}");
+}
+
+#[test]
+fn ids_are_unique_over_100k() {
+    let mut seen = HashSet::new();
+    for _ in 0..100_000 {
+        assert!(seen.insert(id::new_id("u")));
+    }
+}
