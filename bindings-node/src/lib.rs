@@ -11,4 +11,5 @@ pub mod invalidation;
 pub mod logging;
 pub mod patterns;
 pub mod runtime;
+pub mod sessions;
 pub mod system;

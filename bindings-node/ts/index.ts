@@ -13,3 +13,5 @@ export { cacheAside, writeThrough, writeBehind, readThrough, CacheAside, WriteTh
 export type { CacheAsideOptions, RefreshOptions, WriteOptions, WriteBehindOptions } from './patterns'
 export { cacheInvalidator, domainInvalidator, CacheInvalidator, DomainInvalidator } from './invalidation'
 export type { InvalidationEvent, InvalidationListener, DomainTargets } from './invalidation'
+export { sessionManager, SessionManager } from './sessions'
+export type { Session, SessionData, CreateSessionOptions, GetSessionOptions, SessionStats } from './sessions'

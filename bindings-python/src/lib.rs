@@ -16,6 +16,7 @@ pub mod logging;
 pub mod memo;
 pub mod patterns;
 pub mod runtime;
+pub mod sessions;
 pub mod system;
 
 /// The native module.

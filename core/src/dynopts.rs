@@ -289,3 +289,25 @@ pub fn write_behind_options(v: Value) -> Result<crate::patterns::WriteBehindOpti
     f.finish()?;
     Ok(o)
 }
+
+/// Options of `createSession`: `{ ttl?, maxDevices? }` (ttl in seconds, default 86,400; no device cap
+/// by default).
+pub fn session_options(v: Value) -> Result<crate::session::SessionOptions> {
+    let mut f = Fields::new("createSession", v, ErrorKind::InvalidArgument)?;
+    let ttl = f.seconds(&["ttl"])?.unwrap_or(Duration::from_secs(86_400));
+    let max_devices = match f.count(&["maxDevices", "max_devices"], 1)? {
+        Some(n) => n.min(u32::MAX as u64) as u32,
+        None => u32::MAX,
+    };
+    f.finish()?;
+    Ok(crate::session::SessionOptions { ttl, max_devices })
+}
+
+/// Options of `getSession`: `{ validateIp?, validateUserAgent? }`.
+pub fn session_validation(v: Value) -> Result<(Option<String>, Option<String>)> {
+    let mut f = Fields::new("getSession", v, ErrorKind::InvalidArgument)?;
+    let ip = f.string(&["validateIp", "validate_ip"])?;
+    let ua = f.string(&["validateUserAgent", "validate_user_agent"])?;
+    f.finish()?;
+    Ok((ip, ua))
+}

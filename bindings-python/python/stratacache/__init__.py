@@ -13,6 +13,7 @@ from ._invalidation import (
     domain_invalidator,
 )
 from ._manager import CacheManager, cache_manager, get_cache_manager
+from ._sessions import CreatedSession, Session, SessionManager, SessionStats, session_manager
 from ._patterns import (
     CacheAside,
     ReadThrough,

@@ -38,6 +38,16 @@ pub struct SessionOptions {
     pub max_devices: u32,
 }
 
+/// The stats as JSON text for the bindings: `{ totalSessions, sessionsByUser: {user: n}, validationFailures }`.
+pub fn stats_json(s: &SessionStats) -> String {
+    serde_json::json!({
+        "totalSessions": s.total_sessions,
+        "sessionsByUser": s.sessions_by_user,
+        "validationFailures": s.validation_failures,
+    })
+    .to_string()
+}
+
 /// Counters of the session manager.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SessionStats {
