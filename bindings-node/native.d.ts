@@ -47,6 +47,23 @@ export declare class NativeCache {
   readThrough(key: string, options?: string | undefined | null): Promise<string | null>
   /** A new write-behind queue (`WriteBehindPattern`), flushed by `close()`. */
   newWriteBehind(options?: string | undefined | null, onError?: (((arg: [number, string, string, string]) => unknown)) | undefined | null): NativeWriteBehind
+  /**
+   * Create a session from the data (JSON text) and options `{ ttl?, maxDevices? }`; resolves to
+   * `{"sessionId": …, "session": {…}}` as JSON text.
+   */
+  createSession(data: string, options?: string | undefined | null): Promise<string>
+  /** The session (JSON text) or null; options `{ validateIp?, validateUserAgent? }`. */
+  getSession(id: string, options?: string | undefined | null): Promise<string | null>
+  /** Record activity and slide the expiry; resolves to whether the session exists. */
+  touchSession(id: string): Promise<boolean>
+  /** Delete a session by id or handle. */
+  deleteSession(id: string): Promise<boolean>
+  /** Delete every session of a user (userId as JSON text); resolves to how many. */
+  deleteUserSessions(userId: string): Promise<number>
+  /** A user's sessions (JSON array text), most recently active first. */
+  getUserSessions(userId: string): Promise<string>
+  /** Session counters as JSON text. */
+  sessionStats(): Promise<string>
   /** The L1 lookup, synchronous: JSON text on a hit, `null` on a miss. Counts the hit or miss. */
   getL1(key: string): string | null
   /**
