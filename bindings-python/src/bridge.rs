@@ -100,14 +100,10 @@ impl Completions {
             match item {
                 Item::Call(call) => call(py),
                 Item::Complete(fut, outcome) => {
-                    let fut = fut.bind(py);
-                    if fut.call_method0("done")?.is_truthy()? {
-                        continue; // cancelled by the caller meanwhile
+                    // One item's failure never strands the rest of the batch.
+                    if let Err(e) = complete_one(py, fut.bind(py), outcome) {
+                        e.print(py);
                     }
-                    match outcome(py) {
-                        Ok(v) => fut.call_method1("set_result", (v,))?,
-                        Err(e) => fut.call_method1("set_exception", (e.into_value(py),))?,
-                    };
                 }
             }
         }
@@ -119,6 +115,24 @@ impl Completions {
         let mut q = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
         q.closed = true;
         q.items.clear();
+    }
+}
+
+fn complete_one(py: Python<'_>, fut: &Bound<'_, PyAny>, outcome: Outcome) -> PyResult<()> {
+    if fut.call_method0("done")?.is_truthy()? {
+        return Ok(()); // cancelled by the caller meanwhile
+    }
+    match outcome(py) {
+        Ok(v) => fut.call_method1("set_result", (v,)).map(|_| ()),
+        Err(e) => {
+            let exc = e.into_value(py);
+            if fut.call_method1("set_exception", (exc.clone_ref(py),)).is_err() {
+                // e.g. StopIteration, which a Future refuses: wrap it so the caller still gets an error.
+                let wrapped = pyo3::exceptions::PyRuntimeError::new_err(format!("callback raised {}", exc.bind(py)));
+                fut.call_method1("set_exception", (wrapped.into_value(py),))?;
+            }
+            Ok(())
+        }
     }
 }
 

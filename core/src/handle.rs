@@ -187,7 +187,14 @@ impl StrataCache {
     /// Check that Redis answers `PING`. Degraded mode is not an error elsewhere; this says which.
     pub async fn ping(&self) -> Result<()> {
         match self.manager().l2() {
-            Some(l2) => l2.command(redis::cmd("PING")).await.map(|_| ()),
+            Some(l2) => {
+                l2.command(redis::cmd("PING")).await?;
+                // Ready means invalidations reach this process: wait briefly for the bus.
+                if self.manager().config().enable_l1 {
+                    self.manager().bus().wait_connected(std::time::Duration::from_secs(2)).await;
+                }
+                Ok(())
+            }
             None => Ok(()),
         }
     }

@@ -127,6 +127,16 @@ impl DomainInvalidator {
                 Error::new(ErrorKind::InvalidArgument, format!("no invalidation rule for domain {domain:?}; register one first"))
             })?,
         };
+        // Check every target before applying any, so a bad one never leaves a half-done invalidation.
+        for k in &targets.keys {
+            crate::key::validate_key(k, self.invalidator.manager.config().max_key_bytes)?;
+        }
+        for t in &targets.tags {
+            crate::key::validate_tag(t)?;
+        }
+        if targets.patterns.iter().any(|p| p.is_empty()) {
+            return Err(Error::invalid_argument(format!("the rule of domain {domain:?} returned an empty pattern")));
+        }
         if !targets.keys.is_empty() {
             self.invalidator.invalidate_keys(&targets.keys).await?;
         }

@@ -150,6 +150,25 @@ impl L1 {
         }
     }
 
+    /// Insert a value this process just wrote to Redis, unless something else changed `key` since
+    /// `guard` was taken before the write (a remote delete or invalidation that Redis applied after
+    /// this write must win; then the key is removed instead).
+    pub fn put_guarded(&self, key: &str, entry: Arc<Entry>, guard: FillGuard) {
+        self.bump(key);
+        let Some(cache) = &self.cache else { return };
+        let untouched = |g: &FillGuard| {
+            self.global_epoch.load(Ordering::Acquire) == g.global
+                && self.stripes[g.stripe].load(Ordering::Acquire) == g.stripe_epoch + 1
+        };
+        if untouched(&guard) {
+            cache.insert(key.to_owned(), entry);
+            if untouched(&guard) {
+                return;
+            }
+        }
+        cache.invalidate(key);
+    }
+
     /// Insert a value this process just wrote.
     pub fn put(&self, key: &str, entry: Arc<Entry>) {
         self.bump(key);
@@ -253,6 +272,18 @@ mod tests {
         l1.invalidate_tags(&["x".into()]);
         l1.fill("k", entry("\"stale\"", 10_000, &[]), g);
         assert_eq!(&*l1.peek("k").unwrap().json, "\"new\"");
+    }
+
+    #[test]
+    fn a_write_that_raced_a_remote_delete_does_not_resurrect_the_value() {
+        let l1 = L1::new(true, 10);
+        let g = l1.fill_guard("k");
+        l1.remove("k"); // a bus message applied while our SET was in flight (Redis applied it after)
+        l1.put_guarded("k", entry("\"mine\"", 10_000, &[]), g);
+        assert!(l1.peek("k").is_none());
+        let g = l1.fill_guard("k");
+        l1.put_guarded("k", entry("\"mine\"", 10_000, &[]), g);
+        assert!(l1.peek("k").is_some(), "an undisturbed write is cached");
     }
 
     #[test]

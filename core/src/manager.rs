@@ -236,7 +236,11 @@ impl CacheManager {
                     if count {
                         self.l2_hits.fetch_add(1, Ordering::Relaxed);
                     }
-                    let life = pttl.map_or(self.config.default_ttl, Duration::from_millis);
+                    // Without PTTL (L1 off) the logical expiry serves refresh-ahead's remaining-time check.
+                    let life = match pttl {
+                        Some(ms) => Duration::from_millis(ms),
+                        None => Duration::from_millis(env.expires_at_ms.saturating_sub(now_ms())),
+                    };
                     let entry = Arc::new(Entry::new(
                         env.json,
                         env.tags.into_iter().map(|t| t.tag).collect(),
@@ -384,6 +388,7 @@ impl CacheManager {
         }
         let created = now_ms();
         let started = Instant::now();
+        let guards: Vec<_> = writes.iter().map(|w| self.l1.fill_guard(w.key)).collect();
         let mut l2_ok = true;
         let mut stamps: Vec<Vec<TagStamp>> = writes.iter().map(|_| Vec::new()).collect();
         if let Some(l2) = &self.l2 {
@@ -418,14 +423,14 @@ impl CacheManager {
                 }
             }
         }
-        for w in writes {
+        for (w, g) in writes.iter().zip(guards) {
             let entry = Entry::new(
                 Arc::from(w.json),
                 w.tags.to_vec().into_boxed_slice(),
                 started + w.ttl,
                 created + ttl_ms(w.ttl),
             );
-            self.l1.put(w.key, Arc::new(entry));
+            self.l1.put_guarded(w.key, Arc::new(entry), g);
         }
         Ok(())
     }
@@ -507,7 +512,8 @@ impl CacheManager {
         let msg = self.bus.message(MessageKind::Pattern, vec![glob.to_owned()]);
         let result = match &self.l2 {
             Some(l2) => {
-                let pattern = format!("{}{}", escape_glob(self.keys.data_prefix()), glob);
+                // Only `*` and `?` are wildcards (as in L1's matcher); brackets and backslashes are literal.
+                let pattern = format!("{}{}", escape_glob(self.keys.data_prefix()), escape_brackets(glob));
                 match l2.scan_unlink(&pattern, 500).await {
                     Ok(n) => l2.publish(self.bus.channel(), msg.encode()).await.map(|_| n),
                     Err(e) => Err(e),
@@ -582,6 +588,18 @@ fn escape_glob(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Escape Redis glob brackets and backslashes, keeping `*` and `?` as wildcards.
+fn escape_brackets(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '[' | ']' | '\\') {
             out.push('\\');
         }
         out.push(c);

@@ -63,6 +63,7 @@ pub struct Bus {
     listeners: RwLock<Vec<(u64, Listener)>>,
     next_listener: AtomicU64,
     connected: AtomicBool,
+    ever_connected: AtomicBool,
     reconnects: AtomicU64,
     received: AtomicU64,
     tracked: AtomicU64,
@@ -82,6 +83,7 @@ impl Bus {
             listeners: RwLock::new(Vec::new()),
             next_listener: AtomicU64::new(1),
             connected: AtomicBool::new(false),
+            ever_connected: AtomicBool::new(false),
             reconnects: AtomicU64::new(0),
             received: AtomicU64::new(0),
             tracked: AtomicU64::new(0),
@@ -153,6 +155,18 @@ impl Bus {
             received: self.received.load(Ordering::Relaxed),
             tracked: self.tracked.load(Ordering::Relaxed),
         }
+    }
+
+    /// Wait (at most `timeout`) until the subscriber is connected; returns whether it is.
+    pub async fn wait_connected(&self, timeout: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !self.connected.load(Ordering::Acquire) {
+            if tokio::time::Instant::now() >= deadline || self.stopped.load(Ordering::Acquire) {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        true
     }
 
     /// Start the subscriber task (idempotent). Needs a tokio runtime.

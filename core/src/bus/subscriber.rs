@@ -57,6 +57,9 @@ async fn connect(
 /// subscriber connection `redirect` (broadcast mode, NOLOOP: this process's own writes are not
 /// reported, so they do not evict what it just cached).
 async fn enable_tracking(ctx: &Context, redirect: i64) -> crate::Result<()> {
+    // Turn it off first: Redis refuses a second BCAST prefix that overlaps the one still registered
+    // for the old redirect target.
+    ctx.l2.command(redis::cmd("CLIENT").arg("TRACKING").arg("OFF").clone()).await?;
     let cmd = redis::cmd("CLIENT")
         .arg("TRACKING")
         .arg("ON")
@@ -99,6 +102,8 @@ async fn tracking_intact(ctx: &Context, redirect: i64) -> bool {
 
 /// Run until the bus is stopped.
 pub(crate) async fn run(bus: Arc<Bus>, ctx: Context) {
+    // The first connection does not clear L1 (initialize waits for it, see `StrataCache::ping`); a
+    // later one, or a first one after failures (degraded start), does.
     let mut clean_start = true;
     let mut backoff = Duration::from_millis(50);
     loop {
@@ -110,10 +115,13 @@ pub(crate) async fn run(bus: Arc<Bus>, ctx: Context) {
                 if let Err(e) = enable_tracking(&ctx, id).await {
                     tracing::debug!("stratacache: cannot enable client tracking yet: {e}");
                 }
+                let was_connected = bus.ever_connected.swap(true, Ordering::AcqRel);
                 if !clean_start {
                     ctx.l1.clear();
-                    bus.reconnects.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!("stratacache: invalidation bus connected again; L1 cleared (messages may have been missed)");
+                    if was_connected {
+                        bus.reconnects.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!("stratacache: invalidation bus connected again; L1 cleared (messages may have been missed)");
+                    }
                 }
                 clean_start = false;
                 backoff = Duration::from_millis(50);
@@ -125,6 +133,7 @@ pub(crate) async fn run(bus: Arc<Bus>, ctx: Context) {
                         _ = bus.stop.notified() => return,
                         _ = check.tick() => {
                             if !tracking_intact(&ctx, id).await && enable_tracking(&ctx, id).await.is_ok() {
+                                tracing::debug!("stratacache: client tracking re-enabled");
                                 // Changes by other clients may have gone unreported meanwhile.
                                 ctx.l1.clear();
                                 bus.reconnects.fetch_add(1, Ordering::Relaxed);

@@ -254,9 +254,17 @@ async fn load_once(m: &CacheManager, key: &str, loader: &Loader, opts: &AsideOpt
 
 /// Run the loader once and store what it returned.
 async fn run_and_store(m: &CacheManager, key: &str, loader: &Loader, opts: &AsideOptions) -> Result<Option<Arc<str>>> {
-    let loaded = match AssertUnwindSafe(loader()).catch_unwind().await {
-        Ok(r) => r?,
-        Err(_) => return Err(Error::new(ErrorKind::Callback, format!("the loader of key {key:?} panicked"))),
+    // A loader that never settles must not wedge its key: it gets twice the lock lease.
+    let limit = opts.lock_lease * 2;
+    let loaded = match tokio::time::timeout(limit, AssertUnwindSafe(loader()).catch_unwind()).await {
+        Ok(Ok(r)) => r?,
+        Ok(Err(_)) => return Err(Error::new(ErrorKind::Callback, format!("the loader of key {key:?} panicked"))),
+        Err(_) => {
+            return Err(Error::new(
+                ErrorKind::Timeout,
+                format!("the loader of key {key:?} did not finish within {} ms (twice lockLeaseMs)", limit.as_millis()),
+            ))
+        }
     };
     match loaded {
         Some(json) => {

@@ -144,7 +144,10 @@ impl WriteBehind {
             q.push_back(Item { key: key.to_owned(), json: Arc::from(json), writer });
             q.len()
         };
-        if len >= i.opts.batch_size {
+        if i.closed.load(Ordering::Acquire) {
+            // close() ran while this write was on its way: flush it here instead of losing it.
+            self.flush().await;
+        } else if len >= i.opts.batch_size {
             i.wake.notify_one();
         }
         Ok(())
@@ -192,7 +195,12 @@ impl WriteBehind {
         let mut delay = i.opts.retry_base;
         let mut attempt = 0;
         loop {
-            match (item.writer)(item.json.clone()).await {
+            // A writer that never settles must not wedge the queue (or shutdown): 30 s per attempt.
+            let attempt_result = match tokio::time::timeout(Duration::from_secs(30), (item.writer)(item.json.clone())).await {
+                Ok(r) => r,
+                Err(_) => Err(Error::new(crate::ErrorKind::Timeout, format!("the writer of key {:?} did not finish within 30 s", item.key))),
+            };
+            match attempt_result {
                 Ok(()) => {
                     i.written.fetch_add(1, Ordering::Relaxed);
                     return true;
