@@ -8,9 +8,11 @@
 //   node bench.mjs --json out.json       also write every result as JSON
 //   node bench.mjs --only stratacache,bentocache --scenarios l1
 //   node bench.mjs --scenarios stampede  1,000 concurrent get-or-load calls on one cold key (50 ms loader)
+//   node bench.mjs --scenarios bus       invalidation bus: propagation latency between two processes, and
+//                                        what the bus costs `set` throughput (stratacache vs bentocache)
 //   node bench.mjs --lib stratacache --scenario l1     one measurement in this process (starts its own
 //                                        redis-server unless --redis-url is given); handy under --cpu-prof
-import { spawn } from 'node:child_process'
+import { fork, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -35,6 +37,11 @@ const IN_FLIGHT = 64
 // Stampede: this many concurrent get-or-load calls on one cold key, whose loader takes this long.
 const STAMPEDE_CALLERS = 1000
 const STAMPEDE_LOADER_MS = 50
+// Bus: process A invalidates one key this many times, waiting this long after each call; process B's
+// listener records when each one arrives. Set throughput with and without the bus: this many rounds of each,
+// alternating, each in a fresh process.
+const BUS_SPACING_MS = 2
+const BUS_SET_ROUNDS = 3
 const sleep = (ms) => new Promise((res) => setTimeout(res, ms))
 
 // Operation counts: `warm` is discarded, `ops` is measured. BENCH_SCALE (e.g. 0.1) shrinks everything.
@@ -47,6 +54,8 @@ const COUNTS = {
   l2set: { warm: n(5_000), ops: n(100_000) },
   // Rounds, each on a fresh cold key (not ops: one round is STAMPEDE_CALLERS calls).
   stampede: { warm: 2, rounds: Math.max(3, Math.round(20 * SCALE)) },
+  // Invalidations sent by process A (not scaled below 1,000: p99 needs them).
+  bus: { warm: 100, ops: n(1000) },
 }
 
 /** ~1 KB JSON value for key i: 16 rows of {id, name, email, active} (the same shape as the Rust bench). */
@@ -83,6 +92,21 @@ const SCENARIOS = {
     libs: ['stratacache', 'bentocache'],
     kind: 'stampede',
   },
+  // Reported in its own table: propagation latency (ms) and set throughput with / without the bus.
+  bus: {
+    tiers: 'l1+l2',
+    what: `invalidation bus: A invalidates a key ${COUNTS.bus.ops} times (~${BUS_SPACING_MS} ms apart), B's listener fires; and set throughput (${IN_FLIGHT} in flight) with vs without the bus`,
+    libs: ['stratacache', 'bentocache'],
+    kind: 'bus',
+  },
+}
+
+// The set-throughput pair of the bus scenario: [with the bus, without it] as makeLib tiers.
+// stratacache has no switch for the bus alone: its subscriber runs whenever L1 is on, so "without" is
+// `enableL1: false` (no subscriber, no L1 writes; the PUBLISH stays in each write's pipeline).
+const BUS_SET_TIERS = {
+  stratacache: ['l1+l2', 'l2'],
+  bentocache: ['l1+l2+bus', 'l1+l2'],
 }
 
 const LIB_LABEL = {
@@ -97,7 +121,8 @@ const LIB_LABEL = {
 // Libraries: each returns { get(key), set(key, value), close() } configured for `tiers`.
 
 async function makeLib(lib, tiers, url) {
-  const l1 = tiers === 'l1+l2'
+  // 'l1+l2+bus': two tiers plus bentocache's Redis bus (stratacache's two tiers always include its bus).
+  const l1 = tiers === 'l1+l2' || tiers === 'l1+l2+bus'
   switch (lib) {
     case 'stratacache': {
       const sc = require(STRATACACHE)
@@ -109,6 +134,12 @@ async function makeLib(lib, tiers, url) {
         get: (k) => cm.get(k),
         set: (k, v) => cm.set(k, v, { ttl: TTL_S }),
         getOrLoad: (k, loader) => sc.cacheAside.get(k, loader, { ttl: TTL_S }),
+        invalidate: (k) => sc.cacheInvalidator.invalidateKeys([k]),
+        // Remote key invalidations only (the listener also sees this process's own, with local: true).
+        onRemoteInvalidation: (cb) =>
+          sc.cacheInvalidator.onInvalidation((e) => {
+            if (!e.local && e.type === 'key') for (const k of e.target) cb(k)
+          }),
         close: () => sc.shutdownCacheSystem(),
         stats: () => cm.getStats(),
       }
@@ -116,20 +147,31 @@ async function makeLib(lib, tiers, url) {
     case 'bentocache': {
       // The documented multi-tier setup: memory driver as L1 (serialize: true, the default, so a hit returns
       // a fresh object like the other two), ioredis-backed redis driver as L2. L1 off = a store with only
-      // the L2 layer. No bus: one process.
+      // the L2 layer. No bus (one process), except with tiers 'l1+l2+bus': the documented Redis bus,
+      // `useBus(redisBusDriver({ connection }))`, which opens its own publisher and subscriber connections.
       const { BentoCache, bentostore } = await import('bentocache')
       const { memoryDriver } = await import('bentocache/drivers/memory')
-      const { redisDriver } = await import('bentocache/drivers/redis')
+      const { redisDriver, redisBusDriver } = await import('bentocache/drivers/redis')
       const { Redis } = await import('ioredis')
       const conn = new Redis(url)
       let store = bentostore()
       if (l1) store = store.useL1Layer(memoryDriver({ maxItems: 10_000, serialize: true }))
       store = store.useL2Layer(redisDriver({ connection: conn }))
+      if (tiers === 'l1+l2+bus') {
+        const u = new URL(url)
+        store = store.useBus(redisBusDriver({ connection: { host: u.hostname, port: Number(u.port) } }))
+      }
       const bento = new BentoCache({ default: 'cache', stores: { cache: store }, prefix: `bento-${tiers}` })
       return {
         get: (k) => bento.get({ key: k }),
         set: (k, v) => bento.set({ key: k, value: v, ttl: TTL_S * 1000 }),
         getOrLoad: (k, loader) => bento.getOrSet({ key: k, factory: loader, ttl: TTL_S * 1000 }),
+        invalidate: (k) => bento.delete({ key: k }),
+        // Fired when a message from another process arrives, before bentocache applies it to its L1.
+        onRemoteInvalidation: (cb) =>
+          bento.on('bus:message:received', ({ message }) => {
+            for (const k of message.keys ?? []) cb(k)
+          }),
         close: async () => {
           await bento.disconnect()
           conn.disconnect()
@@ -274,15 +316,246 @@ async function measureStampede(lib, url) {
   }
 }
 
-async function measure(lib, scenario, url) {
+// ---------------------------------------------------------------------------------------------------------
+// Bus: propagation latency between two processes, and what the bus costs `set` throughput.
+
+/** A bus role process (A invalidates, B listens), driven over IPC. */
+function forkRole(role, lib, url) {
+  const child = fork(SCRIPT, ['--bus-role', role, '--lib', lib, '--redis-url', url], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const inbox = []
+  const waiters = []
+  let exitCode = null
+  child.on('message', (m) => {
+    const w = waiters.shift()
+    if (w) w.resolve(m)
+    else inbox.push(m)
+  })
+  const exited = new Promise((res) =>
+    child.on('exit', (code, signal) => {
+      exitCode = code ?? signal
+      for (const w of waiters.splice(0)) w.reject(new Error(`bus role ${role} (${lib}) exited (${exitCode})`))
+      res(exitCode)
+    }),
+  )
+  return {
+    send: (m) => child.send(m),
+    next(timeoutMs = 60_000) {
+      if (inbox.length) return Promise.resolve(inbox.shift())
+      if (exitCode !== null) return Promise.reject(new Error(`bus role ${role} (${lib}) exited (${exitCode})`))
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`bus role ${role} (${lib}): no answer within ${timeoutMs} ms`)), timeoutMs)
+        waiters.push({
+          resolve: (m) => {
+            clearTimeout(timer)
+            resolve(m)
+          },
+          reject: (e) => {
+            clearTimeout(timer)
+            reject(e)
+          },
+        })
+      })
+    },
+    async close() {
+      if (exitCode === null) {
+        try {
+          child.send({ op: 'close' })
+        } catch {}
+        const killer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+        await exited
+        clearTimeout(killer)
+      }
+    },
+  }
+}
+
+/** One bus role (a child of the bus measurement): A invalidates `buslat:{i}` on request, B records arrivals. */
+async function busRole(args) {
+  const lib = String(args.lib)
+  const role = String(args['bus-role'])
+  const c = await makeLib(lib, BUS_SET_TIERS[lib][0], String(args['redis-url']))
+  await c.get('buslat:warmup') // bentocache creates its store, and so joins its bus, on first use
+  const arrived = new Map() // i -> process.hrtime.bigint() when B's listener fired (first time)
+  if (role === 'b') {
+    c.onRemoteInvalidation((k) => {
+      const t = process.hrtime.bigint()
+      const m = /buslat:(\d+)$/.exec(k)
+      if (m && !arrived.has(Number(m[1]))) arrived.set(Number(m[1]), t)
+    })
+  }
+  await new Promise((resolve, reject) => {
+    process.on('message', async (m) => {
+      try {
+        if (m.op === 'clock') process.send({ t: process.hrtime.bigint().toString() })
+        else if (m.op === 'run') {
+          const sent = new Array(m.total)
+          for (let i = 0; i < m.total; i++) {
+            sent[i] = process.hrtime.bigint()
+            await c.invalidate(`buslat:${i}`)
+            await sleep(m.spacingMs)
+          }
+          process.send({ sent: sent.map(String) })
+        } else if (m.op === 'report') process.send({ arrived: [...arrived].map(([i, t]) => [i, String(t)]) })
+        else if (m.op === 'close') {
+          await c.close()
+          resolve()
+        }
+      } catch (e) {
+        reject(e)
+      }
+    })
+    process.send({ ready: true })
+  })
+}
+
+/**
+ * `process.hrtime` is CLOCK_MONOTONIC, one clock for every process on a Linux host, so B's arrival time
+ * minus A's send time is the one-way latency. The handshake checks it: the offset of a role's clock from
+ * this process's, from the ping with the smallest round trip (offset = its reading minus the midpoint).
+ */
+async function clockOffset(role) {
+  let best = null
+  for (let i = 0; i < 50; i++) {
+    const t0 = process.hrtime.bigint()
+    role.send({ op: 'clock' })
+    const { t } = await role.next()
+    const t1 = process.hrtime.bigint()
+    const rtt = Number(t1 - t0)
+    if (!best || rtt < best.rtt) best = { rtt, offset: Number(BigInt(t) - (t0 + t1) / 2n) }
+  }
+  return best // ns
+}
+
+/** Wait until `n` pub/sub subscriptions exist on the server (both roles joined their bus). */
+async function subscribers(probe, n) {
+  for (let tries = 0; tries < 400; tries++) {
+    const channels = await probe.pubsub('CHANNELS', '*')
+    let total = 0
+    if (channels.length) {
+      const counts = await probe.pubsub('NUMSUB', ...channels)
+      for (let i = 1; i < counts.length; i += 2) total += Number(counts[i])
+    }
+    if (total >= n) return total
+    await sleep(25)
+  }
+  throw new Error(`fewer than ${n} bus subscribers after 10 s`)
+}
+
+const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
+
+/** Process A invalidates `buslat:{i}` (sequentially, BUS_SPACING_MS apart); B's listener time-stamps each arrival. */
+async function measureBusLatency(lib, url) {
+  const { warm, ops } = COUNTS.bus
+  const total = warm + ops
+  const { Redis } = await import('ioredis')
+  const probe = new Redis(url)
+  const a = forkRole('a', lib, url)
+  const b = forkRole('b', lib, url)
+  try {
+    await a.next()
+    await b.next()
+    await subscribers(probe, 2)
+    const [ca, cb] = [await clockOffset(a), await clockOffset(b)]
+    const offsetNs = cb.offset - ca.offset // B's clock minus A's, as the handshake sees it
+    const handshakeRttNs = Math.max(ca.rtt, cb.rtt)
+    // Trust the shared clock unless the handshake says otherwise (then correct by the measured offset).
+    const correctNs = Math.abs(offsetNs) > Math.max(handshakeRttNs, 100_000) ? offsetNs : 0
+    const cmd0 = await redisCommands(probe)
+    const t0 = performance.now()
+    a.send({ op: 'run', total, spacingMs: BUS_SPACING_MS })
+    const { sent } = await a.next(600_000)
+    const seconds = (performance.now() - t0) / 1000
+    const cmds = (await redisCommands(probe)) - cmd0 - 1
+    await sleep(200) // the last messages
+    b.send({ op: 'report' })
+    const arrived = new Map((await b.next()).arrived.map(([i, t]) => [i, BigInt(t)]))
+    const lat = []
+    let lost = 0
+    for (let i = warm; i < total; i++) {
+      const t = arrived.get(i)
+      if (t === undefined) lost++
+      else lat.push(Number(t - BigInt(sent[i]) - BigInt(correctNs)) / 1e6)
+    }
+    if (!lat.length) throw new Error(`${lib}: B received none of A's invalidations`)
+    const sorted = Float64Array.from(lat).sort()
+    return {
+      invalidations: ops,
+      lost,
+      p50ms: quantile(sorted, 0.5),
+      p90ms: quantile(sorted, 0.9),
+      p99ms: quantile(sorted, 0.99),
+      maxMs: sorted[sorted.length - 1],
+      meanMs: lat.reduce((x, y) => x + y, 0) / lat.length,
+      invalidationsPerSec: total / seconds,
+      cmdsPerInvalidation: cmds / total,
+      clockOffsetUs: offsetNs / 1000,
+      clockHandshakeRttUs: handshakeRttNs / 1000,
+      clockCorrected: correctNs !== 0,
+    }
+  } finally {
+    await Promise.all([a.close(), b.close()])
+    probe.disconnect()
+  }
+}
+
+/** `set` throughput, 64 in flight, with the bus and without, alternating, each run in a fresh process. */
+async function measureBusSets(lib, url) {
+  const [withBus, withoutBus] = BUS_SET_TIERS[lib]
+  const { Redis } = await import('ioredis')
+  const admin = new Redis(url)
+  const runs = { with: [], without: [] }
+  try {
+    for (let round = 0; round < BUS_SET_ROUNDS; round++) {
+      const order = round % 2 ? [['without', withoutBus], ['with', withBus]] : [['with', withBus], ['without', withoutBus]]
+      for (const [label, tiers] of order) {
+        await admin.flushall()
+        runs[label].push(await runChild(lib, 'set', url, tiers))
+      }
+    }
+  } finally {
+    admin.disconnect()
+  }
+  const ops = (label) => median(runs[label].map((x) => x.opsPerSec))
+  return {
+    setBusTiers: withBus,
+    setNoBusTiers: withoutBus,
+    setBusOps: ops('with'),
+    setNoBusOps: ops('without'),
+    busSetRatio: ops('with') / ops('without'),
+    setBusCmdsPerOp: median(runs.with.map((x) => x.cmdsPerOp)),
+    setNoBusCmdsPerOp: median(runs.without.map((x) => x.cmdsPerOp)),
+    setBusRuns: runs.with.map((x) => x.opsPerSec),
+    setNoBusRuns: runs.without.map((x) => x.opsPerSec),
+  }
+}
+
+async function measureBus(lib, url) {
+  if (!BUS_SET_TIERS[lib]) throw new Error(`${lib} has no bus`)
+  const latency = await measureBusLatency(lib, url)
+  const sets = await measureBusSets(lib, url)
+  return {
+    lib,
+    scenario: 'bus',
+    ...latency,
+    ...sets,
+    // The generic fields (for --runs medians): sets/s with the bus; propagation latency in µs; Redis
+    // commands per invalidation.
+    opsPerSec: sets.setBusOps,
+    p50us: latency.p50ms * 1000,
+    p99us: latency.p99ms * 1000,
+    cmdsPerOp: latency.cmdsPerInvalidation,
+  }
+}
+
+async function measure(lib, scenario, url, tiers = SCENARIOS[scenario].tiers) {
   if (scenario === 'stampede') return measureStampede(lib, url)
-  const sc = SCENARIOS[scenario]
+  if (scenario === 'bus') return measureBus(lib, url)
   const counts = COUNTS[scenario]
   const keys = Array.from({ length: KEYS }, (_, i) => `bench:${i}`)
   const values = keys.map((_, i) => payload(i))
   const { Redis } = await import('ioredis')
   const probe = new Redis(url) // counts Redis commands per op (INFO itself adds one per reading)
-  const c = await makeLib(lib, sc.tiers, url)
+  const c = await makeLib(lib, tiers, url)
   let sink = 0
   let result
   try {
@@ -336,7 +609,7 @@ async function measure(lib, scenario, url) {
     probe.disconnect()
   }
   if (sink === 0) throw new Error('no value read')
-  return { lib, scenario, ...result }
+  return { lib, scenario, ...(tiers !== SCENARIOS[scenario].tiers ? { tiers } : {}), ...result }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -394,14 +667,15 @@ async function startRedis() {
 // ---------------------------------------------------------------------------------------------------------
 // Parent: orchestration and report
 
-function runChild(lib, scenario, url) {
+function runChild(lib, scenario, url, tiers) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SCRIPT, '--lib', lib, '--scenario', scenario, '--redis-url', url], {
+    const extra = tiers ? ['--tiers', tiers] : []
+    const child = spawn(process.execPath, [SCRIPT, '--lib', lib, '--scenario', scenario, '--redis-url', url, ...extra], {
       stdio: ['ignore', 'pipe', 'inherit'],
     })
     let out = ''
     child.stdout.on('data', (d) => (out += d))
-    const timer = setTimeout(() => child.kill('SIGKILL'), 180_000)
+    const timer = setTimeout(() => child.kill('SIGKILL'), scenario === 'bus' ? 900_000 : 180_000)
     child.on('exit', (code, signal) => {
       clearTimeout(timer)
       const line = out.split('\n').find((l) => l.startsWith('RESULT '))
@@ -423,16 +697,49 @@ const fmtUs = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1))
 function table(results) {
   const lines = ['| scenario | library | ops/s | p50 µs | p99 µs | Redis cmds/op |', '|---|---|--:|--:|--:|--:|']
   for (const [scenario, sc] of Object.entries(SCENARIOS)) {
-    if (sc.kind === 'stampede') continue
+    if (sc.kind) continue
     for (const lib of sc.libs) {
       const r = results.find((x) => x.lib === lib && x.scenario === scenario)
       if (!r) continue
       lines.push(`| ${scenario} | ${LIB_LABEL[lib]} | ${fmtOps(r.opsPerSec)} | ${fmtUs(r.p50us)} | ${fmtUs(r.p99us)} | ${r.cmdsPerOp.toFixed(2)} |`)
     }
   }
-  const stampede = stampedeTable(results)
-  if (lines.length === 2) return stampede ?? '(no results)'
-  return stampede ? `${lines.join('\n')}\n\n${stampede}` : lines.join('\n')
+  const extra = [stampedeTable(results), busTable(results)].filter(Boolean)
+  if (lines.length === 2) return extra.length ? extra.join('\n\n') : '(no results)'
+  return [lines.join('\n'), ...extra].join('\n\n')
+}
+
+// Targets of the bus scenario (the project's goals): propagation p99 on loopback, and the bus's cost in set
+// throughput (1 - with/without).
+const BUS_P99_TARGET_MS = 5
+const BUS_COST_TARGET = 0.2
+
+/** The bus rows (null when there are none). */
+function busTable(results) {
+  const rows = SCENARIOS.bus.libs.map((lib) => results.find((x) => x.lib === lib && x.scenario === 'bus')).filter(Boolean)
+  if (!rows.length) return null
+  const lines = [
+    `bus: ${SCENARIOS.bus.what}`,
+    '',
+    '| library | propagation p50 ms | p90 ms | p99 ms | max ms | lost | Redis cmds / invalidation | sets/s with bus | sets/s without | with / without |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+  ]
+  for (const r of rows) {
+    lines.push(
+      `| ${LIB_LABEL[r.lib]} | ${r.p50ms.toFixed(2)} | ${r.p90ms.toFixed(2)} | ${r.p99ms.toFixed(2)} | ${r.maxMs.toFixed(2)} | ${r.lost} | ${r.cmdsPerInvalidation.toFixed(2)} | ${fmtOps(r.setBusOps)} | ${fmtOps(r.setNoBusOps)} | ${r.busSetRatio.toFixed(2)} |`,
+    )
+  }
+  lines.push('')
+  for (const r of rows) {
+    const verdict = (ok) => (r.lib === 'stratacache' ? (ok ? ' (target: met)' : ' (target: MISSED)') : '')
+    const without = r.lib === 'stratacache' ? 'enableL1: false, no subscriber' : 'no bus'
+    lines.push(
+      `${LIB_LABEL[r.lib]}: propagation p99 ${r.p99ms.toFixed(2)} ms${r.lib === 'stratacache' ? `, target < ${BUS_P99_TARGET_MS} ms` : ''}${verdict(r.p99ms < BUS_P99_TARGET_MS)}; ` +
+        `bus cost ${((1 - r.busSetRatio) * 100).toFixed(1)} % of set throughput vs ${without}${r.lib === 'stratacache' ? `, target < ${BUS_COST_TARGET * 100} %` : ''}${verdict(1 - r.busSetRatio < BUS_COST_TARGET)}` +
+        (r.clockOffsetUs !== undefined ? `; clock handshake offset ${r.clockOffsetUs.toFixed(0)} µs (round trip ${r.clockHandshakeRttUs.toFixed(0)} µs${r.clockCorrected ? ', corrected' : ', shared monotonic clock'})` : ''),
+    )
+  }
+  return lines.join('\n')
 }
 
 /** The stampede rows (null when there are none). */
@@ -462,12 +769,24 @@ const RATIOS = [
   { name: 'L2 gets: stratacache / raw ioredis with autopipelining', a: ['stratacache', 'l2get'], b: ['ioredis-autopipe', 'l2get'], target: null },
   { name: 'sets: stratacache / raw ioredis with autopipelining', a: ['stratacache', 'set'], b: ['ioredis-autopipe', 'set'], target: null },
   { name: 'stampede: bentocache wall time / stratacache wall time', a: ['stratacache', 'stampede'], b: ['bentocache', 'stampede'], target: null },
+  // Bus: one library's set throughput with its bus over without it (1 - ratio = the bus's cost), and the
+  // propagation p99 of bentocache over stratacache's (above 1: stratacache's invalidations arrive sooner).
+  { name: 'bus: stratacache sets with bus / with enableL1: false (no subscriber)', value: (rs) => busResult(rs, 'stratacache')?.busSetRatio, target: 1 - BUS_COST_TARGET },
+  { name: 'bus: bentocache sets with bus / without bus', value: (rs) => busResult(rs, 'bentocache')?.busSetRatio, target: null },
+  { name: 'bus: propagation p99, bentocache / stratacache', value: (rs) => busResult(rs, 'bentocache')?.p99ms / busResult(rs, 'stratacache')?.p99ms, target: null },
 ]
+
+const busResult = (results, lib) => results.find((x) => x.lib === lib && x.scenario === 'bus')
 
 function ratios(results) {
   const get = ([lib, scenario]) => results.find((x) => x.lib === lib && x.scenario === scenario)?.opsPerSec
   const out = {}
   for (const r of RATIOS) {
+    if (r.value) {
+      const v = r.value(results)
+      if (Number.isFinite(v)) out[r.name] = v
+      continue
+    }
     const a = get(r.a)
     const b = get(r.b)
     if (a && b) out[r.name] = a / b
@@ -555,7 +874,9 @@ async function parent(args) {
           process.stderr.write(
             scenario === 'stampede'
               ? `  run ${run}: stampede ${lib}: ${r.wallMs.toFixed(1)} ms wall, ${r.loaderRunsPerRound.toFixed(2)} loader runs/round\n`
-              : `  run ${run}: ${scenario} ${lib}: ${fmtOps(r.opsPerSec)} ops/s\n`,
+              : scenario === 'bus'
+                ? `  run ${run}: bus ${lib}: propagation p50 ${r.p50ms.toFixed(2)} ms, p99 ${r.p99ms.toFixed(2)} ms; sets with/without bus ${fmtOps(r.setBusOps)}/${fmtOps(r.setNoBusOps)}\n`
+                : `  run ${run}: ${scenario} ${lib}: ${fmtOps(r.opsPerSec)} ops/s\n`,
           )
         }
       }
@@ -592,7 +913,20 @@ async function parent(args) {
                 loaderRunsMax: Math.max(...rs.map((x) => x.loaderRunsMax)),
                 cmdsPerRound: median(rs.map((x) => x.cmdsPerRound)),
               }
-            : {}),
+            : sc.kind === 'bus'
+              ? {
+                  invalidations: rs.reduce((a, x) => a + x.invalidations, 0),
+                  lost: rs.reduce((a, x) => a + x.lost, 0),
+                  p50ms: median(rs.map((x) => x.p50ms)),
+                  p90ms: median(rs.map((x) => x.p90ms)),
+                  p99ms: median(rs.map((x) => x.p99ms)),
+                  maxMs: Math.max(...rs.map((x) => x.maxMs)),
+                  cmdsPerInvalidation: median(rs.map((x) => x.cmdsPerInvalidation)),
+                  setBusOps: median(rs.map((x) => x.setBusOps)),
+                  setNoBusOps: median(rs.map((x) => x.setNoBusOps)),
+                  busSetRatio: median(rs.map((x) => x.busSetRatio)),
+                }
+              : {}),
         })
       }
     }
@@ -619,9 +953,10 @@ async function child(args) {
     url = redis.url
   }
   try {
-    const r = await measure(lib, scenario, String(url))
+    const r = await measure(lib, scenario, String(url), args.tiers ? String(args.tiers) : undefined)
     process.stdout.write(`RESULT ${JSON.stringify(r)}\n`)
     if (redis && scenario === 'stampede') console.error(stampedeTable([r]))
+    else if (redis && scenario === 'bus') console.error(busTable([r]))
     else if (redis) console.error(`${lib} ${scenario}: ${fmtOps(r.opsPerSec)} ops/s, p50 ${fmtUs(r.p50us)} µs, p99 ${fmtUs(r.p99us)} µs`)
   } finally {
     if (redis) await redis.stop()
@@ -629,7 +964,7 @@ async function child(args) {
 }
 
 const args = parseArgs(process.argv.slice(2))
-const main = args.lib ? child(args) : parent(args)
+const main = args['bus-role'] ? busRole(args) : args.lib ? child(args) : parent(args)
 main.then(
   () => process.exit(0),
   (e) => {

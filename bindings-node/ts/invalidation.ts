@@ -36,6 +36,46 @@ function report(e: unknown): void {
   console.error('stratacache: an onInvalidation listener failed:', e)
 }
 
+function shown(v: unknown): string {
+  if (v === undefined) return 'undefined'
+  if (typeof v === 'function') return 'a function'
+  if (typeof v === 'bigint' || typeof v === 'symbol') return `a ${typeof v}`
+  try {
+    const text = JSON.stringify(v)
+    return text.length > 80 ? text.slice(0, 80) + '…' : text
+  } catch {
+    return typeof v
+  }
+}
+
+const TARGET_FIELDS = ['keys', 'tags', 'patterns']
+
+/**
+ * What a domain rule returned, checked before anything is invalidated: an object with only `keys`,
+ * `tags` and `patterns`, each (when present) an array of non-empty strings. Anything else (no return value,
+ * a number, a string, a function inside, an empty key) is a bad argument naming the domain.
+ */
+function checkTargets(domain: string, id: string, t: unknown): DomainTargets {
+  const bad = (what: string) =>
+    invalidArgument(`the rule of domain ${JSON.stringify(domain)} must return { keys?, tags?, patterns? } (arrays of non-empty strings) for id ${JSON.stringify(id)}, got ${what}`)
+  if (t === null || typeof t !== 'object' || Array.isArray(t)) throw bad(shown(t))
+  for (const [field, list] of Object.entries(t as Record<string, unknown>)) {
+    if (!TARGET_FIELDS.includes(field)) throw bad(`an unknown field ${JSON.stringify(field)}`)
+    if (list === undefined) continue
+    if (!Array.isArray(list)) throw bad(`${field}: ${shown(list)}`)
+    list.forEach((item: unknown, i: number) => {
+      if (typeof item !== 'string' || item === '') throw bad(`${field}[${i}]: ${shown(item)}`)
+    })
+  }
+  return t as DomainTargets
+}
+
+/** Check `id` (a non-empty string or a finite number) and return it as the rule and the built-ins see it. */
+function idString(id: unknown): string {
+  if ((typeof id === 'string' && id !== '') || (typeof id === 'number' && Number.isFinite(id))) return String(id)
+  throw invalidArgument(`id must be a non-empty string or a finite number, got ${shown(id)}`)
+}
+
 /** Invalidation by keys, tags and patterns, in every process. */
 export class CacheInvalidator {
   private readonly listeners = new Set<InvalidationListener>()
@@ -102,20 +142,25 @@ export class DomainInvalidator {
     })
   }
 
-  /** Register (or replace) the rule of `domain`: `rule(id)` returns `{ keys?, tags?, patterns? }`. */
+  /**
+   * Register (or replace) the rule of `domain`: `rule(id)` returns `{ keys?, tags?, patterns? }` (or a
+   * promise of it); anything else makes `invalidate` reject with `ERR_STRATACACHE_INVALID_ARGUMENT`.
+   */
   register(domain: string, rule: (id: string) => DomainTargets | Promise<DomainTargets>): void {
     if (typeof domain !== 'string' || domain === '') throw invalidArgument(`domain must be a non-empty string, got ${JSON.stringify(domain)}`)
     if (typeof rule !== 'function') throw invalidArgument(`rule must be a function, got ${typeof rule}`)
-    const wrapped = wrapKeyLoader((id: string) => rule(id))
+    const wrapped = wrapKeyLoader(async (id: string) => checkTargets(domain, id, await rule(id)))
     this.rules.set(domain, wrapped)
     const s = currentSystem()
     if (s) s.registerDomain(domain, wrapped)
   }
 
-  /** Invalidate what `domain`'s rule says for `id`; resolves to those targets. */
+  /** Invalidate what `domain`'s rule says for `id` (a non-empty string or a finite number); resolves to those targets. */
   async invalidate(domain: string, id: string | number): Promise<Required<DomainTargets>> {
+    if (typeof domain !== 'string' || domain === '') throw invalidArgument(`domain must be a non-empty string, got ${shown(domain)}`)
+    const key = idString(id)
     const s = await ensureSystem()
-    const json = await s.invalidateDomain(domain, String(id)).catch(rethrow)
+    const json = await s.invalidateDomain(domain, key).catch(rethrow)
     return JSON.parse(json) as Required<DomainTargets>
   }
 

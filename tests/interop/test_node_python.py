@@ -10,6 +10,8 @@ import datetime
 import json
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +121,7 @@ async def test_python_writes_node_reads(cache: Any) -> None:
     assert rest[6] is None
 
 
-@pytest.mark.cache_options(enable_l1=False)  # until the invalidation bus lands, another process's L1 may lag
+@pytest.mark.cache_options(enable_l1=False)  # Redis only; the twin below runs with L1 on
 async def test_tag_invalidation_crosses_languages(cache: Any) -> None:
     await cache_manager.set("py-owned", {"by": "python"}, ttl=300, tags=["t-py", "shared"])
     out = node(cache, [
@@ -153,6 +155,67 @@ async def test_tag_invalidation_crosses_languages(cache: Any) -> None:
     node(cache, [{"op": "set", "key": "node-owned", "value": "again", "options": {"tags": ["t-node"]}}])
     assert await cache_manager.get("node-owned") == "again"
 
+
+
+async def settle(cache: Any) -> None:
+    """Wait until this process's bus subscriber has handled every message sent to it so far (Node's writes
+    evict here when their messages arrive, possibly just after Python read the new value again)."""
+    sys.path.insert(0, str(REPO / "tests" / "python"))
+    import bus_peer  # tests/python/bus_peer.py
+
+    await bus_peer.settle(lambda m: cache.resp("PUBLISH", f"{cache.ns}:bus", m), f"sync:{time.monotonic_ns()}")
+
+
+async def l1_get(key: str) -> Any:
+    """Python's get, asserting it was served from this process's L1 (no Redis read)."""
+    before = await cache_manager.get_stats()
+    value = await cache_manager.get(key)
+    after = await cache_manager.get_stats()
+    assert after.l1.hits == before.l1.hits + 1 and after.l2.hits + after.l2.misses == before.l2.hits + before.l2.misses, key
+    return value
+
+
+async def test_tag_invalidation_crosses_languages_with_l1(cache: Any) -> None:
+    # The twin of the test above with L1 on (the default): Python's L1 holds the entries when Node
+    # invalidates or rewrites them, and the invalidation bus must evict them (docs/bus.md).
+    await cache_manager.set("py-owned", {"by": "python"}, ttl=300, tags=["t-py", "shared"])
+    assert await l1_get("py-owned") == {"by": "python"}
+    out = node(cache, [
+        {"op": "set", "key": "node-owned", "value": {"by": "node"}, "options": {"ttl": 300, "tags": ["t-node"]}},
+        {"op": "set", "key": "node-shared", "value": 1, "options": {"ttl": 300, "tags": ["shared"]}},
+        {"op": "get", "key": "py-owned"},
+    ])
+    assert out[2] == {"by": "python"}
+    await settle(cache)
+    assert await cache_manager.get("node-owned") == {"by": "node"}
+    assert await l1_get("node-owned") == {"by": "node"}  # now in Python's L1
+
+    await cache_manager.invalidate_by_tags(["t-py"])  # from Python …
+    out = node(cache, [
+        {"op": "get", "key": "py-owned"},  # … misses in Node
+        {"op": "get", "key": "node-owned"},
+        {"op": "invalidate", "tags": ["t-node"]},  # from Node …
+        {"op": "get", "key": "node-owned"},
+    ])
+    assert out == [None, {"by": "node"}, True, None]
+    assert await cache_manager.get("node-owned") is None  # … misses in Python, whose L1 had it
+    assert await cache_manager.get("py-owned") is None
+
+    # a shared tag, invalidated from Node, reaches entries written by both languages, in Python's L1 too
+    await cache_manager.set("py-shared", 2, ttl=300, tags=["shared"])
+    assert await cache_manager.mget(["py-shared", "node-shared"]) == {"py-shared": 2, "node-shared": 1}
+    assert await l1_get("py-shared") == 2 and await l1_get("node-shared") == 1
+    out = node(cache, [{"op": "invalidate", "tags": ["shared"]},
+                       {"op": "mget", "keys": ["py-shared", "node-shared"]}])
+    assert out[1] == {"py-shared": None, "node-shared": None}
+    assert await cache_manager.mget(["py-shared", "node-shared"]) == {"py-shared": None, "node-shared": None}
+
+    # and a write after the invalidation is visible on both sides, replacing what Python's L1 had
+    await cache_manager.set("node-owned", "python's", ttl=300)
+    assert await l1_get("node-owned") == "python's"
+    node(cache, [{"op": "set", "key": "node-owned", "value": "again", "options": {"tags": ["t-node"]}}])
+    assert await cache_manager.get("node-owned") == "again"
+    assert node(cache, [{"op": "get", "key": "node-owned"}]) == ["again"]
 
 async def test_node_dates_read_as_iso_strings(cache: Any) -> None:
     iso = "2024-05-06T07:08:09.123Z"

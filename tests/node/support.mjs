@@ -220,6 +220,81 @@ export function raw(port, { connectTimeoutMs = 2000 } = {}) {
   })
 }
 
+/**
+ * A RESP2 pub/sub connection on `port` subscribed to `channel` (what `redis-cli SUBSCRIBE` does). Resolves
+ * once Redis confirmed the subscription. `messages` collects every payload (as a Buffer) in arrival order;
+ * `next(timeoutMs)` resolves to the next payload not yet taken (rejects after the timeout).
+ */
+export function subscriber(port, channel, { connectTimeoutMs = 2000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ port, host: '127.0.0.1' })
+    const timer = setTimeout(() => {
+      sock.destroy()
+      reject(new Error(`subscriber: connect/subscribe to ${port} timed out`))
+    }, connectTimeoutMs)
+    let buf = Buffer.alloc(0)
+    const messages = []
+    let taken = 0
+    const waiters = []
+    const wake = () => {
+      while (waiters.length && taken < messages.length) waiters.shift().resolve(messages[taken++])
+    }
+    const api = {
+      messages,
+      next(timeoutMs = 2000) {
+        return new Promise((res, rej) => {
+          const w = {
+            resolve: (m) => {
+              clearTimeout(w.timer)
+              res(m)
+            },
+          }
+          w.timer = setTimeout(() => {
+            const i = waiters.indexOf(w)
+            if (i >= 0) waiters.splice(i, 1)
+            rej(new Error(`subscriber: no message on ${channel} within ${timeoutMs} ms`))
+          }, timeoutMs)
+          waiters.push(w)
+          wake()
+        })
+      },
+      close() {
+        sock.end()
+        sock.destroy()
+      },
+    }
+    sock.on('data', (d) => {
+      buf = buf.length ? Buffer.concat([buf, d]) : d
+      let pos = 0
+      for (;;) {
+        let value
+        try {
+          ;[value, pos] = parse(buf, pos)
+        } catch (e) {
+          if (e instanceof NeedMore) break
+          sock.destroy()
+          return
+        }
+        if (!Array.isArray(value)) continue
+        const kind = value[0]?.toString()
+        if (kind === 'subscribe') {
+          clearTimeout(timer)
+          resolve(api)
+        } else if (kind === 'message') {
+          messages.push(value[2])
+          wake()
+        }
+      }
+      buf = buf.subarray(pos)
+    })
+    sock.on('error', (e) => {
+      clearTimeout(timer)
+      reject(e)
+    })
+    sock.on('connect', () => sock.write(encode(['SUBSCRIBE', channel])))
+  })
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Child node processes
 

@@ -1,5 +1,5 @@
-// The shipped typings (dist/*.d.ts) against the usage guide: its Initialization, Basic Operations
-// and Cache Patterns examples must compile under `tsc --strict` through `@/lib/cache/redis-cache`, and a list of misuses
+// The shipped typings (dist/*.d.ts) against the usage guide: its Initialization, Basic Operations,
+// Cache Patterns and Invalidation examples must compile under `tsc --strict` through `@/lib/cache/redis-cache`, and a list of misuses
 // must stay type errors (an unused `@ts-expect-error` fails the check when the typings get too loose).
 import { before, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -24,12 +24,12 @@ const diagnostics = (file) => result.stdout.split('\n').filter((l) => l.includes
 
 test('tsc checked the guide examples against the built typings in dist/', () => {
   const files = result.stdout.split('\n').map((l) => path.resolve(l.trim()))
-  for (const f of ['tests/node/types/guide-examples.ts', 'tests/node/types/misuse.ts', 'dist/index.d.ts', 'dist/cache-manager.d.ts', 'dist/patterns.d.ts']) {
+  for (const f of ['tests/node/types/guide-examples.ts', 'tests/node/types/misuse.ts', 'dist/index.d.ts', 'dist/cache-manager.d.ts', 'dist/patterns.d.ts', 'dist/invalidation.d.ts']) {
     assert.ok(files.includes(path.join(REPO_ROOT, f)), `${f} is part of the check\n${describeRun(result)}`)
   }
 })
 
-test("the guide's Initialization, Basic Operations and Cache Patterns examples compile under --strict", () => {
+test("the guide's Initialization, Basic Operations, Cache Patterns and Invalidation examples compile under --strict", () => {
   assert.deepEqual(diagnostics('guide-examples.ts'), [], describeRun(result))
   assert.deepEqual(diagnostics('redis-cache.ts'), [])
   assert.deepEqual(result.stdout.split('\n').filter((l) => /dist[\\/].*error TS/.test(l)), [], 'the shipped .d.ts files themselves type-check')

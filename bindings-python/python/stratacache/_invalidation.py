@@ -1,7 +1,8 @@
 """``cache_invalidator`` and ``domain_invalidator``. Every invalidation reaches every process's L1
 through the core's bus (Redis pub/sub) and fires ``on_invalidation`` listeners there, local ones
 included. Listeners run on the event loop that was running when the cache system started (or the
-first loop that used it); they may be ``async def``.
+first loop that used it; once that loop has closed, the next loop that uses the system); they may be
+``async def``.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from typing import Any, Awaitable, Callable, Optional, Sequence, Union
+from typing import Any, Awaitable, Callable, Mapping, Sequence, Union
 
 from . import _system
 from ._records import Record
@@ -37,19 +38,26 @@ class CacheInvalidator:
     """Invalidation by keys, tags and patterns, in every process."""
 
     def __init__(self) -> None:
-        self._listeners: list[Listener] = []
+        # One entry per registration (a fresh list each), so an unsubscribe function removes exactly
+        # its own registration, however often it is called and however often ``listener`` was added.
+        self._listeners: list[list[Listener]] = []
+        self._native: Any = None  # (system, native listener id) of the loop events are dispatched on
         _system.on_loop_system(self._attach)
 
     def _attach(self, system: Any, completions: Any) -> None:
-        system.on_invalidation(self._dispatch, completions)
+        if self._native is not None and self._native[0] is system:
+            system.off_invalidation(self._native[1])  # its loop has closed
+        self._native = (system, system.on_invalidation(self._dispatch, completions))
 
     def _dispatch(self, event: dict[str, Any]) -> None:
         record = InvalidationEvent(event)
-        for listener in list(self._listeners):
+        for (listener,) in list(self._listeners):
             try:
                 result = listener(record)
                 if inspect.isawaitable(result):
                     task = asyncio.ensure_future(result)
+                    # The loop keeps only a weak reference to a task: hold it until it is done.
+                    _running.add(task)
                     task.add_done_callback(_report)
             except Exception:  # noqa: BLE001 - a listener never breaks the bus
                 _log.exception("stratacache: an on_invalidation listener failed")
@@ -75,49 +83,115 @@ class CacheInvalidator:
         unsubscribes it. Registering does not start the cache system."""
         if not callable(listener):
             raise InvalidArgumentError(f"listener must be callable, got {type(listener).__name__}")
-        self._listeners.append(listener)
+        entry = [listener]
+        self._listeners.append(entry)
 
         def unsubscribe() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
+            for i, e in enumerate(self._listeners):
+                if e is entry:
+                    del self._listeners[i]
+                    return
 
         return unsubscribe
 
 
+_running: "set[asyncio.Future[Any]]" = set()
+
+
 def _report(task: "asyncio.Future[Any]") -> None:
+    _running.discard(task)
     if not task.cancelled() and task.exception() is not None:
         _log.error("stratacache: an on_invalidation listener failed", exc_info=task.exception())
 
 
 DomainRuleFn = Callable[[str], Union[dict[str, list[str]], Awaitable[dict[str, list[str]]]]]
 
+_TARGET_FIELDS = ("keys", "tags", "patterns")
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:80] + "…"
+
+
+def _check_targets(domain: str, id: str, targets: Any) -> dict[str, list[str]]:
+    """What a rule returned, checked before anything is invalidated: a dict with only ``keys``, ``tags``
+    and ``patterns``, each (when present) a list of non-empty str."""
+
+    def bad(what: str) -> InvalidArgumentError:
+        return InvalidArgumentError(
+            f"the rule of domain {domain!r} must return {{'keys', 'tags', 'patterns'}} (lists of non-empty str) "
+            f"for id {id!r}, got {what}"
+        )
+
+    if not isinstance(targets, Mapping):
+        raise bad(_shown(targets))
+    checked: dict[str, list[str]] = {}
+    for field, items in targets.items():
+        if field not in _TARGET_FIELDS:
+            raise bad(f"an unknown field {field!r}")
+        if not isinstance(items, (list, tuple)):
+            raise bad(f"{field}: {_shown(items)}")
+        for i, item in enumerate(items):
+            if not isinstance(item, str) or not item:
+                raise bad(f"{field}[{i}]: {_shown(item)}")
+        checked[field] = list(items)
+    return checked
+
+
+def _checked_rule(domain: str, rule: DomainRuleFn) -> Callable[[str], Any]:
+    def run(id: str) -> Any:
+        result = rule(id)
+        if inspect.isawaitable(result):
+            pending = result
+
+            async def finish() -> dict[str, list[str]]:
+                return _check_targets(domain, id, await pending)
+
+            return finish()
+        return _check_targets(domain, id, result)
+
+    return run
+
+
+def _id_string(id: Any) -> str:
+    if (isinstance(id, str) and id) or (isinstance(id, int) and not isinstance(id, bool)):
+        return str(id)
+    raise InvalidArgumentError(f"id must be a non-empty str or an int, got {_shown(id)}")
+
 
 class DomainInvalidator:
     """Domain rules: an id → keys, tags and patterns to invalidate; built-ins for the guide's domains."""
 
     def __init__(self) -> None:
-        self._rules: dict[str, DomainRuleFn] = {}
-        self._registered_on: Optional[Any] = None
+        self._rules: dict[str, Callable[[str], Any]] = {}
+        self._registered_on: Any = None  # the native system the rules were given to
 
     def register(self, domain: str, rule: DomainRuleFn) -> None:
         """Register (or replace) the rule of ``domain``: ``rule(id)`` returns
-        ``{"keys": [...], "tags": [...], "patterns": [...]}`` (each optional; may be ``async``)."""
+        ``{"keys": [...], "tags": [...], "patterns": [...]}`` (each optional; may be ``async``);
+        anything else makes :meth:`invalidate` raise :class:`~stratacache.errors.InvalidArgumentError`."""
         if not isinstance(domain, str) or not domain:
             raise InvalidArgumentError(f"domain must be a non-empty str, got {domain!r}")
         if not callable(rule):
             raise InvalidArgumentError(f"rule must be callable, got {type(rule).__name__}")
-        self._rules[domain] = rule
-        if self._registered_on is not None and self._registered_on is _system._system:
-            self._registered_on.register_domain(domain, rule)
+        checked = _checked_rule(domain, rule)
+        self._rules[domain] = checked
+        live = _system._system
+        if live is not None and self._registered_on is live:
+            live.register_domain(domain, checked)
 
     def invalidate(self, domain: str, id: Union[str, int]) -> Awaitable[dict[str, list[str]]]:
-        """Invalidate what ``domain``'s rule says for ``id``; returns those targets."""
+        """Invalidate what ``domain``'s rule says for ``id`` (a non-empty str or an int); returns those targets."""
+        if not isinstance(domain, str) or not domain:
+            raise InvalidArgumentError(f"domain must be a non-empty str, got {_shown(domain)}")
+        key = _id_string(id)
         system = current()
         if self._registered_on is not system:
             for name, rule in self._rules.items():
                 system.register_domain(name, rule)
             self._registered_on = system
-        return call("invalidate_domain", domain, str(id))
+        return call("invalidate_domain", domain, key)
 
     def invalidate_ticket(self, id: Union[str, int]) -> Awaitable[dict[str, list[str]]]:
         """Key ``ticket:{id}``; tags ``ticket:{id}``, ``tickets``, ``dashboard``."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
+import weakref
 from typing import Any, Callable, Optional
 
 from . import _native
@@ -39,22 +40,32 @@ def current() -> Any:
 
 _loop_hooks: list[Callable[[Any, Any], None]] = []
 _attached: Optional[Any] = None
+_attached_loop: "Optional[weakref.ref[asyncio.AbstractEventLoop]]" = None
 
 
 def on_loop_system(hook: Callable[[Any, Any], None]) -> None:
-    """Run ``hook(system, completions)`` once per system, on the first loop that uses it."""
+    """Run ``hook(system, completions)`` once per system, on the first loop that uses it, and again on
+    the next loop that uses it once that loop has closed (``asyncio.run`` twice with one system)."""
     _loop_hooks.append(hook)
+
+
+def _attached_loop_gone() -> bool:
+    loop = _attached_loop() if _attached_loop is not None else None
+    return loop is None or loop.is_closed()
 
 
 def call(method: str, *args: Any) -> "asyncio.Future[Any]":
     """Run an async native method and return its future, completed on the running loop."""
-    global _attached
+    global _attached, _attached_loop
     loop = asyncio.get_running_loop()
     fut = loop.create_future()
     bridge = bridge_for(loop)
     system = current()
-    if _attached is not system:
+    # listeners follow the system to a new loop once the loop they ran on has closed
+    moved = _attached_loop is not None and _attached_loop() is not loop and _attached_loop_gone()
+    if _attached is not system or moved:
         _attached = system
+        _attached_loop = weakref.ref(loop)
         for hook in _loop_hooks:
             hook(system, bridge.completions)
     getattr(system, method)(*args, bridge.completions, fut)

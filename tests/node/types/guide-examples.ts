@@ -1,8 +1,9 @@
-// The usage guide's "Initialization", "Basic Operations" and "Cache Patterns" examples, unchanged
-// except that each top-level block is wrapped in a function (for the top-level awaits and the guide's
-// reuse of names across blocks), the imports (the Write-Behind block uses WriteBehindPattern without
-// importing it) and the names the guide leaves undefined (ticketId, ticketData, User, db, existingUser,
-// AnalyticsEvent, analyticsDb) are declared.
+// The usage guide's "Initialization", "Basic Operations", "Cache Patterns" and "Invalidation" examples,
+// unchanged except that each top-level block is wrapped in a function (for the top-level awaits and the
+// guide's reuse of names across blocks), the imports (the Write-Behind block uses WriteBehindPattern without
+// importing it; the two Invalidation blocks that import cacheInvalidator share one import) and the names
+// the guide leaves undefined (ticketId, ticketData, User, db, existingUser, AnalyticsEvent, analyticsDb,
+// refreshUserAnalytics) are declared.
 // Checked by tests/node/types.test.mjs with `tsc --strict`.
 import { initializeCacheSystem } from '@/lib/cache/redis-cache';
 import { createRedisClient, getCacheManager } from '@/lib/cache/redis-cache';
@@ -11,7 +12,10 @@ import { cacheAside } from '@/lib/cache/redis-cache';
 import { writeThrough } from '@/lib/cache/redis-cache';
 import { writeBehind, WriteBehindPattern } from '@/lib/cache/redis-cache';
 import { readThrough } from '@/lib/cache/redis-cache';
+import { domainInvalidator } from '@/lib/cache/redis-cache';
+import { cacheInvalidator } from '@/lib/cache/redis-cache';
 import type { CacheAsideOptions, RefreshOptions, WriteBehindOptions, WriteOptions } from '@/lib/cache/redis-cache';
+import type { DomainTargets, InvalidationEvent, InvalidationListener } from '@/lib/cache/redis-cache';
 
 // What the guide leaves to the application.
 interface User {
@@ -27,7 +31,13 @@ interface Statement {
   all(...params: unknown[]): unknown[];
   run(...params: unknown[]): { changes: number };
 }
-declare const db: { prepare(sql: string): Statement };
+declare const db: {
+  prepare(sql: string): Statement;
+  // The Invalidation examples' own database calls.
+  updateTicket(ticketId: number, updates: unknown): Promise<void>;
+  reorganizeCategories(): Promise<void>;
+};
+declare function refreshUserAnalytics(): Promise<void>;
 declare const existingUser: User;
 interface AnalyticsEvent {
   id: string;
@@ -259,4 +269,68 @@ export async function stats() {
   const s = await cacheManager.getStats();
   const numbers: number[] = [s.l1.size, s.l1.maxSize, s.l1.hits, s.l1.misses, s.l1.hitRate, s.l2.hits, s.l2.misses, s.l2.hitRate, s.l2.errors];
   return numbers;
+}
+
+// ## Invalidation — ### Automatic Invalidation on Updates
+export function automaticInvalidationOnUpdates() {
+  async function updateTicket(ticketId: number, updates: any) {
+    // Update database
+    await db.updateTicket(ticketId, updates);
+
+    // Invalidate cache (across all instances)
+    await domainInvalidator.invalidateTicket(ticketId);
+  }
+  return updateTicket;
+}
+
+// ### Event-Based Invalidation
+export function eventBasedInvalidation() {
+  // Listen for invalidation events
+  cacheInvalidator.onInvalidation(async (event) => {
+    console.log('Cache invalidated:', event.type, event.target);
+
+    // Trigger custom logic
+    if (event.type === 'tag' && event.target.includes('users')) {
+      await refreshUserAnalytics();
+    }
+  });
+}
+
+// ### Complex Invalidation
+export function complexInvalidation() {
+  async function reorganizeCategories() {
+    // Update categories
+    await db.reorganizeCategories();
+
+    // Invalidate related caches
+    await Promise.all([
+      cacheInvalidator.invalidateTags(['categories']),
+      cacheInvalidator.invalidatePattern('ticket:*'),
+      cacheInvalidator.invalidateKeys(['dashboard:metrics']),
+    ]);
+  }
+  return reorganizeCategories;
+}
+
+// Not from the guide: the invalidation types contract §4 / §7 document.
+export async function invalidationTypes() {
+  const off: () => void = cacheInvalidator.onInvalidation((e: InvalidationEvent) => {
+    const fields: [string, string[], string, number, boolean] = [e.type, e.target, e.source, e.timestamp, e.local];
+    return fields;
+  });
+  off();
+  const listener: InvalidationListener = () => undefined;
+  cacheInvalidator.onInvalidation(listener)();
+  const removed: number = await cacheInvalidator.invalidatePattern('ticket:*');
+  const existed: number = await cacheInvalidator.invalidateKeys(['a', 'b']);
+  domainInvalidator.register('order', (id: string) => ({ keys: [`order:${id}`], tags: [`order:${id}`], patterns: [`order:${id}:*`] }));
+  domainInvalidator.register('async', async (id) => ({ tags: [id] }) satisfies DomainTargets);
+  const t: Required<DomainTargets> = await domainInvalidator.invalidate('order', 9);
+  const all: string[] = [...t.keys, ...t.tags, ...t.patterns];
+  await Promise.all([
+    domainInvalidator.invalidateUser('1'),
+    domainInvalidator.invalidateProduct(2),
+    domainInvalidator.invalidateCategory(3),
+  ]);
+  return { removed, existed, all };
 }

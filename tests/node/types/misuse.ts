@@ -2,6 +2,7 @@
 // passing check, and an *unused* `@ts-expect-error` (the typings became too loose) fails `tsc`.
 import { cacheManager, createRedisClient, getCacheManager, initializeCacheSystem } from '@/lib/cache/redis-cache';
 import { cacheAside, readThrough, WriteBehindPattern, writeThrough } from '@/lib/cache/redis-cache';
+import { cacheInvalidator, domainInvalidator } from '@/lib/cache/redis-cache';
 import type { StrataCacheErrorCode } from '@/lib/cache/redis-cache';
 
 export async function misuse() {
@@ -70,6 +71,21 @@ export async function misuse() {
 
   // @ts-expect-error readThrough loaders take the key as a string
   readThrough.registerLoader('user:*', async (id: number) => id);
+
+  // @ts-expect-error invalidateTags takes an array of tags, not one string
+  await cacheInvalidator.invalidateTags('categories');
+
+  // @ts-expect-error invalidatePattern takes one glob, not an array
+  await cacheInvalidator.invalidatePattern(['ticket:*']);
+
+  // @ts-expect-error events are 'key' | 'tag' | 'pattern' (writes are not events)
+  cacheInvalidator.onInvalidation((event) => event.type === 'write');
+
+  // @ts-expect-error a domain rule returns arrays of strings
+  domainInvalidator.register('order', (id) => ({ keys: `order:${id}` }));
+
+  // @ts-expect-error event.target is a list
+  cacheInvalidator.onInvalidation((event) => { const t: string = event.target; return t; });
 
   return [n, s, arr, d, mode, code, user];
 }

@@ -1,11 +1,12 @@
-"""The usage guide's "Initialization", "Basic Operations" and "Cache Patterns" in snake_case, as a user would write them.
+"""The usage guide's "Initialization", "Basic Operations", "Cache Patterns" and "Invalidation" in snake_case, as a user would write them.
 
 Checked with ``mypy --strict`` by tests/python/test_types.py (never executed: the hosts are the guide's).
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+import asyncio
+from typing import Any, Callable, Optional
 
 from typing_extensions import assert_type
 
@@ -13,14 +14,17 @@ from stratacache import (
     CacheManager,
     CacheStats,
     InitializeResult,
+    InvalidationEvent,
     NoLoaderError,
     RedisClient,
     StrataCacheError,
     WriteBehindPattern,
     WriteBehindStats,
     cache_aside,
+    cache_invalidator,
     cache_manager,
     create_redis_client,
+    domain_invalidator,
     get_cache_manager,
     initialize_cache_system,
     read_through,
@@ -160,6 +164,12 @@ class _Db:
     def prepare(self, sql: str) -> _Statement:
         return _Statement()
 
+    async def update_ticket(self, ticket_id: int, updates: dict[str, Any]) -> None:
+        return None
+
+    async def reorganize_categories(self) -> None:
+        return None
+
 
 class _AnalyticsDb:
     async def insert(self, data: dict[str, Any]) -> None:
@@ -287,3 +297,77 @@ async def read_through_usage() -> None:
     except NoLoaderError as e:
         code: str = e.code
         print(code)
+
+
+# ----- Invalidation ---------------------------------------------------------------------------------
+
+
+# Automatic Invalidation on Updates
+async def update_ticket(ticket_id: int, updates: dict[str, Any]) -> None:
+    # Update database
+    await db.update_ticket(ticket_id, updates)
+
+    # Invalidate cache (across all instances)
+    await domain_invalidator.invalidate_ticket(ticket_id)
+
+
+async def refresh_user_analytics() -> None:
+    return None
+
+
+# Event-Based Invalidation
+def event_based_invalidation() -> None:
+    # Listen for invalidation events
+    async def on_event(event: InvalidationEvent) -> None:
+        print("Cache invalidated:", event.type, event.target)
+
+        # Trigger custom logic
+        if event.type == "tag" and "users" in event.target:
+            await refresh_user_analytics()
+
+    unsubscribe = cache_invalidator.on_invalidation(on_event)
+    assert_type(unsubscribe, Callable[[], None])
+
+    # A plain function works too; the event reads as attributes or as a mapping
+    def log_event(event: InvalidationEvent) -> None:
+        timestamp: int = event.timestamp
+        local: bool = event.local
+        source: str = event.source
+        targets: list[str] = event.target
+        print(timestamp, local, source, targets, event["type"])
+
+    stop_logging = cache_invalidator.on_invalidation(log_event)
+    unsubscribe()
+    stop_logging()
+
+
+# Complex Invalidation
+async def reorganize_categories() -> None:
+    # Update categories
+    await db.reorganize_categories()
+
+    # Invalidate related caches
+    await asyncio.gather(
+        cache_invalidator.invalidate_tags(["categories"]),
+        cache_invalidator.invalidate_pattern("ticket:*"),
+        cache_invalidator.invalidate_keys(["dashboard:metrics"]),
+    )
+
+
+async def domain_rules() -> None:
+    def order_rule(order_id: str) -> dict[str, list[str]]:
+        return {"keys": [f"order:{order_id}"], "tags": [f"order:{order_id}"], "patterns": [f"order:{order_id}:*"]}
+
+    async def invoice_rule(invoice_id: str) -> dict[str, list[str]]:
+        return {"tags": [f"invoice:{invoice_id}"]}
+
+    domain_invalidator.register("order", order_rule)
+    domain_invalidator.register("invoice", invoice_rule)
+    targets = await domain_invalidator.invalidate("order", 42)
+    keys: list[str] = targets["keys"]
+    removed: int = await cache_invalidator.invalidate_pattern("session:*")
+    deleted: int = await cache_invalidator.invalidate_keys(["user:1", "user:2"])
+    await domain_invalidator.invalidate_user(1)
+    await domain_invalidator.invalidate_product("sku-9")
+    await domain_invalidator.invalidate_category(3)
+    print(keys, removed, deleted)

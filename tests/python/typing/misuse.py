@@ -9,6 +9,7 @@ from __future__ import annotations
 from stratacache import (
     WriteBehindPattern,
     cache_aside,
+    cache_invalidator,
     cache_manager,
     create_redis_client,
     get_cache_manager,
@@ -42,3 +43,5 @@ async def misuses() -> None:
     await cache_aside.get_with_refresh("tickets:recent", misuses, ttl=300)  # expect-error: call-arg
     WriteBehindPattern(None, flushIntervalMs=5000)  # expect-error: call-arg
     pending: str = WriteBehindPattern().stats().pending  # expect-error: assignment
+    await cache_invalidator.invalidate_pattern(["ticket:*"])  # expect-error: arg-type
+    cache_invalidator.on_invalidation(lambda event: event.kind)  # expect-error: attr-defined
