@@ -28,6 +28,7 @@ from stratacache import (
     get_cache_manager,
     initialize_cache_system,
     read_through,
+    session_manager,
     shutdown_cache_system,
     write_behind,
     write_through,
@@ -371,3 +372,49 @@ async def domain_rules() -> None:
     await domain_invalidator.invalidate_product("sku-9")
     await domain_invalidator.invalidate_category(3)
     print(keys, removed, deleted)
+
+
+# ----- Session Management (snake_case twin) ------------------------------------------------------------
+
+class Request:
+    ip: str = "127.0.0.1"
+    headers: dict[str, str] = {}
+    cookies: dict[str, str] = {}
+
+
+async def handle_login(req: Request, user_id: int, tenant_id: int) -> dict[str, Any]:
+    created = await session_manager.create_session({
+        "user_id": user_id,
+        "tenant_id": tenant_id,
+        "role": "user",
+        "email": "user@example.com",
+        "ip_address": req.ip,
+        "user_agent": req.headers.get("user-agent", ""),
+    }, ttl=86400, max_devices=5)
+    session_id: str = created.session_id
+    return {"session_id": session_id, "user_id": created.session.user_id}
+
+
+async def authenticate(req: Request) -> Optional[dict[str, Any]]:
+    session_id = req.cookies.get("sessionId")
+    if not session_id:
+        return None
+    session = await session_manager.get_session(
+        session_id, validate_ip=req.ip, validate_user_agent=req.headers.get("user-agent"))
+    if session is None:
+        return None
+    await session_manager.touch_session(session_id)
+    return {"id": session.user_id, "role": session.role}
+
+
+async def logout_everywhere(session_id: str, user_id: int, device_id: str) -> int:
+    await session_manager.delete_session(session_id)
+    sessions = await session_manager.get_user_sessions(user_id)
+    for s in sessions:
+        print(f"- Device: {s.device_id} last activity {s.last_activity} IP {s.ip_address}")
+    target = next((s for s in sessions if s.device_id == device_id), None)
+    if target is not None:
+        await session_manager.delete_session(target.session_id)
+    stats = await session_manager.get_stats()
+    assert_type(stats.total_sessions, int)
+    return await session_manager.delete_user_sessions(user_id)
