@@ -4,20 +4,13 @@
 
 use std::sync::Once;
 
-use tracing_subscriber::filter::LevelFilter;
 
 static INIT: Once = Once::new();
 
 /// Install the stderr logger once (a no-op if the process already has a global subscriber).
 pub fn init() {
     INIT.call_once(|| {
-        let level = match std::env::var("STRATACACHE_LOG").unwrap_or_default().to_ascii_lowercase().as_str() {
-            "off" | "none" => LevelFilter::OFF,
-            "error" => LevelFilter::ERROR,
-            "info" => LevelFilter::INFO,
-            "debug" | "trace" => LevelFilter::DEBUG,
-            _ => LevelFilter::WARN,
-        };
+        let level = stratacache::logging::level_filter();
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(level)
             .with_ansi(false)

@@ -11,7 +11,6 @@ use std::sync::Once;
 
 use pyo3::prelude::*;
 use tracing::{Level, Metadata};
-use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
 static INIT: Once = Once::new();
@@ -78,13 +77,7 @@ impl<'a> MakeWriter<'a> for ToPythonLogging {
 /// Install the forwarding subscriber once (a no-op if the process already has one).
 pub fn init() {
     INIT.call_once(|| {
-        let level = match std::env::var("STRATACACHE_LOG").unwrap_or_default().to_ascii_lowercase().as_str() {
-            "off" | "none" => LevelFilter::OFF,
-            "error" => LevelFilter::ERROR,
-            "info" => LevelFilter::INFO,
-            "debug" | "trace" => LevelFilter::DEBUG,
-            _ => LevelFilter::WARN,
-        };
+        let level = stratacache::logging::level_filter();
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(level)
             .with_ansi(false)

@@ -26,6 +26,7 @@ pub mod handle;
 pub mod invalidator;
 pub mod key;
 pub mod l1;
+pub mod logging;
 pub mod l2;
 pub mod manager;
 pub mod options;
