@@ -540,18 +540,19 @@ impl CacheManager {
         if tags.is_empty() {
             return Ok(());
         }
+        let msg = self.bus.message(MessageKind::Tag, tags.to_vec());
         let result = match &self.l2 {
             Some(l2) => {
                 let keys: Vec<String> = tags.iter().map(|t| self.keys.tag(t)).collect();
                 let tokens: Vec<[u8; 8]> = tags.iter().map(|_| random_token()).collect();
-                let msg = self.bus.message(MessageKind::Tag, tags.to_vec());
                 l2.bump_tags(&keys, &tokens, Some((self.bus.channel(), msg.encode()))).await
             }
             None => Ok(()),
         };
         self.l1.invalidate_tags(tags);
         if result.is_ok() {
-            self.bus.emit_local(&self.bus.message(MessageKind::Tag, tags.to_vec()));
+            // The local event is the very message other processes receive (same timestamp).
+            self.bus.emit_local(&msg);
         }
         result
     }
