@@ -11,6 +11,19 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 /** One stratacache system. */
 export declare class NativeCache {
+  /** Install the JS function that drains finished calls (once, right after creation). */
+  setDrain(drain: () => void): void
+  /** Every call finished since the last drain: `[id, value, …]`, errors with id `-(id + 1)`. */
+  takeCompletions(): Array<number | string | boolean | null | number[]>
+  /** Start the Redis part of a get (after `getL1` missed); settles `id` with JSON text or `null`. */
+  getL2Start(id: number, key: string): void
+  /**
+   * Start a set of JSON text with options `{ ttl?, tags?, compress?, compressionThreshold? }`
+   * (JSON text); bad options throw at once. Settles `id` with `null`.
+   */
+  setStart(id: number, key: string, json: string, options?: string | undefined | null): void
+  /** Start a delete; settles `id` with whether the key existed. */
+  delStart(id: number, key: string): void
   /** Delete keys in every process; resolves to how many existed. */
   invalidateKeys(keys: Array<string>): Promise<number>
   /** Delete every key matching the glob (SCAN + UNLINK) in every process; resolves to how many. */
@@ -73,12 +86,6 @@ export declare class NativeCache {
   getL1Id(key: string): number
   /** The L1 entry's id and JSON text without counting (`null` if it is gone). */
   peekL1(key: string): L1Peek | null
-  /** The Redis part of a get, after `getL1` missed. */
-  getL2(key: string): Promise<string | null>
-  /** Store JSON text with options `{ ttl?, tags?, compress?, compressionThreshold? }` (JSON text). */
-  set(key: string, json: string, options?: string | undefined | null): Promise<void>
-  /** Delete a key; resolves to whether it existed. */
-  del(key: string): Promise<boolean>
   /** Get many keys (L1, then one Redis round trip); JSON text or `null` per key, in input order. */
   mget(keys: Array<string>): Promise<Array<string | undefined | null>>
   /** Store many values: `keys[i]` gets `jsons[i]` with `options[i]` (`{ ttl?, tags? }` as JSON text). */

@@ -6,7 +6,9 @@
 //! The TypeScript layer in `bindings-node/ts/` gives the usage guide's surface on top of this.
 
 pub mod callbacks;
+pub mod completion;
 pub mod error;
+pub mod hot_calls;
 pub mod invalidation;
 pub mod logging;
 pub mod patterns;

@@ -1,11 +1,12 @@
 //! `NativeCache`: one stratacache system (the core's `StrataCache` handle) as a JS class.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use stratacache::{dynopts, StrataCache};
 
+use crate::completion::Completer;
 use crate::error::{parse_json, to_napi, IntoNapi};
 
 /// L1 counters as `getStats()` reports them.
@@ -75,13 +76,15 @@ pub async fn create_system(redis: Option<String>, cache: Option<String>) -> Resu
     let redis = dynopts::redis_options(parse_json("redis", redis)?).napi()?.resolve().napi()?;
     let cache = dynopts::cache_options(parse_json("cache", cache)?).napi()?.resolve().napi()?;
     let inner = StrataCache::from_config(redis, cache).napi()?;
-    Ok(NativeCache { inner: Arc::new(inner) })
+    Ok(NativeCache { inner: Arc::new(inner), completer: OnceLock::new() })
 }
 
 /// One stratacache system.
 #[napi]
 pub struct NativeCache {
     inner: Arc<StrataCache>,
+    /// Set once by the TS layer right after creation ([`crate::completion`]).
+    pub(crate) completer: OnceLock<Arc<Completer>>,
 }
 
 impl NativeCache {
@@ -110,28 +113,6 @@ impl NativeCache {
     #[napi(js_name = "peekL1")]
     pub fn peek_l1(&self, key: String) -> Result<Option<L1Peek>> {
         Ok(self.inner.manager().peek_l1(&key).napi()?.map(|e| L1Peek { id: e.id as f64, json: e.json.to_string() }))
-    }
-
-    /// The Redis part of a get, after `getL1` missed.
-    #[napi]
-    pub async fn get_l2(&self, key: String) -> Result<Option<String>> {
-        let m = self.inner.clone();
-        Ok(m.manager().get_l2(&key).await.napi()?.map(|e| e.json.to_string()))
-    }
-
-    /// Store JSON text with options `{ ttl?, tags?, compress?, compressionThreshold? }` (JSON text).
-    #[napi]
-    pub async fn set(&self, key: String, json: String, options: Option<String>) -> Result<()> {
-        let opts = dynopts::set_options(parse_json("set", options)?).napi()?;
-        let m = self.inner.clone();
-        m.manager().set_json(&key, &json, &opts).await.napi()
-    }
-
-    /// Delete a key; resolves to whether it existed.
-    #[napi]
-    pub async fn del(&self, key: String) -> Result<bool> {
-        let m = self.inner.clone();
-        m.manager().del(&key).await.napi()
     }
 
     /// Get many keys (L1, then one Redis round trip); JSON text or `null` per key, in input order.

@@ -3,6 +3,7 @@ import type { NativeCache } from './native-binding'
 import { mapError, rethrow } from './errors'
 import { configureCache, currentSystem, ensureSystem, type CacheManagerOptions } from './system'
 import { MISS, readL1 } from './l1'
+import { batched } from './completion'
 import { assertKey, assertStrings, fromJson, invalidArgument, optionsJson, toJson } from './values'
 
 /** Options of `set`. */
@@ -34,7 +35,7 @@ export interface CacheStats {
 }
 
 function parseL2<T>(s: NativeCache, key: string): Promise<T | null> {
-  return s.getL2(key).then((text) => fromJson<T>(text), rethrow)
+  return batched<string | null>((id) => s.getL2Start(id, key)).then((text) => fromJson<T>(text))
 }
 
 /** The two-tier cache manager. Use the `cacheManager` singleton. */
@@ -58,18 +59,29 @@ export class CacheManager {
   }
 
   /** Store a JSON value. Unserializable values reject with a `TypeError` naming the key and the type. */
-  async set<T = unknown>(key: string, value: T, options?: SetOptions): Promise<void> {
-    assertKey(key)
-    const json = toJson(key, value)
-    const s = await ensureSystem()
-    await s.set(key, json, optionsJson(options)).catch(rethrow)
+  set<T = unknown>(key: string, value: T, options?: SetOptions): Promise<void> {
+    try {
+      assertKey(key)
+      const json = toJson(key, value)
+      const opts = optionsJson(options)
+      const s = currentSystem()
+      if (s) return batched<void>((id) => s.setStart(id, key, json, opts))
+      return ensureSystem().then((sys) => batched<void>((id) => sys.setStart(id, key, json, opts)))
+    } catch (e) {
+      return Promise.reject(mapError(e))
+    }
   }
 
   /** Delete a key from both tiers; resolves to whether it existed. */
-  async del(key: string): Promise<boolean> {
-    assertKey(key)
-    const s = await ensureSystem()
-    return s.del(key).catch(rethrow)
+  del(key: string): Promise<boolean> {
+    try {
+      assertKey(key)
+      const s = currentSystem()
+      if (s) return batched<boolean>((id) => s.delStart(id, key))
+      return ensureSystem().then((sys) => batched<boolean>((id) => sys.delStart(id, key)))
+    } catch (e) {
+      return Promise.reject(mapError(e))
+    }
   }
 
   /** Store many values in one Redis round trip. Everything is validated before anything is written. */

@@ -7,6 +7,7 @@ import native = require('./native')
 import type { NativeCache } from './native-binding'
 import { makeError, rethrow } from './errors'
 import { clearMemo } from './l1'
+import { installDrain } from './completion'
 import { optionsJson } from './values'
 
 /** Options of `createRedisClient` (every field optional; see docs/configuration.md). */
@@ -99,6 +100,7 @@ export function ensureSystem(): Promise<NativeCache> {
   if (!pending) {
     pending = native.createSystem(redisOptions, cacheOptions).then(
       (s) => {
+        installDrain(s)
         system = s
         for (const hook of creationHooks) hook(s)
         return s

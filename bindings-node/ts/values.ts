@@ -36,62 +36,94 @@ export function assertStrings(v: unknown, what: string): asserts v is string[] {
   }
 }
 
-function refuse(key: string, path: string, what: string): never {
-  const where = path ? ` at ${path}` : ''
-  throw makeError('ERR_STRATACACHE_SERIALIZATION', `cannot store the value of key ${JSON.stringify(key)}: it contains ${what}${where}`)
+/**
+ * The walk keeps the path to the current value as a stack of property names and indices and builds
+ * the printable path only when it refuses something; the stack of open containers detects cycles
+ * (nesting is shallow, so a linear search beats a `Set`).
+ */
+interface Walk {
+  key: string
+  path: Array<string | number>
+  open: object[]
 }
 
-function check(key: string, v: unknown, path: string, seen: Set<object>): void {
+function printablePath(path: Array<string | number>): string {
+  let out = ''
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${p}` : p
+  return out
+}
+
+function refuse(w: Walk, what: string): never {
+  const path = printablePath(w.path)
+  const where = path ? ` at ${path}` : ''
+  throw makeError('ERR_STRATACACHE_SERIALIZATION', `cannot store the value of key ${JSON.stringify(w.key)}: it contains ${what}${where}`)
+}
+
+function check(w: Walk, v: unknown): void {
   switch (typeof v) {
     case 'string':
     case 'boolean':
       return
     case 'number':
-      if (!Number.isFinite(v)) refuse(key, path, `the number ${String(v)}`)
+      if (!Number.isFinite(v)) refuse(w, `the number ${String(v)}`)
       return
     case 'undefined':
-      refuse(key, path, 'undefined')
+      refuse(w, 'undefined')
     case 'function':
-      refuse(key, path, 'a function')
+      refuse(w, 'a function')
     case 'symbol':
-      refuse(key, path, 'a symbol')
+      refuse(w, 'a symbol')
     case 'bigint':
-      refuse(key, path, 'a BigInt')
+      refuse(w, 'a BigInt')
   }
   if (v === null) return
   const obj = v as Record<string, unknown>
-  if (seen.has(obj)) refuse(key, path, 'a circular reference')
-  if (obj instanceof Date) {
-    if (Number.isNaN(obj.getTime())) refuse(key, path, 'an invalid Date')
-    return
-  }
+  if (w.open.includes(obj)) refuse(w, 'a circular reference')
   if (Array.isArray(obj)) {
-    seen.add(obj)
-    for (let i = 0; i < obj.length; i++) check(key, obj[i], `${path}[${i}]`, seen)
-    seen.delete(obj)
-    return
-  }
-  if (ArrayBuffer.isView(obj) || obj instanceof ArrayBuffer) {
-    // Buffers and typed arrays: JSON would turn them into objects of numbers no other language reads back.
-    refuse(key, path, `a ${(obj.constructor && obj.constructor.name) || 'binary buffer'}`)
-  }
-  if (typeof obj.toJSON === 'function') {
-    // As JSON.stringify does: store what toJSON() returns (checked the same way).
-    check(key, (obj.toJSON as () => unknown)(), path, seen)
+    w.open.push(obj)
+    const depth = w.path.length
+    for (let i = 0; i < obj.length; i++) {
+      const item = obj[i]
+      const t = typeof item
+      if (t === 'string' || t === 'boolean' || (t === 'number' && Number.isFinite(item))) continue
+      w.path[depth] = i
+      check(w, item)
+      w.path.length = depth
+    }
+    w.open.pop()
     return
   }
   const proto = Object.getPrototypeOf(obj)
   if (proto !== Object.prototype && proto !== null) {
-    const name = (obj.constructor && obj.constructor.name) || 'object'
-    refuse(key, path, `a ${name}`)
+    if (obj instanceof Date) {
+      if (Number.isNaN(obj.getTime())) refuse(w, 'an invalid Date')
+      return
+    }
+    if (ArrayBuffer.isView(obj) || obj instanceof ArrayBuffer) {
+      // Buffers and typed arrays: JSON would turn them into objects of numbers no other language reads back.
+      refuse(w, `a ${(obj.constructor && obj.constructor.name) || 'binary buffer'}`)
+    }
   }
-  seen.add(obj)
+  if (typeof obj.toJSON === 'function') {
+    // As JSON.stringify does: store what toJSON() returns (checked the same way).
+    check(w, (obj.toJSON as () => unknown)())
+    return
+  }
+  if (proto !== Object.prototype && proto !== null) {
+    const name = (obj.constructor && obj.constructor.name) || 'object'
+    refuse(w, `a ${name}`)
+  }
+  w.open.push(obj)
+  const depth = w.path.length
   for (const k of Object.keys(obj)) {
     const item = obj[k]
-    if (item === undefined) continue
-    check(key, item, path ? `${path}.${k}` : k, seen)
+    const t = typeof item
+    if (t === 'string' || t === 'boolean' || item === undefined || (t === 'number' && Number.isFinite(item))) continue
+    w.path[depth] = k
+    check(w, item)
+    w.path.length = depth
   }
-  seen.delete(obj)
+  w.open.pop()
 }
 
 /** The JSON text of `value`, or a `TypeError` (code `ERR_STRATACACHE_SERIALIZATION`) naming the key and type. */
@@ -99,13 +131,23 @@ export function toJson(key: string, value: unknown): string {
   if (value === undefined) {
     throw makeError('ERR_STRATACACHE_SERIALIZATION', `cannot store undefined for key ${JSON.stringify(key)}; use del() to remove a key`)
   }
-  check(key, value, '', new Set())
+  check({ key, path: [], open: [] }, value)
   return JSON.stringify(value)
+}
+
+function hasNonFinite(v: unknown, depth: number): boolean {
+  if (typeof v === 'number') return !Number.isFinite(v)
+  if (v === null || typeof v !== 'object') return false
+  if (depth > 4) return true // unusual nesting: let the replacer decide
+  for (const item of Array.isArray(v) ? v : Object.values(v)) if (hasNonFinite(item, depth + 1)) return true
+  return false
 }
 
 /** JSON text of an options object for the native layer: non-finite numbers become strings so the core names them. */
 export function optionsJson(options: unknown): string | null {
   if (options === undefined || options === null) return null
+  // Options with only finite numbers (the usual case) need no replacer.
+  if (!hasNonFinite(options, 0)) return JSON.stringify(options)
   return JSON.stringify(options, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v))
 }
 

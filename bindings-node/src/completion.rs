@@ -1,0 +1,134 @@
+//! Batched completions: the hot async calls (`get` after an L1 miss, `set`, `del`, rate-limit
+//! decisions) resolve through one queue per system instead of one threadsafe call per promise.
+//!
+//! A napi `async fn` costs a threadsafe-function wake-up and a JS callback per call. Here the TS layer
+//! keeps the promise's resolvers under a numeric id and calls a synchronous `…Start(id, …)` method that
+//! spawns the core future. Each result is pushed onto [`Completer`]'s queue; only the push that finds
+//! the queue empty wakes the JS thread, whose `drain` callback takes the whole batch at once with
+//! [`NativeCompletionsTake`]. At 64 calls in flight, one wake-up settles many promises — the same
+//! design as the Python binding's completion queue.
+//!
+//! The wake-up function is weak (it never keeps Node alive); the TS layer keeps the process alive
+//! while any call is pending (`ts/completion.ts`).
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+
+use crate::error::to_napi;
+
+/// The JS `drain()` function as a weak threadsafe function (called with `undefined`).
+pub type DrainFn = ThreadsafeFunction<(), Unknown<'static>, (), Status, false, true>;
+
+/// What a finished call resolves to.
+pub enum Done {
+    /// `null` (a miss).
+    Null,
+    /// `undefined` (a call with no result).
+    Unit,
+    /// JSON text or another string.
+    Text(String),
+    /// A boolean (`del`).
+    Bool(bool),
+    /// A number array (rate-limit decisions).
+    Numbers(Vec<f64>),
+    /// An error: the `[CODE] message` text that `ts/errors.ts` maps.
+    Error(String),
+}
+
+impl From<()> for Done {
+    fn from(_: ()) -> Self {
+        Done::Unit
+    }
+}
+
+impl From<bool> for Done {
+    fn from(b: bool) -> Self {
+        Done::Bool(b)
+    }
+}
+
+impl From<Option<String>> for Done {
+    fn from(v: Option<String>) -> Self {
+        v.map_or(Done::Null, Done::Text)
+    }
+}
+
+impl From<Vec<f64>> for Done {
+    fn from(v: Vec<f64>) -> Self {
+        Done::Numbers(v)
+    }
+}
+
+/// The completion queue of one system, and the wake-up of the JS thread.
+pub struct Completer {
+    queue: Mutex<Vec<(u32, Done)>>,
+    wake: DrainFn,
+}
+
+impl Completer {
+    /// A completer that wakes the JS thread through `wake`.
+    pub fn new(wake: DrainFn) -> Self {
+        Completer { queue: Mutex::new(Vec::with_capacity(64)), wake }
+    }
+
+    /// Run `fut` on the runtime; its outcome settles the JS promise registered under `id`.
+    pub fn spawn<T, F>(self: &Arc<Self>, id: u32, fut: F)
+    where
+        T: Into<Done>,
+        F: Future<Output = stratacache::Result<T>> + Send + 'static,
+    {
+        let me = self.clone();
+        napi::bindgen_prelude::spawn(async move {
+            let done = match fut.await {
+                Ok(v) => v.into(),
+                Err(e) => Done::Error(to_napi(e).reason),
+            };
+            me.push(id, done);
+        });
+    }
+
+    fn push(&self, id: u32, done: Done) {
+        let was_empty = {
+            let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+            let was_empty = q.is_empty();
+            q.push((id, done));
+            was_empty
+        };
+        if was_empty {
+            // Non-blocking: the queue is unbounded; a closed environment just drops the wake-up.
+            let _ = self.wake.call((), ThreadsafeFunctionCallMode::NonBlocking);
+        }
+    }
+
+    /// Everything finished so far, in completion order.
+    pub fn take(&self) -> Vec<(u32, Done)> {
+        std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// One batch as JS sees it: a flat array `[id, value, id, value, …]`; an error has a negative id
+/// (`-(id + 1)`) and its `[CODE] message` text as the value.
+pub struct NativeCompletionsTake(pub Vec<(u32, Done)>);
+
+impl ToNapiValue for NativeCompletionsTake {
+    unsafe fn to_napi_value(env: napi::sys::napi_env, val: Self) -> Result<napi::sys::napi_value> {
+        let items = val.0;
+        let mut out: Vec<Either5<f64, String, bool, Null, Vec<f64>>> = Vec::with_capacity(items.len() * 2);
+        for (id, done) in items {
+            let (id, value) = match done {
+                Done::Null => (id as f64, Either5::D(Null)),
+                Done::Unit => (id as f64, Either5::D(Null)),
+                Done::Text(s) => (id as f64, Either5::B(s)),
+                Done::Bool(b) => (id as f64, Either5::C(b)),
+                Done::Numbers(v) => (id as f64, Either5::E(v)),
+                Done::Error(s) => (-(id as f64) - 1.0, Either5::B(s)),
+            };
+            out.push(Either5::A(id));
+            out.push(value);
+        }
+        unsafe { Vec::to_napi_value(env, out) }
+    }
+}
