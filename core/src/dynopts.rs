@@ -311,3 +311,48 @@ pub fn session_validation(v: Value) -> Result<(Option<String>, Option<String>)> 
     f.finish()?;
     Ok((ip, ua))
 }
+
+/// Options of `limit(identifier, options)`: `{ windowMs, maxRequests, algorithm?, cost?, onRedisError? }`.
+pub fn limit_options(v: Value) -> Result<crate::ratelimit::LimitOptions> {
+    let mut f = Fields::new("limit", v, ErrorKind::InvalidArgument)?;
+    let window_ms = f.count(&["windowMs", "window_ms"], 1)?.ok_or_else(|| Error::invalid_argument("limit options need windowMs"))?;
+    let max_requests =
+        f.count(&["maxRequests", "max_requests"], 1)?.ok_or_else(|| Error::invalid_argument("limit options need maxRequests"))?;
+    let algorithm = match f.string(&["algorithm"])? {
+        None => crate::ratelimit::Algorithm::default(),
+        Some(a) => crate::ratelimit::Algorithm::parse(&a).ok_or_else(|| {
+            Error::invalid_argument(format!(
+                "algorithm must be one of fixed-window, sliding-log, sliding-counter, token-bucket, leaky-bucket, got {a:?}"
+            ))
+        })?,
+    };
+    let cost = f.count(&["cost"], 1)?.unwrap_or(1);
+    let on_redis_error = redis_error_policy(&mut f)?;
+    f.finish()?;
+    Ok(crate::ratelimit::LimitOptions { window_ms, max_requests, algorithm, cost, on_redis_error })
+}
+
+/// Options of `tokenBucket` (`rate_name` = `refillRate`) and `leakyBucket` (`leakRate`):
+/// `{ windowMs, maxRequests, <rate>?, bucketSize?, cost?, onRedisError? }`.
+pub fn bucket_options(v: Value, what: &str, rate_names: &[&str]) -> Result<crate::ratelimit::BucketOptions> {
+    let mut f = Fields::new(what, v, ErrorKind::InvalidArgument)?;
+    let window_ms =
+        f.count(&["windowMs", "window_ms"], 1)?.ok_or_else(|| Error::invalid_argument(format!("{what} options need windowMs")))?;
+    let max_requests = f
+        .count(&["maxRequests", "max_requests"], 1)?
+        .ok_or_else(|| Error::invalid_argument(format!("{what} options need maxRequests")))?;
+    let rate_per_sec = f.number(rate_names)?.map(|(_, x)| x);
+    let bucket_size = f.count(&["bucketSize", "bucket_size"], 1)?;
+    let cost = f.count(&["cost"], 1)?.unwrap_or(1);
+    let on_redis_error = redis_error_policy(&mut f)?;
+    f.finish()?;
+    Ok(crate::ratelimit::BucketOptions { window_ms, max_requests, rate_per_sec, bucket_size, cost, on_redis_error })
+}
+
+fn redis_error_policy(f: &mut Fields<'_>) -> Result<crate::ratelimit::RedisErrorPolicy> {
+    match f.string(&["onRedisError", "on_redis_error"])? {
+        None => Ok(crate::ratelimit::RedisErrorPolicy::default()),
+        Some(p) => crate::ratelimit::RedisErrorPolicy::parse(&p)
+            .ok_or_else(|| Error::invalid_argument(format!("onRedisError must be allow, deny or local, got {p:?}"))),
+    }
+}

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::bus::{Bus, SubscriberContext};
 use crate::invalidator::{CacheInvalidator, DomainInvalidator};
+use crate::ratelimit::RateLimiter;
 use crate::session::SessionManager;
 use crate::config::{CacheConfig, CacheOptions, RedisConfig, RedisOptions};
 use crate::error::Result;
@@ -85,6 +86,7 @@ struct Inner {
     invalidator: CacheInvalidator,
     domains: DomainInvalidator,
     sessions: SessionManager,
+    rate_limiter: RateLimiter,
 }
 
 /// The stratacache system: one handle, cheap to clone, owning every component.
@@ -125,7 +127,8 @@ impl StrataCache {
         let invalidator = CacheInvalidator::new(manager.clone());
         let domains = DomainInvalidator::new(invalidator.clone());
         let sessions = SessionManager::new(manager.clone());
-        Ok(StrataCache { inner: Arc::new(Inner { redis, manager, patterns, invalidator, domains, sessions }) })
+        let rate_limiter = RateLimiter::new(manager.clone());
+        Ok(StrataCache { inner: Arc::new(Inner { redis, manager, patterns, invalidator, domains, sessions, rate_limiter }) })
     }
 
     /// The cache manager.
@@ -146,6 +149,11 @@ impl StrataCache {
     /// Sessions.
     pub fn sessions(&self) -> &SessionManager {
         &self.inner.sessions
+    }
+
+    /// The rate limiter (five algorithms, one atomic Redis decision each).
+    pub fn rate_limiter(&self) -> &RateLimiter {
+        &self.inner.rate_limiter
     }
 
     /// Domain invalidation rules (`invalidateTicket` & co.).

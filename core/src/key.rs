@@ -54,6 +54,12 @@ impl KeySchema {
         format!("{}{key}", self.lock_prefix)
     }
 
+    /// The Redis key of one rate-limit state: `{ns}:rl:{identifier}:{suffix}`. The identifier is a
+    /// Redis Cluster hash tag, so every algorithm's state of one identifier shares a slot.
+    pub fn rate_limit(&self, identifier: &str, suffix: &str) -> String {
+        format!("{}:rl:{{{identifier}}}:{suffix}", self.namespace)
+    }
+
     /// The prefix of every data key (for pattern invalidation and server-assisted tracking).
     pub fn data_prefix(&self) -> &str {
         &self.data_prefix

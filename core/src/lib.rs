@@ -31,6 +31,7 @@ pub mod l2;
 pub mod manager;
 pub mod options;
 pub mod patterns;
+pub mod ratelimit;
 pub mod session;
 pub mod stats;
 

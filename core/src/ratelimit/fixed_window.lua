@@ -1,0 +1,32 @@
+-- Rate limit, FIXED WINDOW: one atomic decision. Mirrored by algorithm.rs (in-process fallback).
+-- KEYS[1] = state hash {w = window start (epoch ms), c = units used in that window}
+-- ARGV[1] = window ms (integer >= 1), ARGV[2] = limit N (integer >= 0), ARGV[3] = cost (integer >= 1)
+-- Returns {allowed 1|0, remaining, reset_ms, retry_after_ms, now_ms}, all integers.
+-- Windows are aligned on the epoch: start = floor(now / window) * window, reset = start + window.
+-- Allowed iff c + cost <= N, then c += cost; remaining = N - c. A denied call writes nothing and
+-- gets retry_after = reset - now (>= 1). The key expires at reset: a past window counts as empty.
+-- Time comes only from Redis TIME.
+local function int(n, min) return n ~= nil and n >= min and n < 2 ^ 53 and n % 1 == 0 end
+local key = KEYS[1]
+local window, limit, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if not (int(window, 1) and int(limit, 0) and int(cost, 1)) then
+  return redis.error_reply('ERR stratacache rate limit: window >= 1, limit >= 0 and cost >= 1 must be integers')
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+local start = math.floor(now / window) * window
+local reset = start + window
+local h = redis.call('HMGET', key, 'w', 'c')
+local used = 0
+if tonumber(h[1]) == start then used = tonumber(h[2]) or 0 end
+if used + cost <= limit then
+  used = used + cost
+  redis.call('HSET', key, 'w', string.format('%d', start), 'c', string.format('%d', used))
+  redis.call('PEXPIRE', key, string.format('%d', reset - now))
+  return {1, limit - used, reset, 0, now}
+end
+if h[1] and redis.call('PTTL', key) == -1 then
+  redis.call('PEXPIRE', key, string.format('%d', reset - now))
+end
+return {0, math.max(0, limit - used), reset, reset - now, now}

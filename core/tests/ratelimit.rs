@@ -1,0 +1,238 @@
+//! Rate limiting against a real Redis: exact counts under concurrency for every algorithm, the
+//! countdown, cost, refill/leak, SCRIPT FLUSH, expiries, the Redis-down policies and recovery.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use redis::AsyncCommands;
+use stratacache::ratelimit::{Algorithm, BucketOptions, LimitOptions, RedisErrorPolicy};
+use stratacache::ErrorKind;
+use support::{cache, unique_ns, RedisServer};
+
+const HOUR: u64 = 3_600_000;
+
+#[tokio::test]
+async fn every_algorithm_admits_exactly_n_of_3n_concurrent_calls() {
+    let server = RedisServer::start();
+    let c = cache(&server.url(), &unique_ns("rl_exact")).await;
+    let n = 50u64;
+    for algorithm in Algorithm::ALL {
+        let id = format!("exact:{}", algorithm.name());
+        let opts = LimitOptions::new(HOUR, n).algorithm(algorithm);
+        let mut tasks = Vec::new();
+        for _ in 0..64 {
+            let (c, id) = (c.clone(), id.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut out = Vec::new();
+                for _ in 0..(3 * n as usize).div_ceil(64) {
+                    out.push(c.rate_limiter().limit(&id, &opts).await.unwrap());
+                }
+                out
+            }));
+        }
+        let mut allowed = Vec::new();
+        let mut denied = 0;
+        for t in tasks {
+            for r in t.await.unwrap() {
+                assert_eq!(r.total, n);
+                if r.allowed {
+                    assert_eq!(r.retry_after, None);
+                    allowed.push(r.remaining);
+                } else {
+                    denied += 1;
+                    let ra = r.retry_after.expect("a denial says when to retry");
+                    assert!((1..=3600).contains(&ra), "{algorithm:?}: retryAfter {ra}");
+                }
+            }
+        }
+        assert_eq!(allowed.len() as u64, n, "{algorithm:?}: exactly N allowed");
+        assert!(denied >= 2 * n as usize, "{algorithm:?}");
+        let seen: BTreeSet<u64> = allowed.into_iter().collect();
+        assert_eq!(seen, (0..n).collect::<BTreeSet<_>>(), "{algorithm:?}: remaining took each of N-1..0 once");
+    }
+}
+
+#[tokio::test]
+async fn countdown_cost_and_every_key_expires() {
+    let server = RedisServer::start();
+    let ns = unique_ns("rl_count");
+    let c = cache(&server.url(), &ns).await;
+    let rl = c.rate_limiter();
+    let mut raw = server.raw().await;
+    for algorithm in Algorithm::ALL {
+        let id = format!("count:{}", algorithm.name());
+        let opts = LimitOptions::new(HOUR, 5).algorithm(algorithm);
+        let first = rl.limit(&id, &opts).await.unwrap();
+        assert!(first.allowed);
+        assert_eq!(first.remaining, 4);
+        assert!(first.reset_time > 1_700_000_000_000, "resetTime is epoch ms");
+        // A cost larger than what remains is denied and consumes nothing.
+        let big = rl.limit(&id, &opts.cost(5)).await.unwrap();
+        assert!(!big.allowed, "{algorithm:?}");
+        assert_eq!(big.remaining, 4, "{algorithm:?}: nothing consumed");
+        let two = rl.limit(&id, &opts.cost(2)).await.unwrap();
+        assert!(two.allowed);
+        assert_eq!(two.remaining, 2);
+        for expect in [1, 0] {
+            let r = rl.limit(&id, &opts).await.unwrap();
+            assert!(r.allowed);
+            assert_eq!(r.remaining, expect, "{algorithm:?}");
+        }
+        let over = rl.limit(&id, &opts).await.unwrap();
+        assert!(!over.allowed);
+        assert_eq!(over.remaining, 0);
+
+        let key = format!("{ns}:rl:{{{id}}}:{}", algorithm.key_suffix());
+        let ttl: i64 = raw.pttl(&key).await.unwrap();
+        assert!(ttl > 0 && ttl <= 2 * HOUR as i64, "{key} must expire, PTTL {ttl}");
+        if algorithm == Algorithm::SlidingLog {
+            let card: u64 = raw.zcard(&key).await.unwrap();
+            assert_eq!(card, 5, "the log never holds more than maxRequests entries");
+        }
+    }
+    // reset forgets every algorithm's state.
+    rl.reset("count:fixed-window").await.unwrap();
+    let r = rl.limit("count:fixed-window", &LimitOptions::new(HOUR, 5).algorithm(Algorithm::FixedWindow)).await.unwrap();
+    assert_eq!(r.remaining, 4);
+}
+
+#[tokio::test]
+async fn refill_and_leak_after_waiting_admit_exactly_the_expected_number() {
+    let server = RedisServer::start();
+    let c = cache(&server.url(), &unique_ns("rl_refill")).await;
+    let rl = c.rate_limiter();
+    // 20 units per second: 120 ms later 2.4 units are back, so exactly 2 more calls pass.
+    let bucket = BucketOptions {
+        window_ms: 60_000,
+        max_requests: 5,
+        rate_per_sec: Some(20.0),
+        bucket_size: Some(5),
+        cost: 1,
+        on_redis_error: RedisErrorPolicy::Local,
+    };
+    for leaky in [false, true] {
+        let id = format!("refill:{leaky}");
+        let call = || async { if leaky { rl.leaky_bucket(&id, &bucket).await } else { rl.token_bucket(&id, &bucket).await }.unwrap() };
+        let mut allowed = 0;
+        for _ in 0..8 {
+            allowed += call().await.allowed as u32;
+        }
+        assert_eq!(allowed, 5, "leaky={leaky}: the bucket starts full");
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        let mut again = 0;
+        for _ in 0..4 {
+            again += call().await.allowed as u32;
+        }
+        assert_eq!(again, 2, "leaky={leaky}: 2.4 units came back in 120 ms");
+    }
+    // Window algorithms: a short window passes, the full quota is back.
+    for algorithm in [Algorithm::FixedWindow, Algorithm::SlidingLog] {
+        let id = format!("win:{}", algorithm.name());
+        let opts = LimitOptions::new(200, 3).algorithm(algorithm);
+        let mut n = 0;
+        for _ in 0..5 {
+            n += rl.limit(&id, &opts).await.unwrap().allowed as u32;
+        }
+        assert_eq!(n, 3);
+        tokio::time::sleep(Duration::from_millis(420)).await;
+        let mut m = 0;
+        for _ in 0..5 {
+            m += rl.limit(&id, &opts).await.unwrap().allowed as u32;
+        }
+        assert_eq!(m, 3, "{algorithm:?}: a new window admits N again");
+    }
+}
+
+#[tokio::test]
+async fn script_flush_mid_run_changes_nothing() {
+    let server = RedisServer::start();
+    let c = cache(&server.url(), &unique_ns("rl_flush")).await;
+    let mut raw = server.raw().await;
+    for algorithm in Algorithm::ALL {
+        let id = format!("flush:{}", algorithm.name());
+        let opts = LimitOptions::new(HOUR, 10).algorithm(algorithm);
+        let mut allowed = 0;
+        for i in 0..30 {
+            if i == 4 || i == 17 {
+                let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut raw).await.unwrap();
+            }
+            allowed += c.rate_limiter().limit(&id, &opts).await.unwrap().allowed as u32;
+        }
+        assert_eq!(allowed, 10, "{algorithm:?}");
+    }
+}
+
+#[tokio::test]
+async fn redis_down_applies_the_policy_and_shared_limits_return_with_redis() {
+    let mut server = RedisServer::start();
+    let port = server.url().rsplit(':').next().unwrap().parse::<u16>().unwrap();
+    let c = cache(&server.url(), &unique_ns("rl_down")).await;
+    let rl = c.rate_limiter();
+    let opts = LimitOptions::new(HOUR, 3);
+    assert!(rl.limit("down", &opts).await.unwrap().allowed);
+    server.kill();
+
+    let t = Instant::now();
+    assert!(rl.limit("down", &opts.on_redis_error(RedisErrorPolicy::Allow)).await.unwrap().allowed);
+    let denied = rl.limit("down", &opts.on_redis_error(RedisErrorPolicy::Deny)).await.unwrap();
+    assert!(!denied.allowed);
+    assert!(denied.retry_after.unwrap() >= 1);
+    // local (the default): an in-process limiter of the same algorithm, starting full.
+    let local: Vec<bool> = {
+        let mut v = Vec::new();
+        for _ in 0..5 {
+            v.push(rl.limit("down", &opts).await.unwrap().allowed);
+        }
+        v
+    };
+    assert_eq!(local, [true, true, true, false, false]);
+    assert!(t.elapsed() < Duration::from_secs(6), "decisions without Redis must not hang: {:?}", t.elapsed());
+    assert!(rl.stats().fallbacks >= 7);
+
+    // Redis back (empty): decisions are shared again, by themselves.
+    let _server = RedisServer::start_on(port);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut raw = _server.raw().await;
+    loop {
+        let r = rl.limit("down", &opts).await.unwrap();
+        let in_redis: bool = raw.exists(format!("{}:rl:{{down}}:sc", c.manager().keys().namespace())).await.unwrap();
+        if in_redis {
+            assert!(r.allowed, "a fresh Redis has the full quota");
+            break;
+        }
+        assert!(Instant::now() < deadline, "rate limiting did not return to Redis");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_a_clear_error() {
+    let server = RedisServer::start();
+    let c = cache(&server.url(), &unique_ns("rl_bad")).await;
+    let rl = c.rate_limiter();
+    let e = rl.limit("", &LimitOptions::new(1000, 5)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidKey);
+    assert!(e.message().contains("identifier"), "{}", e.message());
+    let e = rl.limit("x", &LimitOptions::new(0, 5)).await.unwrap_err();
+    assert!(e.message().contains("windowMs"), "{}", e.message());
+    let e = rl.limit("x", &LimitOptions::new(1000, 5).cost(0)).await.unwrap_err();
+    assert!(e.message().contains("cost"), "{}", e.message());
+    let bad_rate = BucketOptions {
+        window_ms: 1000,
+        max_requests: 5,
+        rate_per_sec: Some(-1.0),
+        bucket_size: None,
+        cost: 1,
+        on_redis_error: RedisErrorPolicy::Local,
+    };
+    let e = rl.token_bucket("x", &bad_rate).await.unwrap_err();
+    assert!(e.message().contains("refillRate") && e.message().contains("-1"), "{}", e.message());
+    let e = stratacache::dynopts::limit_options(serde_json::json!({"windowMs": 1000, "maxRequests": 5, "algorithm": "banana"})).unwrap_err();
+    assert!(e.message().contains("banana"), "{}", e.message());
+    let e = stratacache::dynopts::limit_options(serde_json::json!({"windowMs": 1000, "maxRequests": 5, "onRedisError": "retry"})).unwrap_err();
+    assert!(e.message().contains("retry"), "{}", e.message());
+    let e = stratacache::dynopts::limit_options(serde_json::json!({"windowMs": 1000})).unwrap_err();
+    assert!(e.message().contains("maxRequests"), "{}", e.message());
+}
