@@ -838,5 +838,7 @@ module.exports = nativeBinding
 module.exports.NativeCache = nativeBinding.NativeCache
 module.exports.NativeWriteBehind = nativeBinding.NativeWriteBehind
 module.exports.createSystem = nativeBinding.createSystem
+module.exports.rateLimitHeaders = nativeBinding.rateLimitHeaders
+module.exports.rateLimitPresets = nativeBinding.rateLimitPresets
 module.exports.validateCacheOptions = nativeBinding.validateCacheOptions
 module.exports.validateRedisOptions = nativeBinding.validateRedisOptions

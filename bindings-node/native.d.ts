@@ -60,6 +60,16 @@ export declare class NativeCache {
   readThrough(key: string, options?: string | undefined | null): Promise<string | null>
   /** A new write-behind queue (`WriteBehindPattern`), flushed by `close()`. */
   newWriteBehind(options?: string | undefined | null, onError?: (((arg: [number, string, string, string]) => unknown)) | undefined | null): NativeWriteBehind
+  /** Start one decision; `options` = `{ windowMs, maxRequests, algorithm?, cost?, onRedisError? }` (JSON text). */
+  rateLimitStart(id: number, identifier: string, options: string): void
+  /** Start a token-bucket decision; `{ windowMs, maxRequests, refillRate?, bucketSize?, cost?, onRedisError? }`. */
+  tokenBucketStart(id: number, identifier: string, options: string): void
+  /** Start a leaky-bucket decision; `{ windowMs, maxRequests, leakRate?, bucketSize?, cost?, onRedisError? }`. */
+  leakyBucketStart(id: number, identifier: string, options: string): void
+  /** Forget every algorithm's state of `identifier`, in Redis and in this process. */
+  rateLimitReset(identifier: string): Promise<void>
+  /** Counters since the system started. */
+  rateLimitStats(): RateLimitStatsJs
   /**
    * Create a session from the data (JSON text) and options `{ ttl?, maxDevices? }`; resolves to
    * `{"sessionId": …, "session": {…}}` as JSON text.
@@ -169,6 +179,22 @@ export interface L2StatsJs {
   hitRate: number
   /** Failed Redis calls and undecodable entries. */
   errors: number
+}
+
+/** The standard headers of a decision as `[name, value]` pairs (see the core's `ratelimit::headers`). */
+export declare function rateLimitHeaders(allowed: boolean, total: number, remaining: number, resetTime: number, retryAfter: number | undefined | null, windowMs: number | undefined | null, nowMs: number): Array<Array<string>>
+
+/** The presets as JSON text: `{ name: { windowMs, maxRequests, algorithm } }`. */
+export declare function rateLimitPresets(): string
+
+/** Counters of the rate limiter. */
+export interface RateLimitStatsJs {
+  /** Decisions that admitted the call. */
+  allowed: number
+  /** Decisions that refused it. */
+  denied: number
+  /** Decisions taken without Redis (the `onRedisError` policy). */
+  fallbacks: number
 }
 
 /** Check cache options (JSON text); throws a config error naming what is wrong. */

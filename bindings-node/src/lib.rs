@@ -12,6 +12,7 @@ pub mod hot_calls;
 pub mod invalidation;
 pub mod logging;
 pub mod patterns;
+pub mod ratelimit;
 pub mod runtime;
 pub mod sessions;
 pub mod system;

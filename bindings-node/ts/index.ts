@@ -15,3 +15,14 @@ export { cacheInvalidator, domainInvalidator, CacheInvalidator, DomainInvalidato
 export type { InvalidationEvent, InvalidationListener, DomainTargets } from './invalidation'
 export { sessionManager, SessionManager } from './sessions'
 export type { Session, SessionData, CreateSessionOptions, GetSessionOptions, SessionStats } from './sessions'
+export { redisRateLimiter, rateLimitPresets, rateLimitHeaders, RedisRateLimiter } from './rate-limit'
+export type {
+  RateLimitAlgorithm,
+  RedisErrorPolicy,
+  RateLimitOptions,
+  TokenBucketOptions,
+  LeakyBucketOptions,
+  RateLimitResult,
+  RateLimitStats,
+  RateLimitPreset,
+} from './rate-limit'

@@ -15,6 +15,7 @@ pub mod invalidation;
 pub mod logging;
 pub mod memo;
 pub mod patterns;
+pub mod ratelimit;
 pub mod runtime;
 pub mod sessions;
 pub mod system;
@@ -31,6 +32,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(system::validate_cache_options, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_after_fork_in_child, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_shutdown_runtime, m)?)?;
+    m.add_function(wrap_pyfunction!(ratelimit::rate_limit_presets, m)?)?;
+    m.add_function(wrap_pyfunction!(ratelimit::rate_limit_headers, m)?)?;
     m.add("MISS", system::miss(m.py())?)?;
     Ok(())
 }

@@ -25,6 +25,16 @@ from ._patterns import (
     write_behind,
     write_through,
 )
+from ._ratelimit import (
+    RateLimitPreset,
+    RateLimitPresets,
+    RateLimitResult,
+    RateLimitStats,
+    RedisRateLimiter,
+    rate_limit_headers,
+    rate_limit_presets,
+    redis_rate_limiter,
+)
 from ._records import CacheStats, InitializeResult, L1Stats, L2Stats, Record
 from ._system import RedisClient, create_redis_client, initialize_cache_system, shutdown_cache_system
 from .errors import (
@@ -57,6 +67,14 @@ __all__ = [
     "DomainInvalidator",
     "InvalidationEvent",
     "session_manager",
+    "redis_rate_limiter",
+    "rate_limit_presets",
+    "rate_limit_headers",
+    "RedisRateLimiter",
+    "RateLimitResult",
+    "RateLimitPreset",
+    "RateLimitPresets",
+    "RateLimitStats",
     "SessionManager",
     "Session",
     "CreatedSession",
