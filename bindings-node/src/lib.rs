@@ -5,6 +5,12 @@
 //! runtime. L1 hits are served synchronously on the JS thread by [`system::NativeCache::get_l1`].
 //! The TypeScript layer in `bindings-node/ts/` gives the usage guide's surface on top of this.
 
+/// mimalloc instead of glibc malloc: buffers allocated on the JS thread are freed on the tokio worker
+/// and the other way round, which glibc's arenas handle poorly (profiled: `malloc_consolidate` and
+/// `_int_free` among the top symbols of the JS thread in the rate-limit benchmark).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod callbacks;
 pub mod completion;
 pub mod error;

@@ -9,7 +9,7 @@ import type { NativeCache } from './native-binding'
 import { batched } from './completion'
 import { mapError, rethrow } from './errors'
 import { currentSystem, ensureSystem } from './system'
-import { assertKey, invalidArgument, optionsJson } from './values'
+import { assertKey, describe, invalidArgument, optionsJson } from './values'
 
 /** The algorithms of `limit` (`sliding-counter` is the default). */
 export type RateLimitAlgorithm = 'fixed-window' | 'sliding-log' | 'sliding-counter' | 'token-bucket' | 'leaky-bucket'
@@ -95,7 +95,7 @@ function decide(start: Start, what: string, identifier: string, options: unknown
   try {
     assertKey(identifier, 'identifier')
     if (options === null || typeof options !== 'object') {
-      throw invalidArgument(`${what} options must be an object with windowMs and maxRequests, got ${options === null ? 'null' : typeof options}`)
+      throw invalidArgument(`${what} options must be an object with windowMs and maxRequests, got ${describe(options)}`)
     }
     const json = optionsJson(options) as string
     const s = currentSystem()

@@ -8,7 +8,8 @@
  */
 import { makeError } from './errors'
 
-function describe(v: unknown): string {
+/** A short description of a received value for error messages (`string "x"`, `number 42`, `an object`). */
+export function describe(v: unknown): string {
   if (v === null) return 'null'
   if (typeof v === 'string') return `string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`
   if (typeof v === 'number' || typeof v === 'boolean') return `${typeof v} ${String(v)}`

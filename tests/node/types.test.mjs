@@ -24,13 +24,14 @@ const diagnostics = (file) => result.stdout.split('\n').filter((l) => l.includes
 
 test('tsc checked the guide examples against the built typings in dist/', () => {
   const files = result.stdout.split('\n').map((l) => path.resolve(l.trim()))
-  for (const f of ['tests/node/types/guide-examples.ts', 'tests/node/types/misuse.ts', 'dist/index.d.ts', 'dist/cache-manager.d.ts', 'dist/patterns.d.ts', 'dist/invalidation.d.ts']) {
+  for (const f of ['tests/node/types/guide-examples.ts', 'tests/node/types/misuse.ts', 'dist/index.d.ts', 'dist/cache-manager.d.ts', 'dist/patterns.d.ts', 'dist/invalidation.d.ts', 'tests/node/types/guide-rate-limiting.ts', 'tests/node/types/misuse-rate-limiting.ts', 'dist/rate-limit.d.ts']) {
     assert.ok(files.includes(path.join(REPO_ROOT, f)), `${f} is part of the check\n${describeRun(result)}`)
   }
 })
 
-test("the guide's Initialization, Basic Operations, Cache Patterns and Invalidation examples compile under --strict", () => {
+test("the guide's Initialization, Basic Operations, Cache Patterns, Invalidation and Rate Limiting examples compile under --strict", () => {
   assert.deepEqual(diagnostics('guide-examples.ts'), [], describeRun(result))
+  assert.deepEqual(diagnostics('guide-rate-limiting.ts'), [], describeRun(result))
   assert.deepEqual(diagnostics('redis-cache.ts'), [])
   assert.deepEqual(result.stdout.split('\n').filter((l) => /dist[\\/].*error TS/.test(l)), [], 'the shipped .d.ts files themselves type-check')
 })
@@ -39,6 +40,9 @@ test('misuses stay type errors (every @ts-expect-error is used)', () => {
   const source = fs.readFileSync(path.join(TYPES, 'misuse.ts'), 'utf8')
   assert.ok((source.match(/@ts-expect-error/g) ?? []).length >= 10)
   assert.deepEqual(diagnostics('misuse.ts'), [], describeRun(result))
+  const rl = fs.readFileSync(path.join(TYPES, 'misuse-rate-limiting.ts'), 'utf8')
+  assert.ok((rl.match(/@ts-expect-error/g) ?? []).length >= 20)
+  assert.deepEqual(diagnostics('misuse-rate-limiting.ts'), [], describeRun(result))
 })
 
 test('tsc exits 0 with no diagnostics at all', () => {

@@ -4,7 +4,8 @@
 -- Returns {allowed 1|0, remaining, reset_ms, retry_after_ms, now_ms}, all integers.
 -- Windows are aligned on the epoch: start = floor(now / window) * window, reset = start + window.
 -- Allowed iff c + cost <= N, then c += cost; remaining = N - c. A denied call writes nothing and
--- gets retry_after = reset - now (>= 1). The key expires at reset: a past window counts as empty.
+-- gets retry_after = reset - now (>= 1). The key expires at reset (set once, when a window begins):
+-- a past window counts as empty.
 -- Time comes only from Redis TIME.
 local function int(n, min) return n ~= nil and n >= min and n < 2 ^ 53 and n % 1 == 0 end
 local key = KEYS[1]
@@ -19,14 +20,16 @@ local start = math.floor(now / window) * window
 local reset = start + window
 local h = redis.call('HMGET', key, 'w', 'c')
 local used = 0
-if tonumber(h[1]) == start then used = tonumber(h[2]) or 0 end
+local same = tonumber(h[1]) == start
+if same then used = tonumber(h[2]) or 0 end
 if used + cost <= limit then
   used = used + cost
-  redis.call('HSET', key, 'w', string.format('%d', start), 'c', string.format('%d', used))
-  redis.call('PEXPIRE', key, string.format('%d', reset - now))
+  if same then -- the expiry was set when this window began
+    redis.call('HINCRBY', key, 'c', cost)
+  else
+    redis.call('HSET', key, 'w', string.format('%d', start), 'c', string.format('%d', used))
+    redis.call('PEXPIRE', key, string.format('%d', reset - now))
+  end
   return {1, limit - used, reset, 0, now}
-end
-if h[1] and redis.call('PTTL', key) == -1 then
-  redis.call('PEXPIRE', key, string.format('%d', reset - now))
 end
 return {0, math.max(0, limit - used), reset, reset - now, now}

@@ -44,5 +44,4 @@ local empty = ms_until(level)
 local retry
 if cost > cap then retry = empty else retry = ms_until(level + cost - cap) end
 if retry < 1 then retry = 1 end
-if h[1] and redis.call('PTTL', key) == -1 then redis.call('PEXPIRE', key, s(math.max(1, empty))) end
 return {0, remaining(level), now + empty, retry, now}

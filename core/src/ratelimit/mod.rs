@@ -296,7 +296,7 @@ impl RateLimiter {
         } else {
             self.denied.fetch_add(1, Ordering::Relaxed);
         }
-        Ok(result_of(decision, params.limit, params.window_ms))
+        Ok(result_of(decision, params.limit, params.cost, params.window_ms))
     }
 
     fn fallback(&self, identifier: &str, algorithm: Algorithm, params: &Params, policy: RedisErrorPolicy) -> Decision {
@@ -360,15 +360,17 @@ fn parse_reply(v: &Value) -> Result<Decision> {
     Ok(Decision { allowed: n[0] == 1, remaining: n[1], reset_ms: n[2], retry_after_ms: n[3] })
 }
 
-/// The result the user sees: `retryAfter` in whole seconds, `1..=ceil(window)`, only when denied.
-fn result_of(d: Decision, total: u64, window_ms: u64) -> RateLimitResult {
+/// The result the user sees: `retryAfter` in whole seconds, `1..=ceil(window)`, only when denied; a
+/// cost above the limit can never be admitted, so it is told to wait the whole window.
+fn result_of(d: Decision, total: u64, cost: u64, window_ms: u64) -> RateLimitResult {
     let max_secs = window_ms.div_ceil(1000).max(1);
+    let retry_ms = if cost > total { u64::MAX } else { d.retry_after_ms };
     RateLimitResult {
         allowed: d.allowed,
         total,
         remaining: d.remaining.min(total),
         reset_time: d.reset_ms,
-        retry_after: (!d.allowed).then(|| d.retry_after_ms.div_ceil(1000).clamp(1, max_secs)),
+        retry_after: (!d.allowed).then(|| retry_ms.div_ceil(1000).clamp(1, max_secs)),
     }
 }
 
@@ -379,12 +381,13 @@ mod tests {
     #[test]
     fn retry_after_is_whole_seconds_within_the_window() {
         let d = |ms| Decision { allowed: false, remaining: 0, reset_ms: 0, retry_after_ms: ms };
-        assert_eq!(result_of(d(1), 5, 60_000).retry_after, Some(1));
-        assert_eq!(result_of(d(1_001), 5, 60_000).retry_after, Some(2));
-        assert_eq!(result_of(d(500_000), 5, 60_000).retry_after, Some(60));
-        assert_eq!(result_of(d(2_000), 5, 500).retry_after, Some(1));
+        assert_eq!(result_of(d(1), 5, 1, 60_000).retry_after, Some(1));
+        assert_eq!(result_of(d(1_001), 5, 1, 60_000).retry_after, Some(2));
+        assert_eq!(result_of(d(500_000), 5, 1, 60_000).retry_after, Some(60));
+        assert_eq!(result_of(d(2_000), 5, 1, 500).retry_after, Some(1));
+        assert_eq!(result_of(d(1), 5, 6, 60_000).retry_after, Some(60), "a cost above the limit waits the window");
         let ok = Decision { allowed: true, remaining: 4, reset_ms: 9, retry_after_ms: 0 };
-        assert_eq!(result_of(ok, 5, 1000).retry_after, None);
+        assert_eq!(result_of(ok, 5, 1, 1000).retry_after, None);
     }
 
     #[test]

@@ -38,8 +38,12 @@ local function remaining() -- floor(N - estimate), at least 0
 end
 if prev * decay + (cur + cost) * window <= cap then
   cur = cur + cost
-  redis.call('HSET', key, 'w', s(start), 'cur', s(cur), 'prev', s(prev))
-  redis.call('PEXPIRE', key, s(start + 2 * window - now))
+  if w == start then -- the expiry was set when this window began
+    redis.call('HINCRBY', key, 'cur', cost)
+  else
+    redis.call('HSET', key, 'w', s(start), 'cur', s(cur), 'prev', s(prev))
+    redis.call('PEXPIRE', key, s(start + 2 * window - now))
+  end
   return {1, remaining(), reset, 0, now}
 end
 local retry = window
@@ -57,7 +61,4 @@ if cost <= limit then
   if retry > window then retry = window end
 end
 if retry < 1 then retry = 1 end
-if w and redis.call('PTTL', key) == -1 then
-  redis.call('PEXPIRE', key, s(math.max(1, w + 2 * window - now)))
-end
 return {0, remaining(), reset, retry, now}

@@ -39,12 +39,9 @@ if first[2] then reset = tonumber(first[2]) + window end
 local retry = window
 if cost <= limit then
   local k = live + cost - limit -- >= 1: this many oldest entries must fall out
-  local e = redis.call('ZRANGEBYSCORE', key, live_min, '+inf', 'WITHSCORES', 'LIMIT', k - 1, 1)
+  local e = first
+  if k > 1 then e = redis.call('ZRANGEBYSCORE', key, live_min, '+inf', 'WITHSCORES', 'LIMIT', k - 1, 1) end
   retry = tonumber(e[2]) + window - now
 end
 if retry < 1 then retry = 1 end
-if redis.call('PTTL', key) == -1 then
-  local ttl = tonumber(redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')[2]) + window - now
-  redis.call('PEXPIRE', key, s(math.max(1, ttl)))
-end
 return {0, math.max(0, limit - live), reset, retry, now}

@@ -40,5 +40,4 @@ local full = ms_until(cap - tokens)
 local retry
 if cost > cap then retry = full else retry = ms_until(cost - tokens) end
 if retry < 1 then retry = 1 end
-if h[1] and redis.call('PTTL', key) == -1 then redis.call('PEXPIRE', key, s(math.max(1, full))) end
 return {0, math.floor(tokens + EPS), now + full, retry, now}
