@@ -312,12 +312,34 @@ pub fn session_validation(v: Value) -> Result<(Option<String>, Option<String>)> 
     Ok((ip, ua))
 }
 
+/// A whole number option with the name the caller used (camelCase or snake_case).
+fn named_count(f: &mut Fields<'_>, names: &[&str], min: u64) -> Result<Option<(String, u64)>> {
+    match f.number(names)? {
+        None => Ok(None),
+        Some((n, x)) => count_from_f64(&n, x, min).map(|c| Some((n, c))).map_err(|e| f.err(e.message().into())),
+    }
+}
+
+/// `windowMs` and `maxRequests` (required), range-checked with the names the caller used: the window
+/// at most a year, and `maxRequests × windowMs` below 2^53 so the scripts count exactly.
+fn window_and_limit(f: &mut Fields<'_>, what: &str) -> Result<(u64, u64)> {
+    let (wn, window) = named_count(f, &["windowMs", "window_ms"], 1)?
+        .ok_or_else(|| Error::invalid_argument(format!("{what} options need windowMs (window_ms)")))?;
+    if window > 31_536_000_000 {
+        return Err(Error::invalid_argument(format!("{wn} must be at most 31536000000 (a year), got {window}")));
+    }
+    let (ln, limit) = named_count(f, &["maxRequests", "max_requests"], 1)?
+        .ok_or_else(|| Error::invalid_argument(format!("{what} options need maxRequests (max_requests)")))?;
+    if (window as u128) * (limit as u128) >= 1u128 << 53 {
+        return Err(Error::invalid_argument(format!("{ln} × {wn} must be below 2^53 to count exactly, got {limit} × {window}")));
+    }
+    Ok((window, limit))
+}
+
 /// Options of `limit(identifier, options)`: `{ windowMs, maxRequests, algorithm?, cost?, onRedisError? }`.
 pub fn limit_options(v: Value) -> Result<crate::ratelimit::LimitOptions> {
     let mut f = Fields::new("limit", v, ErrorKind::InvalidArgument)?;
-    let window_ms = f.count(&["windowMs", "window_ms"], 1)?.ok_or_else(|| Error::invalid_argument("limit options need windowMs"))?;
-    let max_requests =
-        f.count(&["maxRequests", "max_requests"], 1)?.ok_or_else(|| Error::invalid_argument("limit options need maxRequests"))?;
+    let (window_ms, max_requests) = window_and_limit(&mut f, "limit")?;
     let algorithm = match f.string(&["algorithm"])? {
         None => crate::ratelimit::Algorithm::default(),
         Some(a) => crate::ratelimit::Algorithm::parse(&a).ok_or_else(|| {
@@ -332,17 +354,27 @@ pub fn limit_options(v: Value) -> Result<crate::ratelimit::LimitOptions> {
     Ok(crate::ratelimit::LimitOptions { window_ms, max_requests, algorithm, cost, on_redis_error })
 }
 
-/// Options of `tokenBucket` (`rate_name` = `refillRate`) and `leakyBucket` (`leakRate`):
-/// `{ windowMs, maxRequests, <rate>?, bucketSize?, cost?, onRedisError? }`.
+/// Options of `tokenBucket` (`rate_names` = `refillRate`/`refill_rate`) and `leakyBucket`
+/// (`leakRate`/`leak_rate`): `{ windowMs, maxRequests, <rate>?, bucketSize?, cost?, onRedisError? }`.
 pub fn bucket_options(v: Value, what: &str, rate_names: &[&str]) -> Result<crate::ratelimit::BucketOptions> {
     let mut f = Fields::new(what, v, ErrorKind::InvalidArgument)?;
-    let window_ms =
-        f.count(&["windowMs", "window_ms"], 1)?.ok_or_else(|| Error::invalid_argument(format!("{what} options need windowMs")))?;
-    let max_requests = f
-        .count(&["maxRequests", "max_requests"], 1)?
-        .ok_or_else(|| Error::invalid_argument(format!("{what} options need maxRequests")))?;
-    let rate_per_sec = f.number(rate_names)?.map(|(_, x)| x);
-    let bucket_size = f.count(&["bucketSize", "bucket_size"], 1)?;
+    let (window_ms, max_requests) = window_and_limit(&mut f, what)?;
+    let rate_per_sec = match f.number(rate_names)? {
+        None => None,
+        Some((_, r)) if r.is_finite() && r > 0.0 && r <= 1e9 => Some(r),
+        Some((n, r)) => {
+            return Err(Error::invalid_argument(format!(
+                "{n} must be a number of units per second > 0 (at most 1e9), got {}",
+                crate::options::fmt_number(r)
+            )))
+        }
+    };
+    let bucket_size = match named_count(&mut f, &["bucketSize", "bucket_size"], 1)? {
+        Some((n, b)) if (window_ms as u128) * (b as u128) >= 1u128 << 53 => {
+            return Err(Error::invalid_argument(format!("{n} × windowMs must be below 2^53 to count exactly, got {b} × {window_ms}")))
+        }
+        other => other.map(|(_, b)| b),
+    };
     let cost = f.count(&["cost"], 1)?.unwrap_or(1);
     let on_redis_error = redis_error_policy(&mut f)?;
     f.finish()?;
@@ -350,9 +382,10 @@ pub fn bucket_options(v: Value, what: &str, rate_names: &[&str]) -> Result<crate
 }
 
 fn redis_error_policy(f: &mut Fields<'_>) -> Result<crate::ratelimit::RedisErrorPolicy> {
-    match f.string(&["onRedisError", "on_redis_error"])? {
+    match f.take(&["onRedisError", "on_redis_error"]) {
         None => Ok(crate::ratelimit::RedisErrorPolicy::default()),
-        Some(p) => crate::ratelimit::RedisErrorPolicy::parse(&p)
-            .ok_or_else(|| Error::invalid_argument(format!("onRedisError must be allow, deny or local, got {p:?}"))),
+        Some((n, Value::String(p))) => crate::ratelimit::RedisErrorPolicy::parse(&p)
+            .ok_or_else(|| Error::invalid_argument(format!("{n} must be allow, deny or local, got {p:?}"))),
+        Some((n, v)) => Err(Error::invalid_argument(format!("{n} must be allow, deny or local, got {}", describe(&v)))),
     }
 }

@@ -10,6 +10,8 @@ __all__ = [
     "create_system",
     "validate_redis_options",
     "validate_cache_options",
+    "rate_limit_presets",
+    "rate_limit_headers",
     "_after_fork_in_child",
     "_shutdown_runtime",
     "MISS",

@@ -14,6 +14,8 @@ from stratacache import (
     create_redis_client,
     get_cache_manager,
     initialize_cache_system,
+    rate_limit_presets,
+    redis_rate_limiter,
 )
 
 
@@ -45,3 +47,9 @@ async def misuses() -> None:
     pending: str = WriteBehindPattern().stats().pending  # expect-error: assignment
     await cache_invalidator.invalidate_pattern(["ticket:*"])  # expect-error: arg-type
     cache_invalidator.on_invalidation(lambda event: event.kind)  # expect-error: attr-defined
+    await redis_rate_limiter.limit("id", window_ms=1000, max_requests=5, algorithm="sliding-window")  # expect-error: arg-type
+    await redis_rate_limiter.limit("id", windowMs=1000, maxRequests=5)  # expect-error: call-arg
+    await redis_rate_limiter.limit("id", window_ms=1000, max_requests=5, on_redis_error="retry")  # expect-error: arg-type
+    await redis_rate_limiter.token_bucket("id", window_ms=1000, max_requests=5, leak_rate=1)  # expect-error: call-arg
+    retry: int = (await redis_rate_limiter.limit("id", window_ms=1000, max_requests=5)).retry_after  # expect-error: assignment
+    rate_limit_presets.login  # expect-error: attr-defined
