@@ -41,6 +41,11 @@ async fn main() -> stratacache::Result<()> {
     for (k, e) in keys.iter().zip(m.mget_entries(&keys).await?) {
         println!("{k}: {}", e.map(|e| e.json.to_string()).unwrap_or_else(|| "null".into()));
     }
+    // Rate limiting: the `api` preset, shared with every process on this Redis.
+    let api = stratacache::ratelimit::preset("api").expect("the api preset exists");
+    let opts = stratacache::ratelimit::LimitOptions::new(api.window_ms, api.max_requests).algorithm(api.algorithm);
+    let r = cache.rate_limiter().limit("api:demo", &opts).await?;
+    println!("rate limit api:demo: allowed {}, remaining {} of {}", r.allowed, r.remaining, r.total);
     let s = m.stats();
     println!(
         "stats: l1 {}/{} entries, l1 hit rate {:.1}%, l2 hit rate {:.1}%, l2 errors {}",

@@ -6,6 +6,9 @@ import {
   cacheManager,
   cacheAside,
   writeThrough,
+  redisRateLimiter,
+  rateLimitPresets,
+  rateLimitHeaders,
 } from '../../dist/index.mjs'
 
 const status = await initializeCacheSystem({ redis: { namespace: 'demo' } })
@@ -45,6 +48,14 @@ const loadReport = async () => { loads++; await new Promise((r) => setTimeout(r,
 await Promise.all(Array.from({ length: 100 }, () => cacheAside.get('report:today', loadReport, { ttl: 60 })))
 console.log(`cacheAside: 100 callers, ${loads} load`)
 await writeThrough.write('user:1', { name: 'Alice B.' }, async (data) => console.log('  writer saved', data), { ttl: 300 })
+
+// Rate limiting (the guide's login limit): 5 attempts per 15 minutes, shared with the Python demo.
+await redisRateLimiter.reset('auth:demo')
+for (let attempt = 1; attempt <= 6; attempt++) {
+  const r = await redisRateLimiter.limit('auth:demo', { ...rateLimitPresets.auth, maxRequests: 7, algorithm: 'sliding-log' })
+  console.log(`login attempt ${attempt}: ${r.allowed ? 'allowed' : `429, retry after ${r.retryAfter} s`}, remaining ${r.remaining}`)
+  if (attempt === 6) console.log('  headers:', rateLimitHeaders(r, { windowMs: rateLimitPresets.auth.windowMs }))
+}
 
 console.log('stats:', await cacheManager.getStats())
 await shutdownCacheSystem()

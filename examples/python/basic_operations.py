@@ -6,7 +6,15 @@ Run: ./dev demo (it starts a redis-server when REDIS_URL is unset).
 import asyncio
 import datetime
 
-from stratacache import cache_aside, cache_manager, initialize_cache_system, shutdown_cache_system
+from stratacache import (
+    cache_aside,
+    cache_manager,
+    initialize_cache_system,
+    rate_limit_headers,
+    rate_limit_presets,
+    redis_rate_limiter,
+    shutdown_cache_system,
+)
 
 
 async def main() -> None:
@@ -40,6 +48,13 @@ async def main() -> None:
 
     await asyncio.gather(*[cache_aside.get("report:py", load_report, ttl=60) for _ in range(100)])
     print(f"cache_aside: 100 callers, {loads} load")
+
+    # The same login limit as the Node demo (7 per 15 minutes): Node used 6, one is left.
+    for attempt in (7, 8):
+        r = await redis_rate_limiter.limit("auth:demo", **{**rate_limit_presets.auth, "max_requests": 7})
+        verdict = "allowed" if r.allowed else f"429, retry after {r.retry_after} s"
+        print(f"login attempt {attempt} (Python, shared quota): {verdict}, remaining {r.remaining}")
+    print("  headers:", rate_limit_headers(r, window_ms=rate_limit_presets.auth.window_ms))
     print("stats:", await cache_manager.get_stats())
     await shutdown_cache_system()
 
