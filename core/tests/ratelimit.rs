@@ -236,3 +236,31 @@ async fn bad_input_is_refused_with_a_clear_error() {
     let e = stratacache::dynopts::limit_options(serde_json::json!({"windowMs": 1000})).unwrap_err();
     assert!(e.message().contains("maxRequests"), "{}", e.message());
 }
+
+#[tokio::test]
+async fn a_foreign_value_under_a_limit_key_is_an_error_not_a_silent_fallback() {
+    let server = RedisServer::start();
+    let ns = unique_ns("rl_wrongtype");
+    let c = cache(&server.url(), &ns).await;
+    let mut raw = server.raw().await;
+    let _: () = raw.set(format!("{ns}:rl:{{clash}}:sc"), "not a hash").await.unwrap();
+    let e = c.rate_limiter().limit("clash", &LimitOptions::new(HOUR, 5)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Redis, "{}", e.message());
+    assert_eq!(c.rate_limiter().stats().fallbacks, 0, "a Redis that answers is not a Redis that is down");
+}
+
+#[tokio::test]
+async fn identifiers_with_braces_colons_and_unicode_stay_separate() {
+    let server = RedisServer::start();
+    let c = cache(&server.url(), &unique_ns("rl_ids")).await;
+    let rl = c.rate_limiter();
+    let opts = LimitOptions::new(HOUR, 2);
+    let ids = ["a}b", "a}c", "{x}", "user:1", "user:1:", "東京", "a b"];
+    for id in ids {
+        assert_eq!(rl.limit(id, &opts).await.unwrap().remaining, 1, "{id}");
+    }
+    for id in ids {
+        let r = rl.limit(id, &opts).await.unwrap();
+        assert_eq!((r.allowed, r.remaining), (true, 0), "{id}: each identifier has its own quota");
+    }
+}
