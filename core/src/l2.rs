@@ -50,7 +50,12 @@ impl L2 {
             .map_err(|e| Error::config(format!("cannot create Redis connection: {e}")))?;
         Ok(L2 {
             conn,
-            breaker: Breaker::new(cache.breaker_threshold, cache.breaker_cooldown),
+            // A half-open probe may take a connection attempt, its retry and a command.
+            breaker: Breaker::new(
+                cache.breaker_threshold,
+                cache.breaker_cooldown,
+                redis.connect_timeout * 2 + redis.command_timeout + Duration::from_secs(1),
+            ),
             errors: AtomicU64::new(0),
             on_recover,
         })
@@ -99,6 +104,10 @@ impl L2 {
                         tracing::warn!("stratacache: Redis is unreachable ({e}); serving from L1 (degraded mode) and reconnecting in the background");
                     }
                     self.breaker.failure();
+                } else if self.breaker.success() {
+                    // An error reply (a script error, a wrong type) still proves Redis answers.
+                    tracing::warn!("stratacache: Redis is reachable again; L1 cleared");
+                    (self.on_recover)();
                 }
             }
         }
