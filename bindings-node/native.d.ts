@@ -15,13 +15,19 @@ export declare class NativeCache {
   setDrain(drain: () => void): void
   /** Every call finished since the last drain: `[id, value, …]`, errors with id `-(id + 1)`. */
   takeCompletions(): Array<number | string | boolean | null | number[]>
-  /** Start the Redis part of a get (after `getL1` missed); settles `id` with JSON text or `null`. */
-  getL2Start(id: number, key: string): void
   /**
-   * Start a set of JSON text with options `{ ttl?, tags?, compress?, compressionThreshold? }`
-   * (JSON text); bad options throw at once. Settles `id` with `null`.
+   * Start the Redis part of the gets that one tick of JS issued (after `getL1` missed), together
+   * (one Redis round trip): `ids[i]` settles with the JSON text of `keys[i]` or `null`.
    */
-  setStart(id: number, key: string, json: string, options?: string | undefined | null): void
+  getL2BatchStart(ids: Array<number>, keys: Array<string>): void
+  /**
+   * Start the sets that one tick of JS issued, together (one Redis round trip, one bus message):
+   * `ids[i]` settles with `null` or the error of `keys[i]`/`jsons[i]`/`options[i]` (options: JSON text
+   * of `{ ttl?, tags?, compress?, compressionThreshold? }`, or `null` when no set has any; bad options
+   * fail only their own set). Only the strings are converted here; everything else happens on the
+   * runtime, off the JS thread.
+   */
+  setBatchStart(ids: Array<number>, keys: Array<string>, jsons: Array<string>, options?: Array<string | undefined | null> | undefined | null): void
   /** Start a delete; settles `id` with whether the key existed. */
   delStart(id: number, key: string): void
   /** Delete keys in every process; resolves to how many existed. */

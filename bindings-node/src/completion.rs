@@ -90,6 +90,37 @@ impl Completer {
         });
     }
 
+    /// Run `fut`, which settles a batch of calls at once: its `i`-th result settles `ids[i]`.
+    pub fn spawn_batch<T, F>(self: &Arc<Self>, ids: Vec<u32>, fut: F)
+    where
+        T: Into<Done>,
+        F: Future<Output = Vec<stratacache::Result<T>>> + Send + 'static,
+    {
+        let me = self.clone();
+        napi::bindgen_prelude::spawn(async move {
+            let results = fut.await;
+            me.push_all(ids.into_iter().zip(results).map(|(id, r)| {
+                let done = match r {
+                    Ok(v) => v.into(),
+                    Err(e) => Done::Error(to_napi(e).reason),
+                };
+                (id, done)
+            }));
+        });
+    }
+
+    fn push_all(&self, batch: impl Iterator<Item = (u32, Done)>) {
+        let was_empty = {
+            let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+            let was_empty = q.is_empty();
+            q.extend(batch);
+            was_empty
+        };
+        if was_empty {
+            let _ = self.wake.call((), ThreadsafeFunctionCallMode::NonBlocking);
+        }
+    }
+
     fn push(&self, id: u32, done: Done) {
         let was_empty = {
             let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());

@@ -5,10 +5,9 @@ use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use stratacache::dynopts;
+use stratacache::{dynopts, SetItem};
 
 use crate::completion::{Completer, DrainFn, NativeCompletionsTake};
-use crate::error::{parse_json, IntoNapi};
 use crate::system::NativeCache;
 
 impl NativeCache {
@@ -34,21 +33,64 @@ impl NativeCache {
         Ok(NativeCompletionsTake(self.completer()?.take()))
     }
 
-    /// Start the Redis part of a get (after `getL1` missed); settles `id` with JSON text or `null`.
+    /// Start the Redis part of the gets that one tick of JS issued (after `getL1` missed), together
+    /// (one Redis round trip): `ids[i]` settles with the JSON text of `keys[i]` or `null`.
     #[napi]
-    pub fn get_l2_start(&self, id: u32, key: String) -> Result<()> {
+    pub fn get_l2_batch_start(&self, ids: Vec<u32>, keys: Vec<String>) -> Result<()> {
+        if keys.len() != ids.len() {
+            return Err(napi::Error::from_reason("[ERR_STRATACACHE_INTERNAL] getL2BatchStart: columns of different lengths"));
+        }
         let m = self.handle();
-        self.completer()?.spawn(id, async move { Ok(m.manager().get_l2(&key).await?.map(|e| e.json.to_string())) });
+        self.completer()?.spawn_batch(ids, async move {
+            m.manager()
+                .get_l2_batch(&keys)
+                .await
+                .into_iter()
+                .map(|r| r.map(|e| e.map(|e| e.json.to_string())))
+                .collect::<Vec<_>>()
+        });
         Ok(())
     }
 
-    /// Start a set of JSON text with options `{ ttl?, tags?, compress?, compressionThreshold? }`
-    /// (JSON text); bad options throw at once. Settles `id` with `null`.
+    /// Start the sets that one tick of JS issued, together (one Redis round trip, one bus message):
+    /// `ids[i]` settles with `null` or the error of `keys[i]`/`jsons[i]`/`options[i]` (options: JSON text
+    /// of `{ ttl?, tags?, compress?, compressionThreshold? }`, or `null` when no set has any; bad options
+    /// fail only their own set). Only the strings are converted here; everything else happens on the
+    /// runtime, off the JS thread.
     #[napi]
-    pub fn set_start(&self, id: u32, key: String, json: String, options: Option<String>) -> Result<()> {
-        let opts = dynopts::set_options(parse_json("set", options)?).napi()?;
+    pub fn set_batch_start(
+        &self,
+        ids: Vec<u32>,
+        keys: Vec<String>,
+        jsons: Vec<String>,
+        options: Option<Vec<Option<String>>>,
+    ) -> Result<()> {
+        let options = options.unwrap_or_else(|| vec![None; ids.len()]);
+        if keys.len() != ids.len() || jsons.len() != ids.len() || options.len() != ids.len() {
+            return Err(napi::Error::from_reason("[ERR_STRATACACHE_INTERNAL] setBatchStart: columns of different lengths"));
+        }
         let m = self.handle();
-        self.completer()?.spawn(id, async move { m.manager().set_json(&key, &json, &opts).await });
+        self.completer()?.spawn_batch(ids, async move {
+            let mut opts_errors: Vec<Option<stratacache::Error>> = Vec::with_capacity(keys.len());
+            let mut items = Vec::with_capacity(keys.len());
+            for ((key, json), o) in keys.into_iter().zip(jsons).zip(options) {
+                match set_options(o) {
+                    Ok(opts) => {
+                        opts_errors.push(None);
+                        items.push(SetItem { key, json, opts });
+                    }
+                    Err(e) => opts_errors.push(Some(e)),
+                }
+            }
+            let mut written = m.manager().set_json_batch(&items).await.into_iter();
+            opts_errors
+                .into_iter()
+                .map(|bad| match bad {
+                    Some(e) => Err(e),
+                    None => written.next().unwrap_or(Ok(())),
+                })
+                .collect::<Vec<_>>()
+        });
         Ok(())
     }
 
@@ -58,5 +100,13 @@ impl NativeCache {
         let m = self.handle();
         self.completer()?.spawn(id, async move { m.manager().del(&key).await });
         Ok(())
+    }
+}
+
+/// The options of one set from their JSON text (`None`: no options).
+fn set_options(text: Option<String>) -> stratacache::Result<stratacache::SetOptions> {
+    match text.map(|t| serde_json::from_str(&t)).transpose() {
+        Ok(v) => dynopts::set_options(v.unwrap_or(serde_json::Value::Null)),
+        Err(e) => Err(stratacache::Error::new(stratacache::ErrorKind::InvalidArgument, format!("set options are not valid: {e}"))),
     }
 }

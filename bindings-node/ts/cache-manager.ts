@@ -3,7 +3,7 @@ import type { NativeCache } from './native-binding'
 import { mapError, rethrow } from './errors'
 import { configureCache, currentSystem, ensureSystem, type CacheManagerOptions } from './system'
 import { MISS, readL1 } from './l1'
-import { batched } from './completion'
+import { batched, StartBatch } from './completion'
 import { assertKey, assertStrings, fromJson, invalidArgument, optionsJson, toJson } from './values'
 
 /** Options of `set`. */
@@ -34,8 +34,16 @@ export interface CacheStats {
   corruptEntries: number
 }
 
+/** The sets of one tick, started together (one Redis round trip, one bus message). */
+const sets = new StartBatch(3, (sys, ids, [keys, jsons, opts]) =>
+  sys.setBatchStart(ids, keys!, jsons!, opts!.some((o) => o !== null) ? opts : null),
+)
+
+/** The L1 misses of one tick, read from Redis together (one round trip). */
+const l2Gets = new StartBatch(1, (sys, ids, [keys]) => sys.getL2BatchStart(ids, keys!))
+
 function parseL2<T>(s: NativeCache, key: string): Promise<T | null> {
-  return batched<string | null>((id) => s.getL2Start(id, key)).then((text) => fromJson<T>(text))
+  return l2Gets.add<string | null>(s, key).then((text) => fromJson<T>(text))
 }
 
 /** The two-tier cache manager. Use the `cacheManager` singleton. */
@@ -65,8 +73,8 @@ export class CacheManager {
       const json = toJson(key, value)
       const opts = optionsJson(options)
       const s = currentSystem()
-      if (s) return batched<void>((id) => s.setStart(id, key, json, opts))
-      return ensureSystem().then((sys) => batched<void>((id) => sys.setStart(id, key, json, opts)))
+      if (s) return sets.add<void>(s, key, json, opts ?? null)
+      return ensureSystem().then((sys) => sets.add<void>(sys, key, json, opts ?? null))
     } catch (e) {
       return Promise.reject(mapError(e))
     }

@@ -23,6 +23,12 @@ function keepAlive(on: boolean): void {
   }
 }
 
+function allocId(): number {
+  const id = nextId
+  nextId = nextId >= 0x7ffffffe ? 0 : nextId + 1
+  return id
+}
+
 function drainFrom(sys: NativeCache): () => void {
   return () => {
     const batch = sys.takeCompletions()
@@ -56,8 +62,7 @@ export function installDrain(sys: NativeCache): void {
  * throw (bad options) rejects the promise, mapped to a stratacache error.
  */
 export function batched<T>(start: (id: number) => void): Promise<T> {
-  const id = nextId
-  nextId = nextId >= 0x7ffffffe ? 0 : nextId + 1
+  const id = allocId()
   return new Promise<T>((resolve, reject) => {
     try {
       start(id)
@@ -68,4 +73,71 @@ export function batched<T>(start: (id: number) => void): Promise<T> {
     if (slots.size === 0) keepAlive(true)
     slots.set(id, [resolve, reject])
   })
+}
+
+/**
+ * Calls of one kind that one synchronous run of JS starts, handed to the native side together when
+ * that run ends (in a microtask) or when [`MAX_BATCH`] are waiting: concurrent calls then share one
+ * thread hop, one Redis round trip and one bus message. Each call still gets its own promise and its own outcome. `send(sys, ids, columns)`
+ * receives column `i` as the `i`-th arguments of the calls, in call order.
+ */
+/**
+ * The most calls one batch carries; a fuller tick is sent as several batches, so the native side
+ * and Redis start on the first while JS is still issuing the rest (measured at 64 sets in flight:
+ * 8–32 are equally good; one batch per tick of 64 was slower than no batching at all).
+ */
+export const MAX_BATCH = 16
+
+export class StartBatch {
+  private sys: NativeCache | null = null
+  private ids: number[] = []
+  private cols: unknown[][]
+
+  constructor(
+    private readonly width: number,
+    private readonly send: (sys: NativeCache, ids: number[], cols: any[][]) => void,
+  ) {
+    this.cols = this.fresh()
+  }
+
+  /** Add one call on `sys`; the promise settles with its own outcome. */
+  add<T>(sys: NativeCache, ...args: unknown[]): Promise<T> {
+    if (this.ids.length > 0 && this.sys !== sys) this.flush()
+    const id = allocId()
+    const p = new Promise<T>((resolve, reject) => {
+      if (slots.size === 0) keepAlive(true)
+      slots.set(id, [resolve, reject])
+    })
+    if (this.ids.length === 0) {
+      this.sys = sys
+      queueMicrotask(this.flush)
+    }
+    this.ids.push(id)
+    for (let i = 0; i < this.width; i++) this.cols[i]!.push(args[i])
+    if (this.ids.length >= MAX_BATCH) this.flush()
+    return p
+  }
+
+  private fresh(): unknown[][] {
+    return Array.from({ length: this.width }, () => [])
+  }
+
+  private readonly flush = (): void => {
+    const { sys, ids, cols } = this
+    if (sys === null || ids.length === 0) return
+    this.sys = null
+    this.ids = []
+    this.cols = this.fresh()
+    try {
+      this.send(sys, ids, cols)
+    } catch (e) {
+      const err = mapError(e)
+      for (const id of ids) {
+        const s = slots.get(id)
+        slots.delete(id)
+        s?.[1](err)
+      }
+      if (slots.size === 0) keepAlive(false)
+    }
+  }
 }

@@ -40,5 +40,5 @@ pub use error::{Error, ErrorKind, Result};
 pub use handle::{StrataCache, StrataCacheBuilder};
 pub use l1::Entry;
 pub use manager::CacheManager;
-pub use options::{count_from_f64, ttl_from_secs, MsetItem, SetOptions};
+pub use options::{count_from_f64, ttl_from_secs, MsetItem, SetItem, SetOptions};
 pub use stats::{CacheStats, L1Stats, L2Stats};

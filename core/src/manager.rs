@@ -27,7 +27,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::key::{validate_key, validate_tag, KeySchema};
 use crate::l1::{Entry, L1};
 use crate::l2::{Fetched, L2};
-use crate::options::{MsetItem, SetOptions};
+use crate::options::{MsetItem, SetItem, SetOptions};
 use crate::stats::{CacheStats, L1Stats, L2Stats};
 
 /// Extra lifetime of a tag key beyond the longest entry that records it.
@@ -163,6 +163,22 @@ impl CacheManager {
         self.check_key(key)?;
         let keys = [key.to_owned()];
         Ok(self.fetch(&keys, true).await.pop().flatten())
+    }
+
+    /// [`Manager::get_l2`] of many keys at once, as if each were its own call (a bad key fails alone),
+    /// with one Redis round trip for all of them. Results in input order. The bindings use this for
+    /// the L1 misses that one tick of their event loop produces.
+    pub async fn get_l2_batch(&self, keys: &[String]) -> Vec<Result<Option<Arc<Entry>>>> {
+        if let Err(e) = self.check_open() {
+            return keys.iter().map(|_| Err(e.clone())).collect();
+        }
+        let mut out: Vec<Result<Option<Arc<Entry>>>> = keys.iter().map(|k| self.check_key(k).map(|_| None)).collect();
+        let valid: Vec<String> = keys.iter().zip(&out).filter(|(_, r)| r.is_ok()).map(|(k, _)| k.clone()).collect();
+        let mut fetched = self.fetch(&valid, true).await.into_iter();
+        for r in out.iter_mut().filter(|r| r.is_ok()) {
+            *r = Ok(fetched.next().flatten());
+        }
+        out
     }
 
     /// Read `key` from Redis without counting a hit or miss (used while waiting for another
@@ -361,6 +377,36 @@ impl CacheManager {
             .then(|| opts.compression_threshold.unwrap_or(self.config.compression_threshold));
         let w = self.prepare(key, json, opts.ttl, &opts.tags, compress_above)?;
         self.write_all(&[w]).await
+    }
+
+    /// Store independent writes together, as if each were its own [`Manager::set_json`]: each is
+    /// validated alone (a bad one fails alone), the valid ones reach Redis in one round trip with one
+    /// bus message naming all their keys, in input order (a key written twice keeps the later value).
+    /// Results come back in input order. The bindings use this for the `set` calls that one tick of
+    /// their event loop issues.
+    pub async fn set_json_batch(&self, items: &[SetItem]) -> Vec<Result<()>> {
+        if let Err(e) = self.check_open() {
+            return items.iter().map(|_| Err(e.clone())).collect();
+        }
+        let mut results: Vec<Result<()>> = Vec::with_capacity(items.len());
+        let mut writes = Vec::with_capacity(items.len());
+        for i in items {
+            let compress_above =
+                i.opts.compress.then(|| i.opts.compression_threshold.unwrap_or(self.config.compression_threshold));
+            match self.prepare(&i.key, &i.json, i.opts.ttl, &i.opts.tags, compress_above) {
+                Ok(w) => {
+                    writes.push(w);
+                    results.push(Ok(()));
+                }
+                Err(e) => results.push(Err(e)),
+            }
+        }
+        if let Err(e) = self.write_all(&writes).await {
+            for r in results.iter_mut().filter(|r| r.is_ok()) {
+                *r = Err(e.clone());
+            }
+        }
+        results
     }
 
     /// Serialize and store `value` under `key`.

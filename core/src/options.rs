@@ -120,3 +120,14 @@ mod tests {
         assert!(count_from_f64("l1MaxSize", 2.5, 0).is_err());
     }
 }
+
+/// One write of [`crate::Manager::set_json_batch`]: JSON text under a key, with its own options.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SetItem {
+    /// The key.
+    pub key: String,
+    /// The value as JSON text.
+    pub json: String,
+    /// The options of this write.
+    pub opts: SetOptions,
+}

@@ -155,3 +155,85 @@ async fn l1_is_bounded_and_l1_hits_do_not_touch_redis() {
     let gets = |s: &str| s.lines().find(|l| l.starts_with("cmdstat_get:")).map(str::to_owned);
     assert_eq!(gets(&before), gets(&after), "L1 hits sent GETs to Redis");
 }
+
+#[tokio::test]
+async fn a_batch_of_sets_keeps_each_outcome_and_sends_one_bus_message() {
+    let server = RedisServer::start();
+    let ns = unique_ns("setbatch");
+    let a = cache(&server.url(), &ns).await;
+    let b = cache(&server.url(), &ns).await;
+    let m = a.manager();
+    // B caches an old value, so it must hear about the batch to drop it.
+    m.set("k0", &"old", &SetOptions::default()).await.unwrap();
+    assert_eq!(b.manager().get::<String>("k0").await.unwrap().as_deref(), Some("old"));
+
+    let mut raw = server.raw().await;
+    let publishes = |info: String| -> u64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix("cmdstat_publish:calls="))
+            .and_then(|rest| rest.split(',').next())
+            .map_or(0, |n| n.parse().unwrap())
+    };
+    let before = publishes(redis::cmd("INFO").arg("commandstats").query_async(&mut raw).await.unwrap());
+    let item = |key: &str, json: &str, opts: SetOptions| stratacache::SetItem { key: key.into(), json: json.into(), opts };
+    let results = m
+        .set_json_batch(&[
+            item("k0", "\"new\"", SetOptions::default()),
+            item("k1", "1", SetOptions::default().with_tags(["t"])),
+            item("", "2", SetOptions::default()),
+            item("k3", "not json", SetOptions::default()),
+            item("k4", "4", SetOptions::ttl(Duration::ZERO)),
+            item("k1", "11", SetOptions::default().with_tags(["t"])),
+        ])
+        .await;
+    let after = publishes(redis::cmd("INFO").arg("commandstats").query_async(&mut raw).await.unwrap());
+    let kinds: Vec<_> = results.iter().map(|r| r.as_ref().err().map(|e| e.code())).collect();
+    assert_eq!(
+        kinds,
+        [None, None, Some("ERR_STRATACACHE_INVALID_KEY"), Some("ERR_STRATACACHE_SERIALIZATION"), Some("ERR_STRATACACHE_INVALID_ARGUMENT"), None]
+    );
+    assert_eq!(after - before, 1, "one bus message for the whole batch");
+    // The later of two writes to one key wins, in both tiers; B dropped its old copy.
+    assert_eq!(m.get::<i64>("k1").await.unwrap(), Some(11));
+    assert_eq!(b.manager().get::<i64>("k1").await.unwrap(), Some(11));
+    for _ in 0..100 {
+        if b.manager().get::<String>("k0").await.unwrap().as_deref() == Some("new") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(b.manager().get::<String>("k0").await.unwrap().as_deref(), Some("new"));
+    assert!(!raw.exists::<_, bool>(format!("{ns}:d:k3")).await.unwrap());
+    assert!(!raw.exists::<_, bool>(format!("{ns}:d:k4")).await.unwrap());
+    // Tags travelled per item.
+    m.invalidate_by_tags(&["t".to_owned()]).await.unwrap();
+    assert_eq!(b.manager().get::<i64>("k1").await.unwrap(), None);
+    assert_eq!(m.get::<String>("k0").await.unwrap().as_deref(), Some("new"));
+}
+
+#[tokio::test]
+async fn a_batch_of_l2_gets_reads_every_key_in_one_go_and_fails_only_bad_keys() {
+    let server = RedisServer::start();
+    let ns = unique_ns("getbatch");
+    let a = cache(&server.url(), &ns).await;
+    let b = cache(&server.url(), &ns).await;
+    a.manager().set("x", &1, &SetOptions::default()).await.unwrap();
+    a.manager().set("y", &"two", &SetOptions::default()).await.unwrap();
+    let keys = ["x", "", "missing", "y", "x"].map(String::from);
+    let got = b.manager().get_l2_batch(&keys).await;
+    let view: Vec<_> = got
+        .iter()
+        .map(|r| match r {
+            Ok(e) => Ok(e.as_ref().map(|e| e.json.to_string())),
+            Err(e) => Err(e.code()),
+        })
+        .collect();
+    assert_eq!(
+        view,
+        [Ok(Some("1".into())), Err("ERR_STRATACACHE_INVALID_KEY"), Ok(None), Ok(Some("\"two\"".into())), Ok(Some("1".into()))]
+    );
+    let s = b.manager().stats();
+    assert_eq!((s.l2.hits, s.l2.misses), (3, 1));
+    // The batch filled B's L1.
+    assert!(b.manager().get_l1("y").unwrap().is_some());
+}

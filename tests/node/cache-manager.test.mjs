@@ -389,6 +389,57 @@ describe('bad input', () => {
   })
 })
 
+describe('sets issued in one tick', () => {
+  test('each set keeps its own outcome: a bad one rejects alone, the others are stored', async () => {
+    // 10 good and 4 bad sets: under 16, so all of them travel in one batch.
+    const keys = Array.from({ length: 10 }, (_, i) => `tick:ok:${i}`)
+    const writes = keys.map((k, i) => cacheManager.set(k, { i }, { ttl: 60, tags: [`tick-${i % 3}`] }))
+    const bad = [
+      rejectsWith(cacheManager.set('tick:bad-ttl', 1, { ttl: -1 }), 'ERR_STRATACACHE_INVALID_ARGUMENT', /ttl/),
+      rejectsWith(cacheManager.set('tick:bad-opt', 1, { tll: 60 }), 'ERR_STRATACACHE_INVALID_ARGUMENT', /tll/),
+      rejectsWith(cacheManager.set('tick:bad-tag', 1, { tags: [''] }), 'ERR_STRATACACHE_INVALID_ARGUMENT', /tag/),
+      rejectsWith(cacheManager.set('', 1), 'ERR_STRATACACHE_INVALID_KEY'),
+    ]
+    await Promise.all(writes)
+    await Promise.all(bad)
+    assert.deepEqual(await existing(...keys), keys)
+    assert.deepEqual(await existing('tick:bad-ttl', 'tick:bad-opt', 'tick:bad-tag'), [])
+    for (const [i, k] of keys.entries()) assert.deepEqual(await cacheManager.get(k), { i })
+    await cacheManager.invalidateByTags(['tick-1'])
+    const left = []
+    for (const k of keys) if ((await cacheManager.get(k)) !== null) left.push(k)
+    assert.deepEqual(left, keys.filter((_, i) => i % 3 !== 1), 'each set carried its own tags')
+  })
+
+  test('the same key set twice in one tick keeps the later value, here and in Redis', async () => {
+    const first = cacheManager.set('tick:twice', 'first')
+    const second = cacheManager.set('tick:twice', 'second')
+    await Promise.all([first, second])
+    assert.equal(await cacheManager.get('tick:twice'), 'second')
+    const envelope = await r.cmd('GET', dataKey('tick:twice'))
+    assert.match(String(envelope), /second/)
+    assert.doesNotMatch(String(envelope), /first/)
+  })
+
+  test("one tick's sets reach Redis together, 16 at a time: one bus message per 16 sets", async () => {
+    for (const [count, messages] of [[16, 1], [40, 3]]) {
+      const c0 = await r.commandCalls()
+      await Promise.all(Array.from({ length: count }, (_, i) => cacheManager.set(`tick:bus:${i}`, i)))
+      const c1 = await r.commandCalls()
+      assert.equal((c1.set ?? 0) - (c0.set ?? 0), count)
+      assert.equal((c1.publish ?? 0) - (c0.publish ?? 0), messages, `${count} sets in one tick`)
+    }
+    for (let i = 0; i < 40; i++) assert.equal(await cacheManager.get(`tick:bus:${i}`), i)
+  })
+
+  test('sets after an await start a new batch and still settle', async () => {
+    for (let round = 0; round < 3; round++) {
+      await Promise.all([cacheManager.set(`tick:round:${round}:a`, round), cacheManager.set(`tick:round:${round}:b`, round)])
+    }
+    assert.deepEqual(await existing('tick:round:2:a', 'tick:round:2:b'), ['tick:round:2:a', 'tick:round:2:b'])
+  })
+})
+
 describe('L1 and Redis', () => {
   test('an L1 hit resolves the value without any Redis command', async () => {
     await cacheManager.set('l1:hot', { hot: true }, { ttl: 60 })
