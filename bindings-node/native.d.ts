@@ -66,12 +66,14 @@ export declare class NativeCache {
   readThrough(key: string, options?: string | undefined | null): Promise<string | null>
   /** A new write-behind queue (`WriteBehindPattern`), flushed by `close()`. */
   newWriteBehind(options?: string | undefined | null, onError?: (((arg: [number, string, string, string]) => unknown)) | undefined | null): NativeWriteBehind
-  /** Start one decision; `options` = `{ windowMs, maxRequests, algorithm?, cost?, onRedisError? }` (JSON text). */
-  rateLimitStart(id: number, identifier: string, options: string): void
-  /** Start a token-bucket decision; `{ windowMs, maxRequests, refillRate?, bucketSize?, cost?, onRedisError? }`. */
-  tokenBucketStart(id: number, identifier: string, options: string): void
-  /** Start a leaky-bucket decision; `{ windowMs, maxRequests, leakRate?, bucketSize?, cost?, onRedisError? }`. */
-  leakyBucketStart(id: number, identifier: string, options: string): void
+  /**
+   * Start the decisions that one tick of JS asked for, together (one Redis round trip): `ids[i]`
+   * settles with the decision of `identifiers[i]` under `options[i]` (JSON text), where `kinds[i]`
+   * is 0 for `limit` (`{ windowMs, maxRequests, algorithm?, cost?, onRedisError? }`), 1 for
+   * `tokenBucket` and 2 for `leakyBucket` (`{ windowMs, maxRequests, refillRate | leakRate?,
+   * bucketSize?, cost?, onRedisError? }`). Bad options fail only their own decision.
+   */
+  rateLimitBatchStart(ids: Array<number>, kinds: Array<number>, identifiers: Array<string>, options: Array<string>): void
   /** Forget every algorithm's state of `identifier`, in Redis and in this process. */
   rateLimitReset(identifier: string): Promise<void>
   /** Counters since the system started. */

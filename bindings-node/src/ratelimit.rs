@@ -5,9 +5,9 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use stratacache::dynopts;
-use stratacache::ratelimit::{self, RateLimitResult};
+use stratacache::ratelimit::{self, RateLimitCall, RateLimitResult};
 
-use crate::error::{parse_json, IntoNapi};
+use crate::error::IntoNapi;
 use crate::system::NativeCache;
 
 fn numbers(r: RateLimitResult) -> Vec<f64> {
@@ -33,32 +33,37 @@ pub struct RateLimitStatsJs {
 
 #[napi]
 impl NativeCache {
-    /// Start one decision; `options` = `{ windowMs, maxRequests, algorithm?, cost?, onRedisError? }` (JSON text).
+    /// Start the decisions that one tick of JS asked for, together (one Redis round trip): `ids[i]`
+    /// settles with the decision of `identifiers[i]` under `options[i]` (JSON text), where `kinds[i]`
+    /// is 0 for `limit` (`{ windowMs, maxRequests, algorithm?, cost?, onRedisError? }`), 1 for
+    /// `tokenBucket` and 2 for `leakyBucket` (`{ windowMs, maxRequests, refillRate | leakRate?,
+    /// bucketSize?, cost?, onRedisError? }`). Bad options fail only their own decision.
     #[napi]
-    pub fn rate_limit_start(&self, id: u32, identifier: String, options: String) -> Result<()> {
-        let opts = dynopts::limit_options(parse_json("limit", Some(options))?).napi()?;
+    pub fn rate_limit_batch_start(&self, ids: Vec<u32>, kinds: Vec<u32>, identifiers: Vec<String>, options: Vec<String>) -> Result<()> {
+        if kinds.len() != ids.len() || identifiers.len() != ids.len() || options.len() != ids.len() {
+            return Err(napi::Error::from_reason("[ERR_STRATACACHE_INTERNAL] rateLimitBatchStart: columns of different lengths"));
+        }
         let h = self.handle();
-        self.completer()?.spawn(id, async move { h.rate_limiter().limit(&identifier, &opts).await.map(numbers) });
-        Ok(())
-    }
-
-    /// Start a token-bucket decision; `{ windowMs, maxRequests, refillRate?, bucketSize?, cost?, onRedisError? }`.
-    #[napi]
-    pub fn token_bucket_start(&self, id: u32, identifier: String, options: String) -> Result<()> {
-        let v = parse_json("tokenBucket", Some(options))?;
-        let opts = dynopts::bucket_options(v, "tokenBucket", &["refillRate", "refill_rate"]).napi()?;
-        let h = self.handle();
-        self.completer()?.spawn(id, async move { h.rate_limiter().token_bucket(&identifier, &opts).await.map(numbers) });
-        Ok(())
-    }
-
-    /// Start a leaky-bucket decision; `{ windowMs, maxRequests, leakRate?, bucketSize?, cost?, onRedisError? }`.
-    #[napi]
-    pub fn leaky_bucket_start(&self, id: u32, identifier: String, options: String) -> Result<()> {
-        let v = parse_json("leakyBucket", Some(options))?;
-        let opts = dynopts::bucket_options(v, "leakyBucket", &["leakRate", "leak_rate"]).napi()?;
-        let h = self.handle();
-        self.completer()?.spawn(id, async move { h.rate_limiter().leaky_bucket(&identifier, &opts).await.map(numbers) });
+        self.completer()?.spawn_batch(ids, async move {
+            let mut bad: Vec<Option<stratacache::Error>> = Vec::with_capacity(kinds.len());
+            let mut calls = Vec::with_capacity(kinds.len());
+            for ((kind, identifier), text) in kinds.into_iter().zip(identifiers).zip(options) {
+                match call_of(kind, &text) {
+                    Ok(call) => {
+                        bad.push(None);
+                        calls.push((identifier, call));
+                    }
+                    Err(e) => bad.push(Some(e)),
+                }
+            }
+            let mut decided = h.rate_limiter().decide_batch(&calls).await.into_iter();
+            bad.into_iter()
+                .map(|b| match b {
+                    Some(e) => Err(e),
+                    None => decided.next().unwrap_or_else(|| Err(internal("a decision is missing"))).map(numbers),
+                })
+                .collect::<Vec<_>>()
+        });
         Ok(())
     }
 
@@ -105,4 +110,26 @@ pub fn rate_limit_headers(
         .into_iter()
         .map(|(n, v)| vec![n.to_owned(), v])
         .collect()
+}
+
+fn internal(what: &str) -> stratacache::Error {
+    stratacache::Error::new(stratacache::ErrorKind::Internal, what)
+}
+
+/// One decision's options from their JSON text, named as the JS method that was called.
+fn call_of(kind: u32, text: &str) -> stratacache::Result<RateLimitCall> {
+    let what = match kind {
+        0 => "limit",
+        1 => "tokenBucket",
+        2 => "leakyBucket",
+        _ => return Err(internal("unknown rate-limit call kind")),
+    };
+    let v = serde_json::from_str(text).map_err(|e| {
+        stratacache::Error::new(stratacache::ErrorKind::InvalidArgument, format!("{what} options are not valid: {e}"))
+    })?;
+    Ok(match kind {
+        0 => RateLimitCall::Limit(dynopts::limit_options(v)?),
+        1 => RateLimitCall::TokenBucket(dynopts::bucket_options(v, what, &["refillRate", "refill_rate"])?),
+        _ => RateLimitCall::LeakyBucket(dynopts::bucket_options(v, what, &["leakRate", "leak_rate"])?),
+    })
 }

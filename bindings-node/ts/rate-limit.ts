@@ -5,8 +5,7 @@
  * in the Rust core (`core/src/ratelimit/`); this file converts.
  */
 import native = require('./native')
-import type { NativeCache } from './native-binding'
-import { batched } from './completion'
+import { StartBatch } from './completion'
 import { mapError, rethrow } from './errors'
 import { currentSystem, ensureSystem } from './system'
 import { assertKey, describe, invalidArgument, optionsJson } from './values'
@@ -83,7 +82,17 @@ export interface RateLimitPreset {
   readonly algorithm: RateLimitAlgorithm
 }
 
-type Start = (s: NativeCache, id: number, identifier: string, options: string) => void
+/** Which native decision a call asks for (the `kinds` column of `rateLimitBatchStart`). */
+const enum Kind {
+  Limit = 0,
+  TokenBucket = 1,
+  LeakyBucket = 2,
+}
+
+/** The decisions of one tick, sent to Redis together (one round trip). */
+const decisions = new StartBatch(3, (sys, ids, [kinds, identifiers, opts]) =>
+  sys.rateLimitBatchStart(ids, kinds!, identifiers!, opts!),
+)
 
 function toResult(n: number[]): RateLimitResult {
   const r: RateLimitResult = { allowed: n[0] === 1, total: n[1], remaining: n[2], resetTime: n[3] }
@@ -91,7 +100,7 @@ function toResult(n: number[]): RateLimitResult {
   return r
 }
 
-function decide(start: Start, what: string, identifier: string, options: unknown): Promise<RateLimitResult> {
+function decide(kind: Kind, what: string, identifier: string, options: unknown): Promise<RateLimitResult> {
   try {
     assertKey(identifier, 'identifier')
     if (options === null || typeof options !== 'object') {
@@ -99,32 +108,29 @@ function decide(start: Start, what: string, identifier: string, options: unknown
     }
     const json = optionsJson(options) as string
     const s = currentSystem()
-    if (s) return batched<number[]>((id) => start(s, id, identifier, json)).then(toResult)
-    return ensureSystem().then((sys) => batched<number[]>((id) => start(sys, id, identifier, json)).then(toResult))
+    if (s) return decisions.add<number[]>(s, kind, identifier, json).then(toResult)
+    return ensureSystem().then((sys) => decisions.add<number[]>(sys, kind, identifier, json).then(toResult))
   } catch (e) {
     return Promise.reject(mapError(e))
   }
 }
 
-const LIMIT: Start = (s, id, identifier, o) => s.rateLimitStart(id, identifier, o)
-const TOKEN: Start = (s, id, identifier, o) => s.tokenBucketStart(id, identifier, o)
-const LEAKY: Start = (s, id, identifier, o) => s.leakyBucketStart(id, identifier, o)
 
 /** The rate limiter. Use the `redisRateLimiter` singleton. */
 export class RedisRateLimiter {
   /** Decide one call for `identifier`: `maxRequests` units per `windowMs` with the chosen algorithm. */
   limit(identifier: string, options: RateLimitOptions): Promise<RateLimitResult> {
-    return decide(LIMIT, 'limit', identifier, options)
+    return decide(Kind.Limit, 'limit', identifier, options)
   }
 
   /** Token bucket: bursts up to `bucketSize`, refilled at `refillRate` tokens per second. */
   tokenBucket(identifier: string, options: TokenBucketOptions): Promise<RateLimitResult> {
-    return decide(TOKEN, 'tokenBucket', identifier, options)
+    return decide(Kind.TokenBucket, 'tokenBucket', identifier, options)
   }
 
   /** Leaky bucket (as a meter): at most `bucketSize` waiting, drained at `leakRate` per second. */
   leakyBucket(identifier: string, options: LeakyBucketOptions): Promise<RateLimitResult> {
-    return decide(LEAKY, 'leakyBucket', identifier, options)
+    return decide(Kind.LeakyBucket, 'leakyBucket', identifier, options)
   }
 
   /** Forget every algorithm's state of `identifier` (in Redis and in this process). */

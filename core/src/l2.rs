@@ -310,6 +310,41 @@ impl L2 {
         }
         self.call(|mut c| async move { inv.invoke_async::<Value>(&mut c).await }).await
     }
+
+    /// Many script calls (one key each) in one round trip, each with its own outcome. A call whose
+    /// script Redis does not know (`NOSCRIPT` after a restart or `SCRIPT FLUSH`) is sent again on its
+    /// own through [`L2::script`], which loads the script, so a flush stays invisible. The outer error
+    /// is a failure to reach Redis at all.
+    pub async fn script_many(&self, calls: &[ScriptCall<'_>]) -> Result<Vec<Result<Value>>> {
+        let mut p = redis::pipe();
+        p.ignore_errors();
+        for c in calls {
+            p.cmd("EVALSHA").arg(c.script.get_hash()).arg(1).arg(&c.key).arg(&c.args);
+        }
+        let replies = self.pipeline(p).await?;
+        let mut out = Vec::with_capacity(calls.len());
+        for (c, reply) in calls.iter().zip(replies) {
+            out.push(match reply {
+                Value::ServerError(e) if e.kind() == Some(redis::ServerErrorKind::NoScript) => {
+                    let args: Vec<&str> = c.args.iter().map(String::as_str).collect();
+                    self.script(c.script, &[&c.key], &args).await
+                }
+                Value::ServerError(e) => Err(Error::from(redis::RedisError::from(e))),
+                v => Ok(v),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// One call of [`L2::script_many`]: a script, its one key and its arguments.
+pub struct ScriptCall<'a> {
+    /// The script.
+    pub script: &'a redis::Script,
+    /// `KEYS[1]`.
+    pub key: String,
+    /// `ARGV`.
+    pub args: Vec<String>,
 }
 
 impl L2 {

@@ -264,3 +264,70 @@ async fn identifiers_with_braces_colons_and_unicode_stay_separate() {
         assert_eq!((r.allowed, r.remaining), (true, 0), "{id}: each identifier has its own quota");
     }
 }
+
+#[tokio::test]
+async fn a_batch_decides_each_call_as_if_alone_in_order() {
+    use stratacache::ratelimit::RateLimitCall;
+    let mut server = RedisServer::start();
+    let c = cache(&server.url(), &unique_ns("rl_batch")).await;
+    let rl = c.rate_limiter();
+    let mut raw = server.raw().await;
+    let two = LimitOptions::new(HOUR, 2);
+    let bucket = BucketOptions { window_ms: HOUR, max_requests: 1, rate_per_sec: None, bucket_size: None, cost: 1, on_redis_error: RedisErrorPolicy::Local };
+    let calls = |id: &str| {
+        vec![
+            (id.to_owned(), RateLimitCall::Limit(two)),
+            (id.to_owned(), RateLimitCall::Limit(two)),
+            (String::new(), RateLimitCall::Limit(two)),
+            (id.to_owned(), RateLimitCall::Limit(two)),
+            (id.to_owned(), RateLimitCall::Limit(LimitOptions::new(HOUR, 0))),
+            (id.to_owned(), RateLimitCall::TokenBucket(bucket)),
+            (id.to_owned(), RateLimitCall::TokenBucket(bucket)),
+            (id.to_owned(), RateLimitCall::LeakyBucket(bucket)),
+            (id.to_owned(), RateLimitCall::Limit(two.algorithm(Algorithm::SlidingLog).cost(3))),
+        ]
+    };
+    let view = |results: Vec<stratacache::Result<stratacache::ratelimit::RateLimitResult>>| -> Vec<Result<(bool, u64), ErrorKind>> {
+        results.into_iter().map(|r| r.map(|r| (r.allowed, r.remaining)).map_err(|e| e.kind())).collect()
+    };
+    let expected = vec![
+        Ok((true, 1)),
+        Ok((true, 0)),
+        Err(ErrorKind::InvalidKey),
+        Ok((false, 0)),
+        Err(ErrorKind::InvalidArgument),
+        Ok((true, 0)),
+        Ok((false, 0)),
+        Ok((true, 0)),
+        Ok((false, 2)),
+    ];
+    let evalsha = |info: String| -> u64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
+            .and_then(|rest| rest.split(',').next())
+            .map_or(0, |n| n.parse().unwrap())
+    };
+    assert_eq!(view(rl.decide_batch(&calls("batch:a")).await), expected);
+
+    // After SCRIPT FLUSH the same batch on a fresh identifier decides the same (NOSCRIPT reloads).
+    let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut raw).await.unwrap();
+    assert_eq!(view(rl.decide_batch(&calls("batch:b")).await), expected);
+    let before = evalsha(redis::cmd("INFO").arg("commandstats").query_async(&mut raw).await.unwrap());
+    assert_eq!(view(rl.decide_batch(&calls("batch:c")).await), expected);
+    let after = evalsha(redis::cmd("INFO").arg("commandstats").query_async(&mut raw).await.unwrap());
+    // Identical calls on one identifier share a script run: the three sliding-counter calls, the two
+    // token-bucket calls, the leaky bucket and the sliding log make 4 runs for 7 valid calls.
+    assert_eq!(after - before, 4, "one EVALSHA per run of identical calls");
+
+    // Redis gone: each call follows its own policy.
+    server.kill();
+    let down = vec![
+        ("batch:d".to_owned(), RateLimitCall::Limit(two.on_redis_error(RedisErrorPolicy::Allow))),
+        ("batch:d".to_owned(), RateLimitCall::Limit(two.on_redis_error(RedisErrorPolicy::Deny))),
+        ("batch:d".to_owned(), RateLimitCall::Limit(two)),
+        ("batch:d".to_owned(), RateLimitCall::Limit(two)),
+        ("batch:d".to_owned(), RateLimitCall::Limit(two)),
+    ];
+    let got: Vec<bool> = rl.decide_batch(&down).await.into_iter().map(|r| r.unwrap().allowed).collect();
+    assert_eq!(got, [true, false, true, true, false]);
+}

@@ -1,7 +1,9 @@
 -- Rate limit, FIXED WINDOW: one atomic decision. Mirrored by algorithm.rs (in-process fallback).
 -- KEYS[1] = state hash {w = window start (epoch ms), c = units used in that window}
 -- ARGV[1] = window ms (integer >= 1), ARGV[2] = limit N (integer >= 0), ARGV[3] = cost (integer >= 1)
--- Returns {allowed 1|0, remaining, reset_ms, retry_after_ms, now_ms}, all integers.
+-- ARGV[4] = n, how many identical calls to decide in a row at this one `now` (integer 1..1000,
+-- default 1), as n separate calls would; returns {allowed 1|0, remaining, reset_ms, retry_after_ms}
+-- for each call in turn, then now_ms, all integers.
 -- Windows are aligned on the epoch: start = floor(now / window) * window, reset = start + window.
 -- Allowed iff c + cost <= N, then c += cost; remaining = N - c. A denied call writes nothing and
 -- gets retry_after = reset - now (>= 1). The key expires at reset (set once, when a window begins):
@@ -9,27 +11,42 @@
 -- Time comes only from Redis TIME.
 local function int(n, min) return n ~= nil and n >= min and n < 2 ^ 53 and n % 1 == 0 end
 local key = KEYS[1]
-local window, limit, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-if not (int(window, 1) and int(limit, 0) and int(cost, 1)) then
-  return redis.error_reply('ERR stratacache rate limit: window >= 1, limit >= 0 and cost >= 1 must be integers')
+local window, limit, cost, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4] or '1')
+if not (int(window, 1) and int(limit, 0) and int(cost, 1) and int(n, 1) and n <= 1000) then
+  return redis.error_reply('ERR stratacache rate limit: window >= 1, limit >= 0, cost >= 1 and 1 <= n <= 1000 must be integers')
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 local start = math.floor(now / window) * window
 local reset = start + window
-local h = redis.call('HMGET', key, 'w', 'c')
-local used = 0
-local same = tonumber(h[1]) == start
-if same then used = tonumber(h[2]) or 0 end
-if used + cost <= limit then
-  used = used + cost
-  if same then -- the expiry was set when this window began
-    redis.call('HINCRBY', key, 'c', cost)
-  else
-    redis.call('HSET', key, 'w', string.format('%d', start), 'c', string.format('%d', used))
-    redis.call('PEXPIRE', key, string.format('%d', reset - now))
+local function decide()
+  local h = redis.call('HMGET', key, 'w', 'c')
+  local used = 0
+  local same = tonumber(h[1]) == start
+  if same then used = tonumber(h[2]) or 0 end
+  if used + cost <= limit then
+    used = used + cost
+    if same then -- the expiry was set when this window began
+      redis.call('HINCRBY', key, 'c', cost)
+    else
+      redis.call('HSET', key, 'w', string.format('%d', start), 'c', string.format('%d', used))
+      redis.call('PEXPIRE', key, string.format('%d', reset - now))
+    end
+    return 1, limit - used, reset, 0
   end
-  return {1, limit - used, reset, 0, now}
+  return 0, math.max(0, limit - used), reset, reset - now
 end
-return {0, math.max(0, limit - used), reset, reset - now, now}
+local out = {}
+for i = 1, n do
+  local allowed, remaining, reset, retry = decide()
+  for _ = i, allowed == 1 and i or n do -- a denial writes nothing: the calls after it are denied alike
+    out[#out + 1] = allowed
+    out[#out + 1] = remaining
+    out[#out + 1] = reset
+    out[#out + 1] = retry
+  end
+  if allowed == 0 then break end
+end
+out[#out + 1] = now
+return out

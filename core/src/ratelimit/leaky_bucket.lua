@@ -2,7 +2,9 @@
 -- KEYS[1] = state hash {l = level (%.17g), ts = time of l (epoch ms)}; no key = an empty bucket
 -- ARGV[1] = capacity (integer >= 0), ARGV[2] = leak per ms (decimal > 0, e.g. "0.002"),
 -- ARGV[3] = cost (integer >= 1)
--- Returns {allowed 1|0, remaining, reset_ms, retry_after_ms, now_ms}, all integers.
+-- ARGV[4] = n, how many identical calls to decide in a row at this one `now` (integer 1..1000,
+-- default 1), as n separate calls would; returns {allowed 1|0, remaining, reset_ms, retry_after_ms}
+-- for each call in turn, then now_ms, all integers.
 -- level = max(0, l - (now - ts) * leak). Allowed iff level + cost <= capacity (1e-6 tolerance for
 -- float noise), then level += cost. remaining = floor(capacity - level); reset = now + the time until
 -- the bucket is empty. Denied: nothing is written; retry_after = time until level + cost <= capacity,
@@ -14,9 +16,9 @@ local EPS, DT = 1e-6, 1e-9
 local function int(n, min) return n ~= nil and n >= min and n < 2 ^ 53 and n % 1 == 0 end
 local function s(n) return string.format('%d', n) end
 local key = KEYS[1]
-local cap, leak, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-if not (int(cap, 0) and int(cost, 1) and leak and leak > 0 and leak < math.huge) then
-  return redis.error_reply('ERR stratacache rate limit: capacity >= 0 and cost >= 1 must be integers, leak > 0')
+local cap, leak, cost, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4] or '1')
+if not (int(cap, 0) and int(cost, 1) and leak and leak > 0 and leak < math.huge and int(n, 1) and n <= 1000) then
+  return redis.error_reply('ERR stratacache rate limit: capacity >= 0, cost >= 1 and 1 <= n <= 1000 must be integers, leak > 0')
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -30,18 +32,33 @@ local function remaining(level)
   if r < 0 then return 0 end
   return r
 end
-local h = redis.call('HMGET', key, 'l', 'ts')
-local level, ts = tonumber(h[1]), tonumber(h[2])
-if level and ts then level = math.max(0, level - math.max(0, now - ts) * leak) else level = 0 end
-if level + cost <= cap + EPS then
-  level = level + cost
+local function decide()
+  local h = redis.call('HMGET', key, 'l', 'ts')
+  local level, ts = tonumber(h[1]), tonumber(h[2])
+  if level and ts then level = math.max(0, level - math.max(0, now - ts) * leak) else level = 0 end
+  if level + cost <= cap + EPS then
+    level = level + cost
+    local empty = ms_until(level)
+    redis.call('HSET', key, 'l', string.format('%.17g', level), 'ts', s(now))
+    redis.call('PEXPIRE', key, s(math.max(1, empty)))
+    return 1, remaining(level), now + empty, 0
+  end
   local empty = ms_until(level)
-  redis.call('HSET', key, 'l', string.format('%.17g', level), 'ts', s(now))
-  redis.call('PEXPIRE', key, s(math.max(1, empty)))
-  return {1, remaining(level), now + empty, 0, now}
+  local retry
+  if cost > cap then retry = empty else retry = ms_until(level + cost - cap) end
+  if retry < 1 then retry = 1 end
+  return 0, remaining(level), now + empty, retry
 end
-local empty = ms_until(level)
-local retry
-if cost > cap then retry = empty else retry = ms_until(level + cost - cap) end
-if retry < 1 then retry = 1 end
-return {0, remaining(level), now + empty, retry, now}
+local out = {}
+for i = 1, n do
+  local allowed, remaining, reset, retry = decide()
+  for _ = i, allowed == 1 and i or n do -- a denial writes nothing: the calls after it are denied alike
+    out[#out + 1] = allowed
+    out[#out + 1] = remaining
+    out[#out + 1] = reset
+    out[#out + 1] = retry
+  end
+  if allowed == 0 then break end
+end
+out[#out + 1] = now
+return out

@@ -26,10 +26,12 @@ use crate::key::validate_key;
 use crate::manager::CacheManager;
 
 pub mod algorithm;
+mod batch;
 pub mod headers;
 pub mod presets;
 
 pub use algorithm::{Algorithm, Decision, LocalLimiter, Params};
+pub use batch::RateLimitCall;
 pub use headers::headers;
 pub use presets::{preset, Preset, PRESETS};
 
@@ -217,10 +219,7 @@ impl RateLimiter {
 
     /// One decision for `identifier` with any of the five algorithms.
     pub async fn limit(&self, identifier: &str, opts: &LimitOptions) -> Result<RateLimitResult> {
-        check_limits(opts.window_ms, opts.max_requests, "maxRequests")?;
-        let cost = check_cost(opts.cost)?;
-        let rate_per_ms = opts.max_requests as f64 / opts.window_ms as f64;
-        let params = Params { window_ms: opts.window_ms, limit: opts.max_requests, cost, rate_per_ms };
+        let params = limit_params(opts)?;
         self.decide(identifier, opts.algorithm, params, opts.on_redis_error).await
     }
 
@@ -269,34 +268,26 @@ impl RateLimiter {
             None => self.fallback(identifier, algorithm, &params, RedisErrorPolicy::Local),
             Some(l2) => {
                 let key = self.manager.keys().rate_limit(identifier, algorithm.key_suffix());
-                let (a1, a2, a3);
-                let args: [&str; 3] = match algorithm {
-                    Algorithm::TokenBucket | Algorithm::LeakyBucket => {
-                        a1 = params.limit.to_string();
-                        a2 = rate_arg(params.rate_per_ms);
-                        a3 = params.cost.to_string();
-                        [&a1, &a2, &a3]
-                    }
-                    _ => {
-                        a1 = params.window_ms.to_string();
-                        a2 = params.limit.to_string();
-                        a3 = params.cost.to_string();
-                        [&a1, &a2, &a3]
-                    }
-                };
+                let args = script_args(algorithm, &params, 1);
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
                 match l2.script(script(algorithm), &[&key], &args).await {
-                    Ok(v) => parse_reply(&v)?,
+                    Ok(v) => parse_replies(&v, 1)?[0],
                     Err(e) if e.is_unavailable() => self.fallback(identifier, algorithm, &params, policy),
                     Err(e) => return Err(e),
                 }
             }
         };
+        Ok(self.record(decision, &params))
+    }
+
+    /// Count a decision and turn it into the result the user sees.
+    fn record(&self, decision: Decision, params: &Params) -> RateLimitResult {
         if decision.allowed {
             self.allowed.fetch_add(1, Ordering::Relaxed);
         } else {
             self.denied.fetch_add(1, Ordering::Relaxed);
         }
-        Ok(result_of(decision, params.limit, params.cost, params.window_ms))
+        result_of(decision, params.limit, params.cost, params.window_ms)
     }
 
     fn fallback(&self, identifier: &str, algorithm: Algorithm, params: &Params, policy: RedisErrorPolicy) -> Decision {
@@ -320,11 +311,32 @@ impl RateLimiter {
     }
 }
 
+/// `ARGV` of a script deciding `n` identical calls in a row: `window, limit, cost, n` (buckets:
+/// `capacity, rate per ms, cost, n`).
+fn script_args(algorithm: Algorithm, params: &Params, n: usize) -> Vec<String> {
+    let first = match algorithm {
+        Algorithm::TokenBucket | Algorithm::LeakyBucket => params.limit.to_string(),
+        _ => params.window_ms.to_string(),
+    };
+    let second = match algorithm {
+        Algorithm::TokenBucket | Algorithm::LeakyBucket => rate_arg(params.rate_per_ms),
+        _ => params.limit.to_string(),
+    };
+    vec![first, second, params.cost.to_string(), n.to_string()]
+}
+
 fn check_cost(cost: u64) -> Result<u64> {
     if cost == 0 {
         return Err(Error::invalid_argument("cost must be a whole number >= 1, got 0"));
     }
     Ok(cost)
+}
+
+fn limit_params(opts: &LimitOptions) -> Result<Params> {
+    check_limits(opts.window_ms, opts.max_requests, "maxRequests")?;
+    let cost = check_cost(opts.cost)?;
+    let rate_per_ms = opts.max_requests as f64 / opts.window_ms as f64;
+    Ok(Params { window_ms: opts.window_ms, limit: opts.max_requests, cost, rate_per_ms })
 }
 
 fn bucket_params(opts: &BucketOptions, rate_name: &str) -> Result<Params> {
@@ -344,20 +356,25 @@ fn bucket_params(opts: &BucketOptions, rate_name: &str) -> Result<Params> {
     Ok(Params { window_ms: opts.window_ms, limit: capacity, cost: check_cost(opts.cost)?, rate_per_ms })
 }
 
-fn parse_reply(v: &Value) -> Result<Decision> {
+/// The `n` decisions of one script reply: `{allowed, remaining, reset_ms, retry_after_ms}` per call,
+/// then `now_ms`.
+fn parse_replies(v: &Value, n: usize) -> Result<Vec<Decision>> {
     let bad = || Error::new(ErrorKind::Redis, format!("unexpected rate-limit script reply: {v:?}"));
     let Value::Array(items) = v else { return Err(bad()) };
-    let mut n = [0u64; 5];
-    if items.len() != 5 {
+    if items.len() != 4 * n + 1 {
         return Err(bad());
     }
-    for (slot, item) in n.iter_mut().zip(items) {
-        *slot = match item {
+    let mut nums = Vec::with_capacity(items.len());
+    for item in items {
+        nums.push(match item {
             Value::Int(i) if *i >= 0 => *i as u64,
             _ => return Err(bad()),
-        };
+        });
     }
-    Ok(Decision { allowed: n[0] == 1, remaining: n[1], reset_ms: n[2], retry_after_ms: n[3] })
+    Ok(nums
+        .chunks_exact(4)
+        .map(|c| Decision { allowed: c[0] == 1, remaining: c[1], reset_ms: c[2], retry_after_ms: c[3] })
+        .collect())
 }
 
 /// The result the user sees: `retryAfter` in whole seconds, `1..=ceil(window)`, only when denied; a

@@ -1,7 +1,9 @@
 -- Rate limit, SLIDING LOG: one atomic decision. Mirrored by algorithm.rs (in-process fallback).
 -- KEYS[1] = zset of admitted units: score = admission time (epoch ms), member = "<epoch µs>:<n>" (unique)
 -- ARGV[1] = window ms (integer >= 1), ARGV[2] = limit N (integer >= 0), ARGV[3] = cost (integer >= 1)
--- Returns {allowed 1|0, remaining, reset_ms, retry_after_ms, now_ms}, all integers.
+-- ARGV[4] = n, how many identical calls to decide in a row at this one `now` (integer 1..1000,
+-- default 1), as n separate calls would; returns {allowed 1|0, remaining, reset_ms, retry_after_ms}
+-- for each call in turn, then now_ms, all integers.
 -- An entry admitted at s counts while now < s + window. With `live` entries counted, the call is
 -- allowed iff live + cost <= N: old entries are pruned and `cost` entries added at now, so the zset
 -- never holds more than N entries. remaining = N - live (after the decision); reset = oldest live
@@ -12,36 +14,51 @@
 local function int(n, min) return n ~= nil and n >= min and n < 2 ^ 53 and n % 1 == 0 end
 local function s(n) return string.format('%d', n) end
 local key = KEYS[1]
-local window, limit, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-if not (int(window, 1) and int(limit, 0) and int(cost, 1)) then
-  return redis.error_reply('ERR stratacache rate limit: window >= 1, limit >= 0 and cost >= 1 must be integers')
+local window, limit, cost, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4] or '1')
+if not (int(window, 1) and int(limit, 0) and int(cost, 1) and int(n, 1) and n <= 1000) then
+  return redis.error_reply('ERR stratacache rate limit: window >= 1, limit >= 0, cost >= 1 and 1 <= n <= 1000 must be integers')
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 local floor = now - window -- entries scored <= floor are out of the window
 local live_min = '(' .. s(floor)
-local live = redis.call('ZCOUNT', key, live_min, '+inf')
-if live + cost <= limit then
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', s(floor))
-  local us = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  local n = live
-  for _ = 1, cost do
-    repeat n = n + 1 until redis.call('ZADD', key, 'NX', s(now), string.format('%d:%d', us, n)) == 1
+local us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local function decide()
+  local live = redis.call('ZCOUNT', key, live_min, '+inf')
+  if live + cost <= limit then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', s(floor))
+    local m = live
+    for _ = 1, cost do
+      repeat m = m + 1 until redis.call('ZADD', key, 'NX', s(now), string.format('%d:%d', us, m)) == 1
+    end
+    redis.call('PEXPIRE', key, s(window))
+    local oldest = tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
+    return 1, limit - live - cost, oldest + window, 0
   end
-  redis.call('PEXPIRE', key, s(window))
-  local oldest = tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
-  return {1, limit - live - cost, oldest + window, 0, now}
+  local reset = now + window
+  local first = redis.call('ZRANGEBYSCORE', key, live_min, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  if first[2] then reset = tonumber(first[2]) + window end
+  local retry = window
+  if cost <= limit then
+    local k = live + cost - limit -- >= 1: this many oldest entries must fall out
+    local e = first
+    if k > 1 then e = redis.call('ZRANGEBYSCORE', key, live_min, '+inf', 'WITHSCORES', 'LIMIT', k - 1, 1) end
+    retry = tonumber(e[2]) + window - now
+  end
+  if retry < 1 then retry = 1 end
+  return 0, math.max(0, limit - live), reset, retry
 end
-local reset = now + window
-local first = redis.call('ZRANGEBYSCORE', key, live_min, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-if first[2] then reset = tonumber(first[2]) + window end
-local retry = window
-if cost <= limit then
-  local k = live + cost - limit -- >= 1: this many oldest entries must fall out
-  local e = first
-  if k > 1 then e = redis.call('ZRANGEBYSCORE', key, live_min, '+inf', 'WITHSCORES', 'LIMIT', k - 1, 1) end
-  retry = tonumber(e[2]) + window - now
+local out = {}
+for i = 1, n do
+  local allowed, remaining, reset, retry = decide()
+  for _ = i, allowed == 1 and i or n do -- a denial writes nothing: the calls after it are denied alike
+    out[#out + 1] = allowed
+    out[#out + 1] = remaining
+    out[#out + 1] = reset
+    out[#out + 1] = retry
+  end
+  if allowed == 0 then break end
 end
-if retry < 1 then retry = 1 end
-return {0, math.max(0, limit - live), reset, retry, now}
+out[#out + 1] = now
+return out

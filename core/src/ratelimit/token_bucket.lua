@@ -2,7 +2,9 @@
 -- KEYS[1] = state hash {t = tokens (%.17g), ts = time of t (epoch ms)}; no key = a full bucket
 -- ARGV[1] = capacity (integer >= 0), ARGV[2] = refill tokens per ms (decimal > 0, e.g. "0.002"),
 -- ARGV[3] = cost (integer >= 1)
--- Returns {allowed 1|0, remaining, reset_ms, retry_after_ms, now_ms}, all integers.
+-- ARGV[4] = n, how many identical calls to decide in a row at this one `now` (integer 1..1000,
+-- default 1), as n separate calls would; returns {allowed 1|0, remaining, reset_ms, retry_after_ms}
+-- for each call in turn, then now_ms, all integers.
 -- tokens = min(capacity, t + (now - ts) * rate). Allowed iff tokens >= cost (1e-6 tolerance for
 -- float noise), then tokens -= cost. remaining = floor(tokens); reset = now + the time until the
 -- bucket is full again. Denied: nothing is written; retry_after = time until tokens >= cost, or,
@@ -14,9 +16,9 @@ local EPS, DT = 1e-6, 1e-9
 local function int(n, min) return n ~= nil and n >= min and n < 2 ^ 53 and n % 1 == 0 end
 local function s(n) return string.format('%d', n) end
 local key = KEYS[1]
-local cap, rate, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-if not (int(cap, 0) and int(cost, 1) and rate and rate > 0 and rate < math.huge) then
-  return redis.error_reply('ERR stratacache rate limit: capacity >= 0 and cost >= 1 must be integers, rate > 0')
+local cap, rate, cost, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4] or '1')
+if not (int(cap, 0) and int(cost, 1) and rate and rate > 0 and rate < math.huge and int(n, 1) and n <= 1000) then
+  return redis.error_reply('ERR stratacache rate limit: capacity >= 0, cost >= 1 and 1 <= n <= 1000 must be integers, rate > 0')
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -25,19 +27,34 @@ local function ms_until(amount) -- ms to refill `amount` tokens
   if amount <= DT then return 0 end
   return math.ceil((amount - DT) / rate)
 end
-local h = redis.call('HMGET', key, 't', 'ts')
-local tokens, ts = tonumber(h[1]), tonumber(h[2])
-if tokens and ts then tokens = math.min(cap, tokens + math.max(0, now - ts) * rate) else tokens = cap end
-if tokens + EPS >= cost then
-  tokens = tokens - cost
-  if tokens < 0 then tokens = 0 end
+local function decide()
+  local h = redis.call('HMGET', key, 't', 'ts')
+  local tokens, ts = tonumber(h[1]), tonumber(h[2])
+  if tokens and ts then tokens = math.min(cap, tokens + math.max(0, now - ts) * rate) else tokens = cap end
+  if tokens + EPS >= cost then
+    tokens = tokens - cost
+    if tokens < 0 then tokens = 0 end
+    local full = ms_until(cap - tokens)
+    redis.call('HSET', key, 't', string.format('%.17g', tokens), 'ts', s(now))
+    redis.call('PEXPIRE', key, s(math.max(1, full)))
+    return 1, math.floor(tokens + EPS), now + full, 0
+  end
   local full = ms_until(cap - tokens)
-  redis.call('HSET', key, 't', string.format('%.17g', tokens), 'ts', s(now))
-  redis.call('PEXPIRE', key, s(math.max(1, full)))
-  return {1, math.floor(tokens + EPS), now + full, 0, now}
+  local retry
+  if cost > cap then retry = full else retry = ms_until(cost - tokens) end
+  if retry < 1 then retry = 1 end
+  return 0, math.floor(tokens + EPS), now + full, retry
 end
-local full = ms_until(cap - tokens)
-local retry
-if cost > cap then retry = full else retry = ms_until(cost - tokens) end
-if retry < 1 then retry = 1 end
-return {0, math.floor(tokens + EPS), now + full, retry, now}
+local out = {}
+for i = 1, n do
+  local allowed, remaining, reset, retry = decide()
+  for _ = i, allowed == 1 and i or n do -- a denial writes nothing: the calls after it are denied alike
+    out[#out + 1] = allowed
+    out[#out + 1] = remaining
+    out[#out + 1] = reset
+    out[#out + 1] = retry
+  end
+  if allowed == 0 then break end
+end
+out[#out + 1] = now
+return out
