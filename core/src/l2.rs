@@ -125,7 +125,21 @@ impl L2 {
 
     /// `GET` (+ `PTTL` when `with_ttl`, for an L1 deadline) of each key, in one round trip.
     pub async fn get_many(&self, keys: &[String], with_ttl: bool) -> Result<Vec<Option<Fetched>>> {
+        self.get_many_after(None, keys, with_ttl).await.map(|(_, f)| f)
+    }
+
+    /// [`L2::get_many`] preceded, in the same round trip, by `first` (whose reply comes back too):
+    /// the reads see what `first` did, e.g. a load lock just taken.
+    pub async fn get_many_after(
+        &self,
+        first: Option<&Cmd>,
+        keys: &[String],
+        with_ttl: bool,
+    ) -> Result<(Option<Value>, Vec<Option<Fetched>>)> {
         let mut p = redis::pipe();
+        if let Some(c) = first {
+            p.add_command(c.clone());
+        }
         for k in keys {
             p.cmd("GET").arg(k);
             if with_ttl {
@@ -133,8 +147,9 @@ impl L2 {
             }
         }
         let values = self.pipeline(p).await?;
-        let mut out = Vec::with_capacity(keys.len());
         let mut it = values.into_iter();
+        let first_reply = if first.is_some() { it.next() } else { None };
+        let mut out = Vec::with_capacity(keys.len());
         for _ in keys {
             let v = it.next();
             let ttl = if with_ttl { it.next() } else { Some(Value::Int(-1)) };
@@ -145,7 +160,7 @@ impl L2 {
                 _ => None,
             });
         }
-        Ok(out)
+        Ok((first_reply, out))
     }
 
     /// `SET key value PX ttl` for each item, then the bus message, in one round trip.
@@ -288,12 +303,6 @@ pub fn redact(url: &str) -> String {
 }
 
 impl L2 {
-    /// `SET key token NX PX lease`: true when the lock was taken.
-    pub async fn try_lock(&self, key: &str, token: &str, lease_ms: u64) -> Result<bool> {
-        let v = self.command(redis::cmd("SET").arg(key).arg(token).arg("NX").arg("PX").arg(lease_ms).clone()).await?;
-        Ok(matches!(v, Value::Okay) || matches!(&v, Value::SimpleString(s) if s == "OK"))
-    }
-
     /// Whether `key` exists.
     pub async fn exists(&self, key: &str) -> Result<bool> {
         Ok(matches!(self.command(redis::cmd("EXISTS").arg(key).clone()).await?, Value::Int(n) if n > 0))
@@ -335,6 +344,16 @@ impl L2 {
         }
         Ok(out)
     }
+}
+
+/// `SET key token NX PX lease_ms`: take a lock unless somebody holds it.
+pub fn lock_cmd(key: &str, token: &str, lease_ms: u64) -> Cmd {
+    redis::cmd("SET").arg(key).arg(token).arg("NX").arg("PX").arg(lease_ms).clone()
+}
+
+/// Whether a reply is `OK` (e.g. a `SET … NX` that set the key).
+pub fn is_ok(v: &Value) -> bool {
+    matches!(v, Value::Okay) || matches!(v, Value::SimpleString(s) if s == "OK")
 }
 
 /// One call of [`L2::script_many`]: a script, its one key and its arguments.

@@ -25,7 +25,7 @@ use crate::codec::{self, EncodeOptions, TagStamp};
 use crate::config::CacheConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::{validate_key, validate_tag, KeySchema};
-use crate::l1::{Entry, L1};
+use crate::l1::{Entry, FillGuard, L1};
 use crate::l2::{Fetched, L2};
 use crate::options::{MsetItem, SetItem, SetOptions};
 use crate::stats::{CacheStats, L1Stats, L2Stats};
@@ -227,6 +227,21 @@ impl CacheManager {
         Ok(out)
     }
 
+    /// Read `key` from Redis like [`CacheManager::peek_l2`], right after `first` in the same round
+    /// trip (cache-aside takes its load lock and re-reads the key this way); returns `first`'s reply
+    /// too. Unlike the plain reads, a failure to reach Redis is an error here.
+    pub async fn peek_l2_after(&self, first: &redis::Cmd, key: &str) -> Result<(redis::Value, Option<Arc<Entry>>)> {
+        self.check_open()?;
+        self.check_key(key)?;
+        let Some(l2) = &self.l2 else { return Err(Error::new(ErrorKind::Connection, "Redis is disabled (enableL2: false)")) };
+        let keys = [key.to_owned()];
+        let guards = [self.l1.fill_guard(key)];
+        let started = Instant::now();
+        let (reply, fetched) = l2.get_many_after(Some(first), &[self.keys.data(key)], self.l1.enabled()).await?;
+        let entry = self.settle(l2, &keys, fetched, guards.to_vec(), started, false).await.pop().flatten();
+        Ok((reply.unwrap_or(redis::Value::Nil), entry))
+    }
+
     /// Read `keys` (already counted as L1 misses) from Redis and fill L1. Redis failures and
     /// undecodable entries read as misses.
     async fn fetch(&self, keys: &[String], count: bool) -> Vec<Option<Arc<Entry>>> {
@@ -239,6 +254,20 @@ impl CacheManager {
             Ok(f) => f,
             Err(_) => return vec![None; keys.len()],
         };
+        self.settle(l2, keys, fetched, guards, started, count).await
+    }
+
+    /// Decode what Redis returned for `keys`, drop entries whose tags were invalidated, fill L1
+    /// (unless a write or invalidation happened since `guards`) and count hits and misses.
+    async fn settle(
+        &self,
+        l2: &L2,
+        keys: &[String],
+        fetched: Vec<Option<Fetched>>,
+        guards: Vec<FillGuard>,
+        started: Instant,
+        count: bool,
+    ) -> Vec<Option<Arc<Entry>>> {
         let decoded: Vec<Option<(codec::Envelope, Option<u64>)>> = fetched
             .into_iter()
             .zip(keys)

@@ -454,6 +454,24 @@ describe('L1 and Redis', () => {
     assert.deepEqual(changed, [], 'no Redis command at all for L1 hits')
   })
 
+  test('every L1 hit is a fresh deep copy, keys named __proto__ included', async () => {
+    const value = JSON.parse('{"__proto__": {"x": 1}, "rows": [{"id": 1, "tags": ["a"]}], "n": null}')
+    await cacheManager.set('l1:copies', value, { ttl: 60 })
+    const a = await cacheManager.get('l1:copies')
+    const b = await cacheManager.get('l1:copies')
+    assert.notEqual(a, b)
+    a.rows[0].tags.push('mutated')
+    a.rows.push({ id: 2 })
+    a.__proto__.x = 99
+    const c = await cacheManager.get('l1:copies')
+    assert.deepEqual(c.rows, [{ id: 1, tags: ['a'] }], 'mutating one result changes no other')
+    assert.ok(Object.hasOwn(c, '__proto__'), '"__proto__" stays an own property')
+    assert.equal(Object.getPrototypeOf(c), Object.prototype)
+    assert.deepEqual(c.__proto__, { x: 1 })
+    assert.equal(c.n, null)
+    assert.equal(JSON.stringify(b), JSON.stringify(value))
+  })
+
   test('an L2 hit fills L1: the second get does not touch Redis', async () => {
     // Planted by "another process": copy a valid envelope to a key this process never saw.
     await cacheManager.set('l2:source', { from: 'redis' }, { ttl: 60 })

@@ -15,6 +15,7 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use super::lock::LoadLock;
 use super::Loader;
 use crate::error::{Error, ErrorKind, Result};
+use crate::l2::is_ok;
 use crate::manager::CacheManager;
 use crate::options::SetOptions;
 
@@ -218,32 +219,32 @@ fn start_flight(state: Arc<State>, key: String, loader: Loader, opts: AsideOptio
     .shared()
 }
 
-/// Load under the cross-process lock (or without it when Redis is unavailable).
+/// Load under the cross-process lock (or without it when Redis is unavailable). Each attempt takes
+/// the lock and re-reads the key in one round trip: a value stored by another process just before is
+/// used, not loaded again.
 async fn load_once(m: &CacheManager, key: &str, loader: &Loader, opts: &AsideOptions) -> Result<Option<Arc<str>>> {
     let Some(l2) = m.l2() else { return run_and_store(m, key, loader, opts).await };
-    let lock_key = m.keys().lock(key);
+    let lock = LoadLock::candidate(m.keys().lock(key));
+    let take = lock.acquire_cmd(opts.lock_lease);
     let give_up = Instant::now() + opts.lock_lease;
     let mut poll = POLL_START;
     loop {
-        match LoadLock::try_acquire(l2, lock_key.clone(), opts.lock_lease).await {
-            Ok(Some(lock)) => {
-                // Another process may have filled the key just before we got the lock.
-                let r = match m.peek_l2(key).await {
-                    Ok(Some(e)) => Ok(Some(e.json.clone())),
-                    _ => run_and_store(m, key, loader, opts).await,
+        match m.peek_l2_after(&take, key).await {
+            Ok((reply, found)) if is_ok(&reply) => {
+                let r = match found {
+                    Some(e) => Ok(Some(e.json.clone())),
+                    None => run_and_store(m, key, loader, opts).await,
                 };
                 lock.release(l2).await;
                 return r;
             }
-            Ok(None) => {
-                tokio::time::sleep(poll).await;
-                poll = (poll * 2).min(POLL_MAX);
-                if let Ok(Some(e)) = m.peek_l2(key).await {
-                    return Ok(Some(e.json.clone()));
-                }
+            Ok((_, Some(e))) => return Ok(Some(e.json.clone())), // the holder stored it
+            Ok((_, None)) => {
                 if Instant::now() >= give_up {
                     return run_and_store(m, key, loader, opts).await; // the holder is too slow
                 }
+                tokio::time::sleep(poll).await;
+                poll = (poll * 2).min(POLL_MAX);
                 // Loop: if the holder crashed or failed, its lock is gone and we take it.
             }
             Err(e) if e.is_unavailable() => return run_and_store(m, key, loader, opts).await,

@@ -7,7 +7,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::l2::L2;
+use crate::l2::{is_ok, lock_cmd, L2};
 
 fn release_script() -> &'static redis::Script {
     static SCRIPT: OnceLock<redis::Script> = OnceLock::new();
@@ -22,13 +22,23 @@ pub struct LoadLock {
 }
 
 impl LoadLock {
-    /// Try to take the lock `key` for `lease`. `Ok(None)`: somebody else holds it.
-    pub async fn try_acquire(l2: &L2, key: String, lease: Duration) -> crate::Result<Option<LoadLock>> {
+    /// The lock `key` with a fresh random token, not taken yet.
+    pub fn candidate(key: String) -> LoadLock {
         let mut raw = [0u8; 16];
         getrandom::fill(&mut raw).expect("the OS random source is available");
-        let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-        let lease_ms = (lease.as_millis() as u64).max(1);
-        Ok(l2.try_lock(&key, &token, lease_ms).await?.then_some(LoadLock { key, token }))
+        LoadLock { key, token: raw.iter().map(|b| format!("{b:02x}")).collect() }
+    }
+
+    /// The command that takes this lock for `lease` unless somebody holds it (its reply is `OK`
+    /// when it did: [`crate::l2::is_ok`]).
+    pub fn acquire_cmd(&self, lease: Duration) -> redis::Cmd {
+        lock_cmd(&self.key, &self.token, (lease.as_millis() as u64).max(1))
+    }
+
+    /// Try to take the lock `key` for `lease`. `Ok(None)`: somebody else holds it.
+    pub async fn try_acquire(l2: &L2, key: String, lease: Duration) -> crate::Result<Option<LoadLock>> {
+        let lock = LoadLock::candidate(key);
+        Ok(is_ok(&l2.command(lock.acquire_cmd(lease)).await?).then_some(lock))
     }
 
     /// Release the lock if still ours. Failures are ignored: the lease ends it anyway.
