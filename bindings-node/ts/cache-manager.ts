@@ -3,7 +3,7 @@ import type { NativeCache } from './native-binding'
 import { mapError, rethrow } from './errors'
 import { configureCache, currentSystem, ensureSystem, type CacheManagerOptions } from './system'
 import { MISS, readL1 } from './l1'
-import { batched, StartBatch } from './completion'
+import { batched, flushStarts, StartBatch } from './completion'
 import { assertKey, assertStrings, fromJson, invalidArgument, optionsJson, toJson } from './values'
 
 /** Options of `set`. */
@@ -85,6 +85,7 @@ export class CacheManager {
     try {
       assertKey(key)
       const s = currentSystem()
+      flushStarts() // a set or get made just before starts first
       if (s) return batched<boolean>((id) => s.delStart(id, key))
       return ensureSystem().then((sys) => batched<boolean>((id) => sys.delStart(id, key)))
     } catch (e) {

@@ -88,6 +88,18 @@ export function batched<T>(start: (id: number) => void): Promise<T> {
  */
 export const MAX_BATCH = 16
 
+/** The batch holding calls not yet sent, if any (at most one at a time: see `StartBatch.add`). */
+let holding: StartBatch | null = null
+
+/**
+ * Send the calls waiting in a batch now. Every call that starts native work for a key right away
+ * (rather than in a batch or after an `await`) calls this first, so calls still start in the order
+ * they were made: `set(k, v); del(k)` deletes.
+ */
+export function flushStarts(): void {
+  holding?.flush()
+}
+
 export class StartBatch {
   private sys: NativeCache | null = null
   private ids: number[] = []
@@ -100,8 +112,13 @@ export class StartBatch {
     this.cols = this.fresh()
   }
 
-  /** Add one call on `sys`; the promise settles with its own outcome. */
+  /**
+   * Add one call on `sys`; the promise settles with its own outcome. Calls of another kind waiting in
+   * their own batch are sent first, so that calls start in the order they were made (`set(k)` then
+   * `get(k)` reads what was set): only one batch holds calls at a time.
+   */
   add<T>(sys: NativeCache, ...args: unknown[]): Promise<T> {
+    if (holding !== null && holding !== this) holding.flush()
     if (this.ids.length > 0 && this.sys !== sys) this.flush()
     const id = allocId()
     const p = new Promise<T>((resolve, reject) => {
@@ -110,6 +127,7 @@ export class StartBatch {
     })
     if (this.ids.length === 0) {
       this.sys = sys
+      holding = this
       queueMicrotask(this.flush)
     }
     this.ids.push(id)
@@ -122,9 +140,11 @@ export class StartBatch {
     return Array.from({ length: this.width }, () => [])
   }
 
-  private readonly flush = (): void => {
+  /** Send the waiting calls (at the end of the tick, at 16, or when calls of another kind come). */
+  readonly flush = (): void => {
     const { sys, ids, cols } = this
     if (sys === null || ids.length === 0) return
+    if (holding === this) holding = null
     this.sys = null
     this.ids = []
     this.cols = this.fresh()

@@ -9,6 +9,7 @@ import { makeError, mapError, rethrow } from './errors'
 import type { CacheManager } from './cache-manager'
 import { MISS, cloneJson, readL1 } from './l1'
 import { stashed } from './stash'
+import { flushStarts } from './completion'
 import { currentSystem, ensureSystem } from './system'
 import { assertKey, fromJson, invalidArgument, optionsJson, toJson } from './values'
 
@@ -115,7 +116,10 @@ export class CacheAside {
         if (hit !== MISS) return Promise.resolve(hit)
       }
       const opts = optionsJson(options)
-      const start = (sys: NativeCache): Promise<string | null> => sys.cacheAsideGet(key, wrapLoader(key, loader), opts)
+      const start = (sys: NativeCache): Promise<string | null> => {
+        flushStarts() // a set made just before reaches Redis first
+        return sys.cacheAsideGet(key, wrapLoader(key, loader), opts)
+      }
       // With a running system the load starts now, not after the caller's other synchronous work.
       const native = s ? start(s) : ensureSystem().then(start)
       const parsed = native

@@ -432,6 +432,34 @@ describe('sets issued in one tick', () => {
     for (let i = 0; i < 40; i++) assert.equal(await cacheManager.get(`tick:bus:${i}`), i)
   })
 
+  test('calls still start in the order they were made: set then del deletes, set then get reads it', async () => {
+    await cacheManager.set('order:d', 'old')
+    const [, existed] = await Promise.all([cacheManager.set('order:d', 'new'), cacheManager.del('order:d')])
+    assert.equal(existed, true)
+    assert.equal(await cacheManager.get('order:d'), null)
+    assert.deepEqual(await existing('order:d'), [])
+
+    // A get of another key opens a batch of gets; the set and the get after it must still run in order.
+    const [, , read] = await Promise.all([
+      cacheManager.get('order:elsewhere'),
+      cacheManager.set('order:g', 'written'),
+      cacheManager.get('order:g'),
+    ])
+    assert.equal(read, 'written')
+
+    const { cacheAside } = await import('stratacache')
+    let loads = 0
+    const [, got] = await Promise.all([
+      cacheManager.set('order:ca', 'stored'),
+      cacheAside.get('order:ca', async () => {
+        loads++
+        return 'loaded'
+      }),
+    ])
+    assert.equal(got, 'stored')
+    assert.equal(loads, 0, 'the set made just before reached Redis first')
+  })
+
   test('sets after an await start a new batch and still settle', async () => {
     for (let round = 0; round < 3; round++) {
       await Promise.all([cacheManager.set(`tick:round:${round}:a`, round), cacheManager.set(`tick:round:${round}:b`, round)])
