@@ -76,17 +76,11 @@ export function batched<T>(start: (id: number) => void): Promise<T> {
 }
 
 /**
- * Calls of one kind that one synchronous run of JS starts, handed to the native side together when
- * that run ends (in a microtask) or when [`MAX_BATCH`] are waiting: concurrent calls then share one
- * thread hop, one Redis round trip and one bus message. Each call still gets its own promise and its own outcome. `send(sys, ids, columns)`
- * receives column `i` as the `i`-th arguments of the calls, in call order.
- */
-/**
  * The most calls one batch carries; a fuller tick is sent as several batches, so the native side
  * and Redis start on the first while JS is still issuing the rest (measured at 64 sets in flight:
- * 8–32 are equally good; one batch per tick of 64 was slower than no batching at all).
+ * 8, 16 and 32 alike; one batch of all 64 made JS and Redis take turns and was slower).
  */
-export const MAX_BATCH = 16
+const MAX_BATCH = 16
 
 /** The batch holding calls not yet sent, if any (at most one at a time: see `StartBatch.add`). */
 let holding: StartBatch | null = null
@@ -100,6 +94,13 @@ export function flushStarts(): void {
   holding?.flush()
 }
 
+/**
+ * Calls of one kind that one synchronous run of JS starts, handed to the native side together when
+ * that run ends (in a microtask) or when `MAX_BATCH` are waiting: concurrent calls then share one
+ * thread hop, one Redis round trip and one bus message. Each call still gets its own promise and its
+ * own outcome. `send(sys, ids, columns)` receives column `i` as the `i`-th arguments of the calls, in
+ * call order.
+ */
 export class StartBatch {
   private sys: NativeCache | null = null
   private ids: number[] = []

@@ -103,45 +103,63 @@ async fn refill_and_leak_after_waiting_admit_exactly_the_expected_number() {
     let server = RedisServer::start();
     let c = cache(&server.url(), &unique_ns("rl_refill")).await;
     let rl = c.rate_limiter();
-    // 20 units per second: 120 ms later 2.4 units are back, so exactly 2 more calls pass.
+    // 10 units per second: 250 ms later 2.5 units are back, so 2 more calls pass. The count is checked
+    // against the time that really passed (a loaded machine may oversleep): one unit per full 100 ms.
     let bucket = BucketOptions {
         window_ms: 60_000,
         max_requests: 5,
-        rate_per_sec: Some(20.0),
+        rate_per_sec: Some(10.0),
         bucket_size: Some(5),
         cost: 1,
         on_redis_error: RedisErrorPolicy::Local,
     };
+    let units = |d: Duration| (d.as_millis() / 100) as u32;
     for leaky in [false, true] {
         let id = format!("refill:{leaky}");
         let call = || async { if leaky { rl.leaky_bucket(&id, &bucket).await } else { rl.token_bucket(&id, &bucket).await }.unwrap() };
+        let started = Instant::now();
         let mut allowed = 0;
         for _ in 0..8 {
             allowed += call().await.allowed as u32;
         }
-        assert_eq!(allowed, 5, "leaky={leaky}: the bucket starts full");
-        tokio::time::sleep(Duration::from_millis(120)).await;
+        let first = started.elapsed();
+        assert!((5..=5 + units(first)).contains(&allowed), "leaky={leaky}: the bucket starts full: {allowed} in {first:?}");
+        let emptied = Instant::now();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let before = emptied.elapsed();
         let mut again = 0;
         for _ in 0..4 {
             again += call().await.allowed as u32;
         }
-        assert_eq!(again, 2, "leaky={leaky}: 2.4 units came back in 120 ms");
+        let after = emptied.elapsed();
+        // The refill counts from the last admitted call, which happened between `started` and `emptied`.
+        assert!(
+            (units(before).min(4)..=units(first + after).min(4)).contains(&again),
+            "leaky={leaky}: {again} admitted {before:?}..{after:?} after the bucket ran empty"
+        );
+        assert!(again >= 2, "leaky={leaky}: 2.5 units came back in 250 ms");
     }
-    // Window algorithms: a short window passes, the full quota is back.
+    // Window algorithms: once the window has passed, the full quota is back. Each round starts early
+    // in a window (fixed windows are aligned on the epoch, by Redis's clock), so that its five calls
+    // cannot straddle two windows even on a loaded machine.
+    let mut raw = server.raw().await;
+    let window = 400u64;
     for algorithm in [Algorithm::FixedWindow, Algorithm::SlidingLog] {
         let id = format!("win:{}", algorithm.name());
-        let opts = LimitOptions::new(200, 3).algorithm(algorithm);
-        let mut n = 0;
-        for _ in 0..5 {
-            n += rl.limit(&id, &opts).await.unwrap().allowed as u32;
+        let opts = LimitOptions::new(window, 3).algorithm(algorithm);
+        for round in 0..2 {
+            let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut raw).await.unwrap();
+            let into = (secs * 1000 + micros / 1000) % window;
+            if into > window / 4 {
+                tokio::time::sleep(Duration::from_millis(window - into + 5)).await;
+            }
+            let mut n = 0;
+            for _ in 0..5 {
+                n += rl.limit(&id, &opts).await.unwrap().allowed as u32;
+            }
+            assert_eq!(n, 3, "{algorithm:?}, round {round}: N of 5 in one window (round 1: a new window admits N again)");
+            tokio::time::sleep(Duration::from_millis(window + 50)).await;
         }
-        assert_eq!(n, 3);
-        tokio::time::sleep(Duration::from_millis(420)).await;
-        let mut m = 0;
-        for _ in 0..5 {
-            m += rl.limit(&id, &opts).await.unwrap().allowed as u32;
-        }
-        assert_eq!(m, 3, "{algorithm:?}: a new window admits N again");
     }
 }
 
