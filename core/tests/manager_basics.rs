@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use redis::AsyncCommands;
 use serde_json::json;
 use stratacache::{CacheOptions, MsetItem, SetOptions};
-use support::{cache, cache_with, unique_ns, RedisServer, SlowProxy};
+use support::{cache, cache_with, command_calls, unique_ns, RedisServer, SlowProxy};
 
 #[tokio::test]
 async fn set_get_del_round_trip_through_both_tiers() {
@@ -168,13 +168,7 @@ async fn a_batch_of_sets_keeps_each_outcome_and_sends_one_bus_message() {
     assert_eq!(b.manager().get::<String>("k0").await.unwrap().as_deref(), Some("old"));
 
     let mut raw = server.raw().await;
-    let publishes = |info: String| -> u64 {
-        info.lines()
-            .find_map(|l| l.strip_prefix("cmdstat_publish:calls="))
-            .and_then(|rest| rest.split(',').next())
-            .map_or(0, |n| n.parse().unwrap())
-    };
-    let before = publishes(redis::cmd("INFO").arg("commandstats").query_async(&mut raw).await.unwrap());
+    let before = command_calls(&mut raw, "publish").await;
     let item = |key: &str, json: &str, opts: SetOptions| stratacache::SetItem { key: key.into(), json: json.into(), opts };
     let results = m
         .set_json_batch(&[
@@ -186,7 +180,7 @@ async fn a_batch_of_sets_keeps_each_outcome_and_sends_one_bus_message() {
             item("k1", "11", SetOptions::default().with_tags(["t"])),
         ])
         .await;
-    let after = publishes(redis::cmd("INFO").arg("commandstats").query_async(&mut raw).await.unwrap());
+    let after = command_calls(&mut raw, "publish").await;
     let kinds: Vec<_> = results.iter().map(|r| r.as_ref().err().map(|e| e.code())).collect();
     assert_eq!(
         kinds,

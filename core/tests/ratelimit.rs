@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use redis::AsyncCommands;
 use stratacache::ratelimit::{Algorithm, BucketOptions, LimitOptions, RedisErrorPolicy};
 use stratacache::ErrorKind;
-use support::{cache, unique_ns, RedisServer};
+use support::{cache, command_calls, unique_ns, RedisServer};
 
 const HOUR: u64 = 3_600_000;
 
@@ -319,20 +319,14 @@ async fn a_batch_decides_each_call_as_if_alone_in_order() {
         Ok((true, 0)),
         Ok((false, 2)),
     ];
-    let evalsha = |info: String| -> u64 {
-        info.lines()
-            .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
-            .and_then(|rest| rest.split(',').next())
-            .map_or(0, |n| n.parse().unwrap())
-    };
     assert_eq!(view(rl.decide_batch(&calls("batch:a")).await), expected);
 
     // After SCRIPT FLUSH the same batch on a fresh identifier decides the same (NOSCRIPT reloads).
     let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut raw).await.unwrap();
     assert_eq!(view(rl.decide_batch(&calls("batch:b")).await), expected);
-    let before = evalsha(redis::cmd("INFO").arg("commandstats").query_async(&mut raw).await.unwrap());
+    let before = command_calls(&mut raw, "evalsha").await;
     assert_eq!(view(rl.decide_batch(&calls("batch:c")).await), expected);
-    let after = evalsha(redis::cmd("INFO").arg("commandstats").query_async(&mut raw).await.unwrap());
+    let after = command_calls(&mut raw, "evalsha").await;
     // Identical calls on one identifier share a script run: the three sliding-counter calls, the two
     // token-bucket calls, the leaky bucket and the sliding log make 4 runs for 7 valid calls.
     assert_eq!(after - before, 4, "one EVALSHA per run of identical calls");

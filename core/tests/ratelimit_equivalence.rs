@@ -11,13 +11,7 @@ use stratacache::ratelimit::{Algorithm, Decision, LocalLimiter, Params};
 use support::RedisServer;
 
 fn script(a: Algorithm) -> redis::Script {
-    redis::Script::new(match a {
-        Algorithm::FixedWindow => include_str!("../src/ratelimit/fixed_window.lua"),
-        Algorithm::SlidingLog => include_str!("../src/ratelimit/sliding_log.lua"),
-        Algorithm::SlidingCounter => include_str!("../src/ratelimit/sliding_counter.lua"),
-        Algorithm::TokenBucket => include_str!("../src/ratelimit/token_bucket.lua"),
-        Algorithm::LeakyBucket => include_str!("../src/ratelimit/leaky_bucket.lua"),
-    })
+    redis::Script::new(stratacache::ratelimit::script_source(a))
 }
 
 /// A small deterministic generator (no dependency): xorshift64.

@@ -154,16 +154,28 @@ const LOCAL_MAX_ENTRIES: usize = 100_000;
 /// `N × window` must stay exact in the scripts' doubles (sliding counter).
 const MAX_PRODUCT: u128 = 1 << 53;
 
+/// The Lua source of an algorithm's script: its own file, then `repeat.lua` (the loop that decides
+/// `ARGV[4]` identical calls in a row), which every algorithm shares.
+pub fn script_source(algorithm: Algorithm) -> &'static str {
+    match algorithm {
+        Algorithm::FixedWindow => concat!(include_str!("fixed_window.lua"), include_str!("repeat.lua")),
+        Algorithm::SlidingLog => concat!(include_str!("sliding_log.lua"), include_str!("repeat.lua")),
+        Algorithm::SlidingCounter => concat!(include_str!("sliding_counter.lua"), include_str!("repeat.lua")),
+        Algorithm::TokenBucket => concat!(include_str!("token_bucket.lua"), include_str!("repeat.lua")),
+        Algorithm::LeakyBucket => concat!(include_str!("leaky_bucket.lua"), include_str!("repeat.lua")),
+    }
+}
+
 fn script(algorithm: Algorithm) -> &'static redis::Script {
     static CELLS: [OnceLock<redis::Script>; 5] = [const { OnceLock::new() }; 5];
-    let (i, src) = match algorithm {
-        Algorithm::FixedWindow => (0, include_str!("fixed_window.lua")),
-        Algorithm::SlidingLog => (1, include_str!("sliding_log.lua")),
-        Algorithm::SlidingCounter => (2, include_str!("sliding_counter.lua")),
-        Algorithm::TokenBucket => (3, include_str!("token_bucket.lua")),
-        Algorithm::LeakyBucket => (4, include_str!("leaky_bucket.lua")),
+    let i = match algorithm {
+        Algorithm::FixedWindow => 0,
+        Algorithm::SlidingLog => 1,
+        Algorithm::SlidingCounter => 2,
+        Algorithm::TokenBucket => 3,
+        Algorithm::LeakyBucket => 4,
     };
-    CELLS[i].get_or_init(|| redis::Script::new(src))
+    CELLS[i].get_or_init(|| redis::Script::new(script_source(algorithm)))
 }
 
 fn now_ms() -> u64 {

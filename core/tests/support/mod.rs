@@ -86,6 +86,17 @@ impl RedisServer {
     }
 }
 
+/// How many times Redis has run `command` (lowercase, e.g. `"publish"`), from `INFO commandstats`.
+#[allow(dead_code)] // not every test binary uses every helper
+pub async fn command_calls(raw: &mut redis::aio::MultiplexedConnection, command: &str) -> u64 {
+    let info: String = redis::cmd("INFO").arg("commandstats").query_async(raw).await.unwrap();
+    let prefix = format!("cmdstat_{command}:calls=");
+    info.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
