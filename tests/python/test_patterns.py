@@ -304,6 +304,44 @@ async def test_a_waiter_takes_the_value_another_process_filled(cache: Any, wire:
     assert calls.n == 0
 
 
+async def test_a_cancelled_caller_cancels_nobody_else(cache: Any) -> None:
+    started, release = asyncio.Event(), asyncio.Event()
+    calls = Counter()
+
+    async def loader() -> Any:
+        calls.calls.append(1)
+        started.set()
+        await release.wait()
+        return {"v": [1]}
+
+    first = asyncio.ensure_future(cache_aside.get("cx", loader))
+    others = [asyncio.ensure_future(cache_aside.get("cx", loader)) for _ in range(3)]
+    await bounded(started.wait())
+    first.cancel()
+    release.set()
+    results = await bounded(asyncio.gather(*others))
+    assert results == [{"v": [1]}] * 3
+    assert len({id(r) for r in results}) == 3 and len({id(r["v"]) for r in results}) == 3
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert calls.n == 1
+    assert await cache_manager.get("cx") == {"v": [1]}  # the load finished and was stored
+
+
+async def test_a_caller_joining_a_load_with_bad_options_still_gets_its_error(cache: Any) -> None:
+    release = asyncio.Event()
+
+    async def loader() -> Any:
+        await release.wait()
+        return 1
+
+    good = cache_aside.get("jo", loader, ttl=30)
+    with pytest.raises(InvalidArgumentError, match="ttl must be > 0, got -1"):
+        await bounded(cache_aside.get("jo", loader, ttl=-1))
+    release.set()
+    assert await bounded(good) == 1
+
+
 async def test_bad_input(cache: Any) -> None:
     calls = Counter()
 

@@ -12,6 +12,7 @@ __all__ = [
     "validate_cache_options",
     "rate_limit_presets",
     "rate_limit_headers",
+    "json_copies",
     "_after_fork_in_child",
     "_shutdown_runtime",
     "MISS",
@@ -80,6 +81,7 @@ def create_system(redis: Optional[Any] = None, cache: Optional[Any] = None) -> S
 def validate_redis_options(redis: Optional[Any] = None) -> None: ...
 def validate_cache_options(cache: Optional[Any] = None) -> None: ...
 def rate_limit_presets() -> Any: ...
+def json_copies(value: Any, n: int) -> list[Any]: ...
 def rate_limit_headers(
     allowed: bool,
     total: int,
