@@ -186,15 +186,24 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// Error replies that mean "Redis cannot serve this now" rather than "this command is wrong": they
+/// take the degraded-mode paths of a dead connection (contract §8, "Redis error replies are faults too").
+pub const UNAVAILABLE_REPLIES: [&str; 9] =
+    ["OOM", "LOADING", "BUSY", "READONLY", "MASTERDOWN", "NOPERM", "TRYAGAIN", "CLUSTERDOWN", "MISCONF"];
+
 impl From<redis::RedisError> for Error {
     fn from(e: redis::RedisError) -> Self {
-        let kind = if e.is_timeout() {
-            ErrorKind::Timeout
-        } else if e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() {
-            ErrorKind::Connection
-        } else {
-            ErrorKind::Redis
-        };
-        Error::new(kind, format!("redis: {e}"))
+        if e.is_timeout() {
+            return Error::new(ErrorKind::Timeout, format!("redis: {e}"));
+        }
+        if e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() {
+            return Error::new(ErrorKind::Connection, format!("redis: {e}"));
+        }
+        if let Some(code) = e.code().filter(|c| UNAVAILABLE_REPLIES.contains(c)) {
+            // Redis answered, but cannot serve this now (out of memory, loading, a busy script, a
+            // replica, no permission): a fault like a dead connection, for degraded mode and the breaker.
+            return Error::new(ErrorKind::Connection, format!("redis cannot serve the command now ({code}): {e}"));
+        }
+        Error::new(ErrorKind::Redis, format!("redis: {e}"))
     }
 }

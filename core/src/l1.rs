@@ -1,18 +1,39 @@
-//! L1: the in-process tier, a bounded moka cache with a deadline per entry.
+//! L1: the in-process tier, a bounded moka cache with a deadline per entry, made exact by checks of
+//! its own.
 //!
-//! An entry's deadline is never later than its Redis expiry: entries filled from Redis take their
-//! deadline from `PTTL` measured from *before* the command was sent. Fills from Redis race with local
-//! writes; [`FillGuard`] (an epoch per key stripe plus a global one) makes sure a fill that started
-//! before a write or an invalidation never leaves an older value behind.
+//! Correctness never rests on moka's lazy or background maintenance (its `invalidate_entries_if` and
+//! `invalidate_all` compare entry timestamps with a registration time, and entries stamped around that
+//! moment escape). Instead:
+//!
+//! - **A sequence.** L1 keeps a counter. Every entry records `born`: the counter's value when the
+//!   value was read from Redis or written (before the round trip, see [`FillGuard`]).
+//! - **Tags** are invalidated in O(1): each invalidated tag gets a *mark* (the next counter value).
+//!   A lookup serves an entry only if none of its tags has a mark newer than the entry. One atomic
+//!   load answers for the common case (the entry is newer than every mark); otherwise one map lookup
+//!   per tag, after which the entry remembers up to which mark it was checked.
+//! - **Clears** (after a bus gap, or when the mark table is full) set a floor: entries born before it
+//!   are never served.
+//! - **Keys** are removed from moka directly (exact); **patterns** remove every matching entry in
+//!   one synchronous sweep before the call returns.
+//! - **Fills that raced** a write or invalidation of their key (or a pattern sweep) are dropped by
+//!   [`FillGuard`]: an epoch per key stripe and one for sweeps, checked again after the insert.
+//! - **Trust.** While the invalidation bus is down L1 is *untrusted*: lookups miss (the caller reads
+//!   Redis) but entries stay, so a read that cannot reach Redis either can still fall back to them
+//!   ([`L1::fallback`]).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
 use moka::Expiry;
 
-const STRIPES: usize = 256;
+const STRIPES: usize = 1024;
+
+/// Most tag marks kept before L1 is cleared and the table starts over (bounds memory in a process
+/// that invalidates many distinct tags; documented in `docs/consistency.md`).
+pub const MAX_TAG_MARKS: usize = 65_536;
 
 /// One value held in L1.
 #[derive(Debug)]
@@ -27,6 +48,10 @@ pub struct Entry {
     pub expires_at_ms: u64,
     /// A process-unique id; bindings key their parsed-object memo on it.
     pub id: u64,
+    /// L1's sequence when the value was read or written (set by L1 when it stores the entry).
+    born: AtomicU64,
+    /// The newest tag mark this entry was checked against and found valid.
+    verified: AtomicU64,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -34,7 +59,15 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 impl Entry {
     /// A new entry with a fresh id.
     pub fn new(json: Arc<str>, tags: Box<[String]>, deadline: Instant, expires_at_ms: u64) -> Self {
-        Entry { json, tags, deadline, expires_at_ms, id: NEXT_ID.fetch_add(1, Ordering::Relaxed) }
+        Entry {
+            json,
+            tags,
+            deadline,
+            expires_at_ms,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            born: AtomicU64::new(0),
+            verified: AtomicU64::new(0),
+        }
     }
 }
 
@@ -61,14 +94,26 @@ pub struct L1 {
     max_size: u64,
     hits: AtomicU64,
     misses: AtomicU64,
-    global_epoch: AtomicU64,
+    /// The sequence: guards read it, invalidations advance it.
+    clock: AtomicU64,
+    /// Entries born before this are never served.
+    floor: AtomicU64,
+    /// Tag → the sequence value of its last invalidation. Written under the lock together with
+    /// `last_mark`, so a reader holding the read lock sees both consistently.
+    marks: RwLock<HashMap<String, u64>>,
+    last_mark: AtomicU64,
+    /// Bumped by pattern sweeps and clears; fills that started before fail their guard.
+    sweep_epoch: AtomicU64,
     stripes: Box<[AtomicU64]>,
+    trusted: AtomicBool,
 }
 
-/// A snapshot of the epochs a fill must still see unchanged after it inserted.
+/// A snapshot taken before reading Redis for (or writing) a key: the sequence the value will be
+/// born at, and the epochs a fill must still see unchanged after it inserted.
 #[derive(Debug, Clone, Copy)]
 pub struct FillGuard {
-    global: u64,
+    born: u64,
+    sweep: u64,
     stripe: usize,
     stripe_epoch: u64,
 }
@@ -86,20 +131,20 @@ fn stripe_of(key: &str) -> usize {
 impl L1 {
     /// A new L1 holding at most `max_size` entries, or a disabled one.
     pub fn new(enabled: bool, max_size: u64) -> Self {
-        let cache = (enabled && max_size > 0).then(|| {
-            Cache::builder()
-                .max_capacity(max_size)
-                .expire_after(DeadlineExpiry)
-                .support_invalidation_closures()
-                .build()
-        });
+        let cache = (enabled && max_size > 0)
+            .then(|| Cache::builder().max_capacity(max_size).expire_after(DeadlineExpiry).build());
         L1 {
             cache,
             max_size,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
-            global_epoch: AtomicU64::new(0),
+            clock: AtomicU64::new(1),
+            floor: AtomicU64::new(0),
+            marks: RwLock::new(HashMap::new()),
+            last_mark: AtomicU64::new(0),
+            sweep_epoch: AtomicU64::new(0),
             stripes: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
+            trusted: AtomicBool::new(true),
         }
     }
 
@@ -116,35 +161,106 @@ impl L1 {
         found
     }
 
-    /// Look `key` up without counting.
+    /// Look `key` up without counting. Misses while L1 is untrusted.
     pub fn peek(&self, key: &str) -> Option<Arc<Entry>> {
-        let e = self.cache.as_ref()?.get(key)?;
-        (e.deadline > Instant::now()).then_some(e)
+        if !self.trusted.load(Ordering::Acquire) {
+            return None;
+        }
+        self.lookup(key)
     }
 
-    /// Take a snapshot before reading Redis for `key`.
-    pub fn fill_guard(&self, key: &str) -> FillGuard {
-        let stripe = stripe_of(key);
-        FillGuard {
-            global: self.global_epoch.load(Ordering::Acquire),
-            stripe,
-            stripe_epoch: self.stripes[stripe].load(Ordering::Acquire),
+    /// Look `key` up even while L1 is untrusted: for reads that could not reach Redis either
+    /// (degraded mode serves what L1 holds). Still exact about invalidations this process heard of.
+    pub fn fallback(&self, key: &str) -> Option<Arc<Entry>> {
+        self.lookup(key)
+    }
+
+    fn lookup(&self, key: &str) -> Option<Arc<Entry>> {
+        let cache = self.cache.as_ref()?;
+        let e = cache.get(key)?;
+        if self.valid(&e) {
+            Some(e)
+        } else {
+            if e.deadline > Instant::now() {
+                // Invalidated: drop it now rather than when moka evicts it.
+                cache.invalidate(key);
+            }
+            None
         }
     }
 
-    fn guard_holds(&self, g: &FillGuard) -> bool {
-        self.global_epoch.load(Ordering::Acquire) == g.global
-            && self.stripes[g.stripe].load(Ordering::Acquire) == g.stripe_epoch
+    /// Whether `e` may be served: not expired, not older than a clear, and none of its tags
+    /// invalidated after it was born.
+    fn valid(&self, e: &Entry) -> bool {
+        if e.deadline <= Instant::now() {
+            return false;
+        }
+        let born = e.born.load(Ordering::Acquire);
+        if born < self.floor.load(Ordering::Acquire) {
+            return false;
+        }
+        let last = self.last_mark.load(Ordering::Acquire);
+        if born >= last || e.tags.is_empty() || e.verified.load(Ordering::Acquire) >= last {
+            return true;
+        }
+        let marks = self.marks.read().unwrap_or_else(|p| p.into_inner());
+        let last = self.last_mark.load(Ordering::Acquire);
+        if e.tags.iter().any(|t| marks.get(t).is_some_and(|&m| m > born)) {
+            return false;
+        }
+        e.verified.fetch_max(last, Ordering::AcqRel);
+        true
+    }
+
+    /// Mark L1 untrusted (the bus cannot tell it about invalidations) or trusted again.
+    pub fn set_trusted(&self, trusted: bool) {
+        self.trusted.store(trusted, Ordering::Release);
+    }
+
+    /// Whether L1 serves lookups (the bus is live, or there is no bus).
+    pub fn is_trusted(&self) -> bool {
+        self.trusted.load(Ordering::Acquire)
+    }
+
+    /// Take a snapshot before reading Redis for `key` (or writing it).
+    pub fn fill_guard(&self, key: &str) -> FillGuard {
+        let stripe = stripe_of(key);
+        FillGuard {
+            sweep: self.sweep_epoch.load(Ordering::Acquire),
+            stripe,
+            stripe_epoch: self.stripes[stripe].load(Ordering::Acquire),
+            born: self.clock.load(Ordering::Acquire),
+        }
+    }
+
+    fn guard_holds(&self, g: &FillGuard, stripe_bumps: u64) -> bool {
+        self.sweep_epoch.load(Ordering::Acquire) == g.sweep
+            && self.stripes[g.stripe].load(Ordering::Acquire) == g.stripe_epoch + stripe_bumps
+    }
+
+    /// Whether nothing removed, wrote or swept `key` since `guard` was taken, and none of `tags` was
+    /// invalidated or L1 cleared since then. A load that started at `guard` may store its result
+    /// only if this holds.
+    pub fn unchanged_since(&self, guard: &FillGuard, tags: &[String]) -> bool {
+        if !self.guard_holds(guard, 0) || self.floor.load(Ordering::Acquire) > guard.born {
+            return false;
+        }
+        if tags.is_empty() || self.last_mark.load(Ordering::Acquire) <= guard.born {
+            return true;
+        }
+        let marks = self.marks.read().unwrap_or_else(|p| p.into_inner());
+        !tags.iter().any(|t| marks.get(t).is_some_and(|&m| m > guard.born))
     }
 
     /// Insert a value read from Redis, unless a local write or invalidation happened since `guard`.
     pub fn fill(&self, key: &str, entry: Arc<Entry>, guard: FillGuard) {
         let Some(cache) = &self.cache else { return };
-        if entry.deadline <= Instant::now() || !self.guard_holds(&guard) {
+        if entry.deadline <= Instant::now() || !self.guard_holds(&guard, 0) {
             return;
         }
+        entry.born.store(guard.born, Ordering::Release);
         cache.insert(key.to_owned(), entry);
-        if !self.guard_holds(&guard) {
+        if !self.guard_holds(&guard, 0) {
             // A writer raced us; its value (or its removal) must win, so drop ours.
             cache.invalidate(key);
         }
@@ -156,13 +272,10 @@ impl L1 {
     pub fn put_guarded(&self, key: &str, entry: Arc<Entry>, guard: FillGuard) {
         self.bump(key);
         let Some(cache) = &self.cache else { return };
-        let untouched = |g: &FillGuard| {
-            self.global_epoch.load(Ordering::Acquire) == g.global
-                && self.stripes[g.stripe].load(Ordering::Acquire) == g.stripe_epoch + 1
-        };
-        if untouched(&guard) {
+        entry.born.store(guard.born, Ordering::Release);
+        if self.guard_holds(&guard, 1) {
             cache.insert(key.to_owned(), entry);
-            if untouched(&guard) {
+            if self.guard_holds(&guard, 1) {
                 return;
             }
         }
@@ -173,6 +286,7 @@ impl L1 {
     pub fn put(&self, key: &str, entry: Arc<Entry>) {
         self.bump(key);
         if let Some(cache) = &self.cache {
+            entry.born.store(self.clock.load(Ordering::Acquire), Ordering::Release);
             cache.insert(key.to_owned(), entry);
         }
     }
@@ -185,31 +299,48 @@ impl L1 {
         }
     }
 
-    /// Remove every entry carrying any of `tags`.
+    /// Stop serving every entry carrying any of `tags`. O(number of tags): the entries are checked
+    /// when they are looked up.
     pub fn invalidate_tags(&self, tags: &[String]) {
-        self.global_epoch.fetch_add(1, Ordering::AcqRel);
-        if let Some(cache) = &self.cache {
-            let tags: Vec<String> = tags.to_vec();
-            cache
-                .invalidate_entries_if(move |_, v| v.tags.iter().any(|t| tags.contains(t)))
-                .expect("invalidation closures are enabled");
+        if tags.is_empty() {
+            return;
         }
+        let mut marks = self.marks.write().unwrap_or_else(|p| p.into_inner());
+        let mark = self.clock.fetch_add(1, Ordering::AcqRel) + 1;
+        if marks.len() + tags.len() > MAX_TAG_MARKS {
+            // Too many marks to keep: everything older than now goes instead (exact, coarser).
+            marks.clear();
+            self.floor.fetch_max(mark, Ordering::AcqRel);
+            if let Some(cache) = &self.cache {
+                cache.invalidate_all();
+            }
+            tracing::debug!("stratacache: L1 tag-mark table full ({MAX_TAG_MARKS}); L1 cleared instead");
+        } else {
+            for t in tags {
+                marks.insert(t.clone(), mark);
+            }
+        }
+        self.last_mark.store(mark, Ordering::Release);
     }
 
-    /// Remove every entry whose key matches the glob (`*`, `?`).
+    /// Remove every entry whose key matches the glob (`*`, `?`), in one sweep before returning.
     pub fn invalidate_glob(&self, glob: &str) {
-        self.global_epoch.fetch_add(1, Ordering::AcqRel);
+        self.sweep_epoch.fetch_add(1, Ordering::AcqRel);
         if let Some(cache) = &self.cache {
-            let glob = glob.to_owned();
-            cache
-                .invalidate_entries_if(move |k, _| crate::patterns::glob_match(&glob, k))
-                .expect("invalidation closures are enabled");
+            let doomed: Vec<Arc<String>> =
+                cache.iter().filter(|(k, _)| crate::patterns::glob_match(glob, k)).map(|(k, _)| k).collect();
+            for k in doomed {
+                cache.invalidate(k.as_str());
+            }
         }
     }
 
-    /// Remove everything (after a Redis outage: another process may have invalidated meanwhile).
+    /// Stop serving everything held now (after a bus gap: another process may have invalidated
+    /// meanwhile). Exact at once; memory is reclaimed by moka later.
     pub fn clear(&self) {
-        self.global_epoch.fetch_add(1, Ordering::AcqRel);
+        let floor = self.clock.fetch_add(1, Ordering::AcqRel) + 1;
+        self.floor.fetch_max(floor, Ordering::AcqRel);
+        self.sweep_epoch.fetch_add(1, Ordering::AcqRel);
         if let Some(cache) = &self.cache {
             cache.invalidate_all();
         }
@@ -219,7 +350,8 @@ impl L1 {
         self.stripes[stripe_of(key)].fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Entries currently held (approximate until pending maintenance runs).
+    /// Entries currently held (approximate until pending maintenance runs; may include
+    /// invalidated entries not looked up since).
     pub fn size(&self) -> u64 {
         self.cache.as_ref().map_or(0, |c| {
             c.run_pending_tasks();
@@ -269,9 +401,21 @@ mod tests {
         l1.fill("k", entry("\"old\"", 10_000, &[]), g);
         assert_eq!(&*l1.peek("k").unwrap().json, "\"new\"");
         let g = l1.fill_guard("k");
-        l1.invalidate_tags(&["x".into()]);
+        l1.invalidate_glob("zzz*");
         l1.fill("k", entry("\"stale\"", 10_000, &[]), g);
         assert_eq!(&*l1.peek("k").unwrap().json, "\"new\"");
+    }
+
+    #[test]
+    fn a_fill_read_before_a_tag_invalidation_is_never_served() {
+        let l1 = L1::new(true, 10);
+        let g = l1.fill_guard("k");
+        l1.invalidate_tags(&["t".into()]);
+        l1.fill("k", entry("\"old\"", 10_000, &["t"]), g);
+        assert!(l1.peek("k").is_none(), "born before the mark of its tag");
+        let g = l1.fill_guard("k");
+        l1.fill("k", entry("\"new\"", 10_000, &["t"]), g);
+        assert_eq!(&*l1.peek("k").unwrap().json, "\"new\"", "born after the mark");
     }
 
     #[test]
@@ -287,13 +431,55 @@ mod tests {
     }
 
     #[test]
-    fn tag_invalidation_removes_only_tagged() {
-        let l1 = L1::new(true, 10);
-        l1.put("a", entry("1", 10_000, &["t1"]));
-        l1.put("b", entry("2", 10_000, &["t2"]));
+    fn tag_invalidation_is_exact_for_every_entry() {
+        let l1 = L1::new(true, 20_000);
+        for i in 0..10_000 {
+            l1.put(&format!("k{i}"), entry("1", 60_000, &["t1"]));
+        }
+        l1.put("other", entry("2", 60_000, &["t2"]));
         l1.invalidate_tags(&["t1".into()]);
-        assert!(l1.peek("a").is_none());
+        assert_eq!((0..10_000).filter(|i| l1.peek(&format!("k{i}")).is_some()).count(), 0);
+        assert!(l1.peek("other").is_some());
+        l1.put("k1", entry("3", 60_000, &["t1"]));
+        assert!(l1.peek("k1").is_some(), "a write after the invalidation is served");
+    }
+
+    #[test]
+    fn a_full_mark_table_clears_instead_of_growing() {
+        let l1 = L1::new(true, 10);
+        l1.put("a", entry("1", 60_000, &["keep"]));
+        for i in 0..=MAX_TAG_MARKS {
+            l1.invalidate_tags(&[format!("t{i}")]);
+        }
+        assert!(l1.marks.read().unwrap().len() <= MAX_TAG_MARKS);
+        assert!(l1.peek("a").is_none(), "cleared rather than forgotten");
+        l1.put("b", entry("1", 60_000, &["t1"]));
         assert!(l1.peek("b").is_some());
+    }
+
+    #[test]
+    fn untrusted_lookups_miss_but_fall_back() {
+        let l1 = L1::new(true, 10);
+        l1.put("a", entry("1", 60_000, &[]));
+        l1.set_trusted(false);
+        assert!(l1.get("a").is_none());
+        assert!(l1.fallback("a").is_some());
+        l1.set_trusted(true);
+        assert!(l1.get("a").is_some());
+    }
+
+    #[test]
+    fn clear_and_patterns_are_exact() {
+        let l1 = L1::new(true, 100);
+        for i in 0..50 {
+            l1.put(&format!("p:{i}"), entry("1", 60_000, &[]));
+            l1.put(&format!("q:{i}"), entry("1", 60_000, &[]));
+        }
+        l1.invalidate_glob("p:*");
+        assert_eq!((0..50).filter(|i| l1.peek(&format!("p:{i}")).is_some()).count(), 0);
+        assert_eq!((0..50).filter(|i| l1.peek(&format!("q:{i}")).is_some()).count(), 50);
+        l1.clear();
+        assert_eq!((0..50).filter(|i| l1.peek(&format!("q:{i}")).is_some()).count(), 0);
     }
 
     #[test]

@@ -3,11 +3,12 @@
 //! every call, and a circuit breaker. Every method is one round trip.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Cmd, Pipeline, Value};
+use redis::io::tcp::{socket2, TcpSettings};
+use redis::{Cmd, IntoConnectionInfo, Pipeline, Value};
 
 use crate::breaker::Breaker;
 use crate::config::{CacheConfig, RedisConfig};
@@ -28,6 +29,25 @@ pub struct L2 {
     breaker: Breaker,
     errors: AtomicU64,
     on_recover: Box<dyn Fn() + Send + Sync>,
+    publish_refused_logged: AtomicBool,
+}
+
+/// TCP keepalive of every connection: the kernel probes an idle connection after 5 s, every 2 s, and
+/// gives up after 3 unanswered probes, so a dead peer is noticed even on a connection nothing is sent
+/// on (the bus also pings; see `bus::subscriber`).
+pub(crate) fn tcp_settings() -> TcpSettings {
+    let ka = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(5))
+        .with_interval(Duration::from_secs(2))
+        .with_retries(3);
+    TcpSettings::default().set_nodelay(true).set_keepalive(ka)
+}
+
+/// A client for `url` whose connections use [`tcp_settings`].
+pub(crate) fn client_with_keepalive(url: &str) -> Result<redis::Client> {
+    let bad = |e: redis::RedisError| Error::config(format!("bad Redis URL {:?}: {e}", redact(url)));
+    let info = url.into_connection_info().map_err(bad)?.set_tcp_settings(tcp_settings());
+    redis::Client::open(info).map_err(bad)
 }
 
 impl L2 {
@@ -38,8 +58,7 @@ impl L2 {
         cache: &CacheConfig,
         on_recover: Box<dyn Fn() + Send + Sync>,
     ) -> Result<Self> {
-        let client = redis::Client::open(redis.url.as_str())
-            .map_err(|e| Error::config(format!("bad Redis URL {:?}: {e}", redact(&redis.url))))?;
+        let client = client_with_keepalive(&redis.url)?;
         let cfg = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(redis.connect_timeout))
             .set_response_timeout(Some(redis.command_timeout))
@@ -58,6 +77,7 @@ impl L2 {
             ),
             errors: AtomicU64::new(0),
             on_recover,
+            publish_refused_logged: AtomicBool::new(false),
         })
     }
 
@@ -167,20 +187,60 @@ impl L2 {
     pub async fn set_many(&self, items: &[(String, Vec<u8>, u64)], publish: Option<(&str, String)>) -> Result<()> {
         let mut p = redis::pipe();
         for (k, v, ttl_ms) in items {
-            p.cmd("SET").arg(k).arg(v).arg("PX").arg(*ttl_ms).ignore();
+            p.cmd("SET").arg(k).arg(v).arg("PX").arg(*ttl_ms);
         }
-        add_publish(&mut p, publish);
-        self.pipeline(p).await.map(|_| ())
+        self.write_pipeline(p, publish).await.map(|_| ())
     }
 
     /// `UNLINK` keys, then the bus message, in one round trip; returns how many existed.
     pub async fn unlink(&self, keys: &[String], publish: Option<(&str, String)>) -> Result<u64> {
         let mut p = redis::pipe();
         p.cmd("UNLINK").arg(keys);
-        add_publish(&mut p, publish);
-        match self.pipeline(p).await?.first() {
+        match self.write_pipeline(p, publish).await?.first() {
             Some(Value::Int(n)) => Ok((*n).max(0) as u64),
             _ => Ok(0),
+        }
+    }
+
+    /// Run a pipeline of writes followed by the bus message, judging every reply on its own: an error
+    /// reply to a write is the call's error (a fault like a dead connection when it is one of
+    /// [`crate::error::UNAVAILABLE_REPLIES`]); an error reply to the `PUBLISH` (an ACL user without
+    /// the channel) is logged once and does not fail the write, which Redis did apply. Returns the
+    /// replies of the writes.
+    async fn write_pipeline(&self, mut p: Pipeline, publish: Option<(&str, String)>) -> Result<Vec<Value>> {
+        p.ignore_errors();
+        let with_publish = publish.is_some();
+        if let Some((channel, payload)) = publish {
+            p.cmd("PUBLISH").arg(channel).arg(payload);
+        }
+        let mut replies = self.pipeline(p).await?;
+        if with_publish {
+            if let Some(Value::ServerError(e)) = replies.pop() {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                if !self.publish_refused_logged.swap(true, Ordering::AcqRel) {
+                    tracing::warn!("stratacache: cannot publish on the invalidation bus ({}: {}); other processes will not hear this process's writes (logged once)", e.code(), e.details().unwrap_or(""));
+                }
+            }
+        }
+        if let Some(e) = replies.iter().find_map(|v| match v {
+            Value::ServerError(e) => Some(Error::from(redis::RedisError::from(e.clone()))),
+            _ => None,
+        }) {
+            self.fault(&e);
+            return Err(e);
+        }
+        Ok(replies)
+    }
+
+    /// Count an error reply that arrived inside a successful round trip; one that means Redis cannot
+    /// serve now also counts against the breaker.
+    fn fault(&self, e: &Error) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        if e.is_unavailable() {
+            if !self.breaker.is_degraded() {
+                tracing::warn!("stratacache: Redis cannot serve commands ({e}); serving from L1 (degraded mode)");
+            }
+            self.breaker.failure();
         }
     }
 
@@ -269,16 +329,9 @@ impl L2 {
     pub async fn bump_tags(&self, tag_keys: &[String], tokens: &[[u8; 8]], publish: Option<(&str, String)>) -> Result<()> {
         let mut p = redis::pipe();
         for (k, t) in tag_keys.iter().zip(tokens) {
-            p.cmd("SET").arg(k).arg(&t[..]).arg("XX").arg("KEEPTTL").ignore();
+            p.cmd("SET").arg(k).arg(&t[..]).arg("XX").arg("KEEPTTL");
         }
-        add_publish(&mut p, publish);
-        self.pipeline(p).await.map(|_| ())
-    }
-}
-
-fn add_publish(p: &mut Pipeline, publish: Option<(&str, String)>) {
-    if let Some((channel, payload)) = publish {
-        p.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+        self.write_pipeline(p, publish).await.map(|_| ())
     }
 }
 
@@ -338,7 +391,11 @@ impl L2 {
                     let args: Vec<&str> = c.args.iter().map(String::as_str).collect();
                     self.script(c.script, &[&c.key], &args).await
                 }
-                Value::ServerError(e) => Err(Error::from(redis::RedisError::from(e))),
+                Value::ServerError(e) => {
+                    let e = Error::from(redis::RedisError::from(e));
+                    self.fault(&e);
+                    Err(e)
+                }
                 v => Ok(v),
             });
         }

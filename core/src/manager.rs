@@ -252,7 +252,8 @@ impl CacheManager {
         // The remaining lifetime only matters for an L1 deadline: without L1, one command per key.
         let fetched = match l2.get_many(&data_keys, self.l1.enabled()).await {
             Ok(f) => f,
-            Err(_) => return vec![None; keys.len()],
+            // Degraded mode serves what L1 holds, even while L1 is untrusted (bus down too).
+            Err(_) => return keys.iter().map(|k| self.l1.fallback(k)).collect(),
         };
         self.settle(l2, keys, fetched, guards, started, count).await
     }
@@ -559,12 +560,11 @@ impl CacheManager {
                 let data_keys: Vec<String> = keys.iter().map(|k| self.keys.data(k)).collect();
                 match l2.unlink(&data_keys, Some((self.bus.channel(), msg.encode()))).await {
                     Ok(n) => n,
-                    Err(e) if e.is_unavailable() => in_l1,
                     Err(e) => {
                         for k in keys {
                             self.l1.remove(k);
                         }
-                        return Err(e);
+                        return Err(not_propagated("deletion of keys", keys, &e));
                     }
                 }
             }
@@ -593,6 +593,7 @@ impl CacheManager {
                     Ok(n) => l2.publish(self.bus.channel(), msg.encode()).await.map(|_| n),
                     Err(e) => Err(e),
                 }
+                .map_err(|e| not_propagated("invalidation of pattern", &[glob.to_owned()], &e))
             }
             None => Ok(0),
         };
@@ -620,7 +621,9 @@ impl CacheManager {
             Some(l2) => {
                 let keys: Vec<String> = tags.iter().map(|t| self.keys.tag(t)).collect();
                 let tokens: Vec<[u8; 8]> = tags.iter().map(|_| random_token()).collect();
-                l2.bump_tags(&keys, &tokens, Some((self.bus.channel(), msg.encode()))).await
+                l2.bump_tags(&keys, &tokens, Some((self.bus.channel(), msg.encode())))
+                    .await
+                    .map_err(|e| not_propagated("invalidation of tags", tags, &e))
             }
             None => Ok(()),
         };
@@ -657,6 +660,21 @@ impl CacheManager {
     pub fn is_degraded(&self) -> bool {
         self.l2.as_ref().is_some_and(|l| l.is_degraded())
     }
+}
+
+/// The error of an invalidation that did not reach Redis: it was applied to this process's L1 only,
+/// so the caller must know that other processes (and Redis) still hold the old values. Contract §8:
+/// `del`, `invalidateKeys`, tag and pattern invalidations all reject alike.
+fn not_propagated(what: &str, targets: &[String], e: &Error) -> Error {
+    let shown: Vec<&str> = targets.iter().take(5).map(String::as_str).collect();
+    let more = if targets.len() > 5 { format!(" and {} more", targets.len() - 5) } else { String::new() };
+    Error::new(
+        e.kind(),
+        format!(
+            "the {what} {shown:?}{more} did not reach Redis ({}); applied to this process's L1 only, other processes and Redis keep the old values: retry when Redis is back",
+            e.message()
+        ),
+    )
 }
 
 /// Escape Redis glob characters so a literal prefix matches only itself in `SCAN MATCH`.

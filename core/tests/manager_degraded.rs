@@ -18,7 +18,12 @@ async fn redis_down_at_start_degrades_to_l1_without_hanging() {
     m.set("k", "v", &SetOptions::default()).await.unwrap();
     assert_eq!(m.get::<String>("k").await.unwrap().as_deref(), Some("v"), "served from L1");
     assert_eq!(m.get::<String>("absent").await.unwrap(), None);
-    assert!(m.del("k").await.unwrap(), "L1 entry removed");
+    // Contract §8: a delete that cannot reach Redis is never silently lost: it rejects (as a tag
+    // invalidation does), after removing the key from this process's L1.
+    let e = m.del("k").await.unwrap_err();
+    assert!(e.is_unavailable(), "{e:?}");
+    assert!(e.message().contains("did not reach Redis") && e.message().contains("\"k\""), "names what was lost: {e}");
+    assert_eq!(m.get::<String>("k").await.unwrap(), None, "removed from L1 all the same");
     let e = a.ping().await.unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::Connection | ErrorKind::Timeout), "{e:?}");
     assert!(t.elapsed() < Duration::from_secs(5), "degraded calls must not hang: {:?}", t.elapsed());
@@ -34,6 +39,7 @@ async fn server_killed_mid_run_then_back_recovers_and_clears_l1() {
     let port = server.port;
     let ns = unique_ns("kill");
     let a = cache(&server.url(), &ns).await;
+    a.ping().await.unwrap(); // ready: subscribed to the bus (its first subscription clears L1)
     let m = a.manager();
     m.set("k", "before", &SetOptions::default()).await.unwrap();
 

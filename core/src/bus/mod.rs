@@ -12,7 +12,7 @@
 //! The subscriber is one background task owned by the system and stopped by its `close()`.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::Notify;
@@ -22,6 +22,7 @@ mod message;
 mod subscriber;
 
 pub use message::{BusMessage, MessageKind, BUS_VERSION};
+pub use subscriber::{LIVENESS_EVERY, PING_TIMEOUT};
 
 use crate::manager::now_ms;
 
@@ -43,11 +44,64 @@ pub struct InvalidationEvent {
 /// A listener of invalidation events.
 pub type Listener = Arc<dyn Fn(&InvalidationEvent) + Send + Sync>;
 
+/// Whether this process can hear invalidations, as `healthCheck` reports it (`checks.bus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum BusState {
+    /// Not connected yet (L1 serves; it is cleared when the first subscription is made).
+    #[default]
+    Connecting,
+    /// Subscribed, answering PINGs, and tracking on: L1 is trusted.
+    Live,
+    /// Lost, silent, or tracking could not be enabled: L1 is bypassed until the bus is back.
+    Down,
+    /// Redis refused the subscription or tracking (`NOPERM`, e.g. an ACL user without the channel):
+    /// L1 is bypassed; retried with backoff.
+    Refused,
+    /// There is no bus (L1 or L2 disabled) or it was stopped.
+    Off,
+}
+
+impl BusState {
+    /// `connecting`, `live`, `down`, `refused` or `off`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BusState::Connecting => "connecting",
+            BusState::Live => "live",
+            BusState::Down => "down",
+            BusState::Refused => "refused",
+            BusState::Off => "off",
+        }
+    }
+
+    fn from_u8(v: u8) -> Self {
+        match v {
+            1 => BusState::Live,
+            2 => BusState::Down,
+            3 => BusState::Refused,
+            4 => BusState::Off,
+            _ => BusState::Connecting,
+        }
+    }
+
+    fn to_u8(self) -> u8 {
+        match self {
+            BusState::Connecting => 0,
+            BusState::Live => 1,
+            BusState::Down => 2,
+            BusState::Refused => 3,
+            BusState::Off => 4,
+        }
+    }
+}
+
 /// Counters of the bus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BusStats {
-    /// Whether the subscriber is connected now.
+    /// Whether the subscriber is connected now (and L1 trusted).
     pub connected: bool,
+    /// The state, for health checks.
+    pub state: BusState,
     /// Times it reconnected (each time L1 was cleared).
     pub reconnects: u64,
     /// Messages from other processes applied.
@@ -63,6 +117,7 @@ pub struct Bus {
     listeners: RwLock<Vec<(u64, Listener)>>,
     next_listener: AtomicU64,
     connected: AtomicBool,
+    state: AtomicU8,
     ever_connected: AtomicBool,
     reconnects: AtomicU64,
     received: AtomicU64,
@@ -83,6 +138,7 @@ impl Bus {
             listeners: RwLock::new(Vec::new()),
             next_listener: AtomicU64::new(1),
             connected: AtomicBool::new(false),
+            state: AtomicU8::new(BusState::Off.to_u8()),
             ever_connected: AtomicBool::new(false),
             reconnects: AtomicU64::new(0),
             received: AtomicU64::new(0),
@@ -151,9 +207,35 @@ impl Bus {
     pub fn stats(&self) -> BusStats {
         BusStats {
             connected: self.connected.load(Ordering::Relaxed),
+            state: self.state(),
             reconnects: self.reconnects.load(Ordering::Relaxed),
             received: self.received.load(Ordering::Relaxed),
             tracked: self.tracked.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The state now.
+    pub fn state(&self) -> BusState {
+        BusState::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    /// Move to `state`, trusting L1 only when live; a change to `down` or `refused` is logged once
+    /// (with `why`), repeats at debug level.
+    pub(crate) fn set_state(&self, state: BusState, l1: &crate::l1::L1, why: &str) {
+        let live = state == BusState::Live;
+        l1.set_trusted(live || state == BusState::Off);
+        self.connected.store(live, Ordering::Release);
+        let before = BusState::from_u8(self.state.swap(state.to_u8(), Ordering::AcqRel));
+        match state {
+            BusState::Down | BusState::Refused if before != state => tracing::warn!(
+                "stratacache: invalidation bus {} ({why}); L1 is bypassed until it is back",
+                state.as_str()
+            ),
+            BusState::Down | BusState::Refused => tracing::debug!("stratacache: invalidation bus still {}: {why}", state.as_str()),
+            BusState::Live if matches!(before, BusState::Down | BusState::Refused) => {
+                tracing::warn!("stratacache: invalidation bus live again; L1 cleared and trusted")
+            }
+            _ => {}
         }
     }
 
@@ -175,6 +257,7 @@ impl Bus {
         if task.is_some() || self.stopped.load(Ordering::Acquire) {
             return;
         }
+        self.state.store(BusState::Connecting.to_u8(), Ordering::Release);
         *task = Some(tokio::spawn(subscriber::run(self.clone(), ctx)));
     }
 
@@ -187,6 +270,8 @@ impl Bus {
             t.abort();
             let _ = t.await;
         }
+        self.connected.store(false, Ordering::Release);
+        self.state.store(BusState::Off.to_u8(), Ordering::Release);
     }
 }
 

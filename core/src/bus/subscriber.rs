@@ -2,7 +2,12 @@
 //! client-tracking invalidations of the data connection (broadcast mode on `{ns}:d:`, redirected here,
 //! NOLOOP). Tag keys are not tracked: every tagged write may extend its tag
 //! key's lifetime, which Redis would report as a change, evicting that tag's entries everywhere; tag
-//! invalidations travel on the bus instead. Reconnects with backoff; clears L1 after any gap.
+//! invalidations travel on the bus instead.
+//!
+//! Liveness: TCP keepalive on the connection, and every second a `PING` that must answer within a
+//! second plus a check that tracking is still on. A connection that closes, goes silent, or whose
+//! tracking cannot be re-enabled is dropped; L1 is untrusted (bypassed) until a new connection is
+//! subscribed and tracking, then cleared and trusted again. Reconnects with backoff.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -11,10 +16,10 @@ use std::time::Duration;
 use redis::{AsyncConnectionConfig, PushInfo, PushKind, Value};
 use tokio::sync::mpsc;
 
-use super::{Bus, BusMessage, InvalidationEvent, MessageKind};
+use super::{Bus, BusMessage, BusState, InvalidationEvent, MessageKind};
 use crate::key::KeySchema;
 use crate::l1::L1;
-use crate::l2::L2;
+use crate::l2::{client_with_keepalive, L2};
 
 /// What the subscriber needs.
 pub(crate) struct Context {
@@ -26,8 +31,11 @@ pub(crate) struct Context {
     pub(crate) connect_timeout: Duration,
 }
 
-/// How often the subscriber checks that the data connection still tracks (it may have reconnected).
-const TRACKING_CHECK: Duration = Duration::from_secs(1);
+/// How often the subscriber proves the bus connection alive (a `PING` on it) and checks that the
+/// data connection still tracks (it may have reconnected).
+pub const LIVENESS_EVERY: Duration = Duration::from_secs(1);
+/// How long that `PING` may take before the connection is declared dead (half-open, frozen).
+pub const PING_TIMEOUT: Duration = Duration::from_secs(1);
 
 fn resp3_url(url: &str) -> String {
     if url.contains('?') {
@@ -41,7 +49,10 @@ async fn connect(
     ctx: &Context,
     channel: &str,
 ) -> redis::RedisResult<(redis::aio::MultiplexedConnection, mpsc::UnboundedReceiver<PushInfo>, i64)> {
-    let client = redis::Client::open(resp3_url(&ctx.url))?;
+    let client = match client_with_keepalive(&resp3_url(&ctx.url)) {
+        Ok(c) => c,
+        Err(e) => return Err(redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, "bad URL", e.to_string()))),
+    };
     let (tx, rx) = mpsc::unbounded_channel();
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(ctx.connect_timeout))
@@ -100,61 +111,54 @@ async fn tracking_intact(ctx: &Context, redirect: i64) -> bool {
     on && !broken && target == Some(redirect)
 }
 
+/// Why a live bus connection was given up.
+enum Lost {
+    Stopped,
+    Closed,
+    Silent,
+    Tracking(crate::Error),
+}
+
 /// Run until the bus is stopped.
+///
+/// Trust: L1 is trusted only while this task has a live subscription *and* tracking on the data
+/// connection. On every (re)connection L1 is cleared before it is trusted again: entries filled
+/// before the subscription existed, or during a gap, may have missed invalidations.
 pub(crate) async fn run(bus: Arc<Bus>, ctx: Context) {
-    // The first connection does not clear L1 (initialize waits for it, see `StrataCache::ping`); a
-    // later one, or a first one after failures (degraded start), does.
-    let mut clean_start = true;
     let mut backoff = Duration::from_millis(50);
     loop {
         if bus.stopped.load(Ordering::Acquire) {
             return;
         }
         match connect(&ctx, &bus.channel).await {
-            Ok((conn, mut rx, id)) => {
-                if let Err(e) = enable_tracking(&ctx, id).await {
-                    tracing::debug!("stratacache: cannot enable client tracking yet: {e}");
-                }
-                let was_connected = bus.ever_connected.swap(true, Ordering::AcqRel);
-                if !clean_start {
+            Ok((mut conn, mut rx, id)) => match enable_tracking(&ctx, id).await {
+                Ok(()) => {
+                    let was_connected = bus.ever_connected.swap(true, Ordering::AcqRel);
                     ctx.l1.clear();
                     if was_connected {
                         bus.reconnects.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!("stratacache: invalidation bus connected again; L1 cleared (messages may have been missed)");
                     }
-                }
-                clean_start = false;
-                backoff = Duration::from_millis(50);
-                bus.connected.store(true, Ordering::Release);
-                let mut check = tokio::time::interval(TRACKING_CHECK);
-                check.tick().await;
-                loop {
-                    tokio::select! {
-                        _ = bus.stop.notified() => return,
-                        _ = check.tick() => {
-                            if !tracking_intact(&ctx, id).await && enable_tracking(&ctx, id).await.is_ok() {
-                                tracing::debug!("stratacache: client tracking re-enabled");
-                                // Changes by other clients may have gone unreported meanwhile.
-                                ctx.l1.clear();
-                                bus.reconnects.fetch_add(1, Ordering::Relaxed);
-                                tracing::warn!("stratacache: client tracking was lost (the data connection reconnected); enabled again, L1 cleared");
-                            }
-                        }
-                        push = rx.recv() => match push {
-                            None => break,
-                            Some(p) if p.kind == PushKind::Disconnection => break,
-                            Some(p) => handle(&bus, &ctx, p),
-                        },
+                    backoff = Duration::from_millis(50);
+                    bus.set_state(BusState::Live, &ctx.l1, "");
+                    let lost = serve(&bus, &ctx, &mut conn, &mut rx, id).await;
+                    drop(conn);
+                    match lost {
+                        Lost::Stopped => return,
+                        Lost::Closed => bus.set_state(BusState::Down, &ctx.l1, "the connection closed"),
+                        Lost::Silent => bus.set_state(BusState::Down, &ctx.l1, "no answer to PING within 1 s (half-open or frozen connection)"),
+                        Lost::Tracking(e) => bus.set_state(BusState::Down, &ctx.l1, &format!("client tracking could not be re-enabled: {e}")),
                     }
                 }
-                bus.connected.store(false, Ordering::Release);
-                drop(conn);
-                tracing::warn!("stratacache: invalidation bus lost its connection; reconnecting");
-            }
+                Err(e) => {
+                    drop(conn);
+                    let state = if e.message().contains("NOPERM") { BusState::Refused } else { BusState::Down };
+                    bus.set_state(state, &ctx.l1, &format!("client tracking could not be enabled: {e}"));
+                }
+            },
             Err(e) => {
-                // L1 may now hold entries another process invalidated: clear it once connected.
-                clean_start = false;
-                tracing::debug!("stratacache: invalidation bus cannot connect: {e}");
+                let state = if e.code() == Some("NOPERM") { BusState::Refused } else { BusState::Down };
+                bus.set_state(state, &ctx.l1, &format!("cannot subscribe: {e}"));
             }
         }
         tokio::select! {
@@ -162,6 +166,44 @@ pub(crate) async fn run(bus: Arc<Bus>, ctx: Context) {
             _ = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// Apply messages until the connection is lost, silent, or tracking cannot be kept on.
+async fn serve(
+    bus: &Bus,
+    ctx: &Context,
+    conn: &mut redis::aio::MultiplexedConnection,
+    rx: &mut mpsc::UnboundedReceiver<PushInfo>,
+    id: i64,
+) -> Lost {
+    let mut check = tokio::time::interval(LIVENESS_EVERY);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    check.tick().await;
+    loop {
+        tokio::select! {
+            _ = bus.stop.notified() => return Lost::Stopped,
+            _ = check.tick() => {
+                let ping = tokio::time::timeout(PING_TIMEOUT, redis::cmd("PING").query_async::<Value>(conn)).await;
+                if !matches!(ping, Ok(Ok(_))) {
+                    return Lost::Silent;
+                }
+                if !tracking_intact(ctx, id).await {
+                    if let Err(e) = enable_tracking(ctx, id).await {
+                        return Lost::Tracking(e);
+                    }
+                    // Changes by other clients may have gone unreported meanwhile.
+                    ctx.l1.clear();
+                    bus.reconnects.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!("stratacache: client tracking was lost (the data connection reconnected); enabled again, L1 cleared");
+                }
+            }
+            push = rx.recv() => match push {
+                None => return Lost::Closed,
+                Some(p) if p.kind == PushKind::Disconnection => return Lost::Closed,
+                Some(p) => handle(bus, ctx, p),
+            },
+        }
     }
 }
 
