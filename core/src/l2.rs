@@ -192,10 +192,14 @@ impl L2 {
         self.write_pipeline(p, publish).await.map(|_| ())
     }
 
-    /// `UNLINK` keys, then the bus message, in one round trip; returns how many existed.
-    pub async fn unlink(&self, keys: &[String], publish: Option<(&str, String)>) -> Result<u64> {
+    /// `UNLINK` keys (and `also`, whose count is not returned), then the bus message, in one round
+    /// trip; returns how many of `keys` existed.
+    pub async fn unlink(&self, keys: &[String], also: &[String], publish: Option<(&str, String)>) -> Result<u64> {
         let mut p = redis::pipe();
         p.cmd("UNLINK").arg(keys);
+        if !also.is_empty() {
+            p.cmd("UNLINK").arg(also);
+        }
         match self.write_pipeline(p, publish).await?.first() {
             Some(Value::Int(n)) => Ok((*n).max(0) as u64),
             _ => Ok(0),
@@ -215,12 +219,7 @@ impl L2 {
         }
         let mut replies = self.pipeline(p).await?;
         if with_publish {
-            if let Some(Value::ServerError(e)) = replies.pop() {
-                self.errors.fetch_add(1, Ordering::Relaxed);
-                if !self.publish_refused_logged.swap(true, Ordering::AcqRel) {
-                    tracing::warn!("stratacache: cannot publish on the invalidation bus ({}: {}); other processes will not hear this process's writes (logged once)", e.code(), e.details().unwrap_or(""));
-                }
-            }
+            self.check_publish(replies.pop());
         }
         if let Some(e) = replies.iter().find_map(|v| match v {
             Value::ServerError(e) => Some(Error::from(redis::RedisError::from(e.clone()))),
@@ -230,6 +229,60 @@ impl L2 {
             return Err(e);
         }
         Ok(replies)
+    }
+
+    /// Log (once) and count a refused bus `PUBLISH`.
+    fn check_publish(&self, reply: Option<Value>) {
+        if let Some(Value::ServerError(e)) = reply {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+            if !self.publish_refused_logged.swap(true, Ordering::AcqRel) {
+                tracing::warn!("stratacache: cannot publish on the invalidation bus ({}: {}); other processes will not hear this process's writes (logged once)", e.code(), e.details().unwrap_or(""));
+            }
+        }
+    }
+
+    /// Run `script` with `keys` and binary `args`, followed by the bus message, in one round trip
+    /// (`EVALSHA`; a script Redis does not know is loaded and run again, after the message went).
+    /// Returns the script's reply.
+    pub async fn eval_with_publish(
+        &self,
+        script: &redis::Script,
+        keys: &[&str],
+        args: &[&[u8]],
+        publish: Option<(&str, String)>,
+    ) -> Result<Value> {
+        let mut p = redis::pipe();
+        p.ignore_errors();
+        p.cmd("EVALSHA").arg(script.get_hash()).arg(keys.len()).arg(keys);
+        for a in args {
+            p.arg(*a);
+        }
+        let with_publish = publish.is_some();
+        if let Some((channel, payload)) = publish {
+            p.cmd("PUBLISH").arg(channel).arg(payload);
+        }
+        let mut replies = self.pipeline(p).await?;
+        if with_publish {
+            self.check_publish(replies.pop());
+        }
+        match replies.pop().unwrap_or(Value::Nil) {
+            Value::ServerError(e) if e.kind() == Some(redis::ServerErrorKind::NoScript) => {
+                let mut inv = script.prepare_invoke();
+                for k in keys {
+                    inv.key(*k);
+                }
+                for a in args {
+                    inv.arg(*a);
+                }
+                self.call(|mut c| async move { inv.invoke_async::<Value>(&mut c).await }).await
+            }
+            Value::ServerError(e) => {
+                let e = Error::from(redis::RedisError::from(e));
+                self.fault(&e);
+                Err(e)
+            }
+            v => Ok(v),
+        }
     }
 
     /// Count an error reply that arrived inside a successful round trip; one that means Redis cannot

@@ -16,7 +16,8 @@ use super::lock::LoadLock;
 use super::Loader;
 use crate::error::{Error, ErrorKind, Result};
 use crate::l2::is_ok;
-use crate::manager::CacheManager;
+use crate::l1::FillGuard;
+use crate::manager::{CacheManager, LoadStart};
 use crate::options::SetOptions;
 
 /// Options of `cacheAside.get`.
@@ -177,6 +178,7 @@ impl CacheAside {
         let opts = opts.clone();
         tokio::spawn(async move {
             let m = &state.manager;
+            let guard = m.load_guard(&key);
             let lock = match m.l2() {
                 Some(l2) => match LoadLock::try_acquire(l2, m.keys().lock(&key), opts.lock_lease).await {
                     Ok(Some(lock)) => Some(lock),
@@ -185,8 +187,11 @@ impl CacheAside {
                 },
                 None => None,
             };
+            // Refreshing: the key holds a value, so the store may replace it (no "still absent" check),
+            // but only while this refresh holds its lock (a `del` meanwhile removes it).
             if lock.is_some() || m.l2().is_none() {
-                if let Err(e) = run_and_store(m, &key, &loader, &opts).await {
+                let start = m.begin_load(guard, &opts.tags, opts.ttl).await;
+                if let Err(e) = run_and_store(m, &key, &loader, &opts, &start, lock.as_ref(), Store::Replace).await {
                     tracing::warn!("stratacache: background refresh of {key:?} failed, keeping the old value: {e}");
                 }
             }
@@ -198,16 +203,30 @@ impl CacheAside {
     }
 }
 
+/// Removes a flight from the map when its task ends, however it ends (a panic included), so a key
+/// never stays wedged on a dead flight.
+struct FlightEnd {
+    state: Arc<State>,
+    key: String,
+}
+
+impl Drop for FlightEnd {
+    fn drop(&mut self) {
+        self.state.flights.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.key);
+    }
+}
+
 fn start_flight(state: Arc<State>, key: String, loader: Loader, opts: AsideOptions) -> Flight {
-    let task_key = key.clone();
+    let end = FlightEnd { state: state.clone(), key: key.clone() };
     let task = tokio::spawn(async move {
-        let result = match state.manager.get_l2(&task_key).await {
+        let end = end;
+        let m = &end.state.manager;
+        let guard = m.load_guard(&end.key);
+        match m.get_l2(&end.key).await {
             Ok(Some(e)) => Ok(Some(e.json.clone())),
-            Ok(None) => load_once(&state.manager, &task_key, &loader, &opts).await,
+            Ok(None) => load_once(m, &end.key, &loader, &opts, guard).await,
             Err(e) => Err(e),
-        };
-        state.flights.lock().unwrap_or_else(|p| p.into_inner()).remove(&task_key);
-        result
+        }
     });
     async move {
         match task.await {
@@ -222,39 +241,92 @@ fn start_flight(state: Arc<State>, key: String, loader: Loader, opts: AsideOptio
 /// Load under the cross-process lock (or without it when Redis is unavailable). Each attempt takes
 /// the lock and re-reads the key in one round trip: a value stored by another process just before is
 /// used, not loaded again.
-async fn load_once(m: &CacheManager, key: &str, loader: &Loader, opts: &AsideOptions) -> Result<Option<Arc<str>>> {
-    let Some(l2) = m.l2() else { return run_and_store(m, key, loader, opts).await };
+///
+/// The store is version-checked (see `manager::load`): it happens only while this load still holds
+/// its lock and the key is still absent, and with the tag tokens read before the loader ran.
+async fn load_once(
+    m: &CacheManager,
+    key: &str,
+    loader: &Loader,
+    opts: &AsideOptions,
+    guard: FillGuard,
+) -> Result<Option<Arc<str>>> {
+    if m.l2().is_none() {
+        let start = m.begin_load(guard, &opts.tags, opts.ttl).await;
+        return run_and_store(m, key, loader, opts, &start, None, Store::IfAbsent).await;
+    }
     let lock = LoadLock::candidate(m.keys().lock(key));
     let take = lock.acquire_cmd(opts.lock_lease);
-    let give_up = Instant::now() + opts.lock_lease;
+    // A lock lives at most its lease, so waiting a little longer always ends with the value stored
+    // by its holder or with the lock ours; the bound only stops a pathological loop.
+    let give_up = Instant::now() + opts.lock_lease * 2 + POLL_MAX;
     let mut poll = POLL_START;
     loop {
         match m.peek_l2_after(&take, key).await {
             Ok((reply, found)) if is_ok(&reply) => {
-                let r = match found {
-                    Some(e) => Ok(Some(e.json.clone())),
-                    None => run_and_store(m, key, loader, opts).await,
+                return match found {
+                    Some(e) => {
+                        release(m, lock).await;
+                        Ok(Some(e.json.clone()))
+                    }
+                    None => {
+                        let start = m.begin_load(guard, &opts.tags, opts.ttl).await;
+                        let r = run_and_store(m, key, loader, opts, &start, Some(&lock), Store::IfAbsent).await;
+                        if r.is_err() {
+                            release(m, lock).await; // a successful store released it already
+                        }
+                        r
+                    }
                 };
-                lock.release(l2).await;
-                return r;
             }
             Ok((_, Some(e))) => return Ok(Some(e.json.clone())), // the holder stored it
             Ok((_, None)) => {
                 if Instant::now() >= give_up {
-                    return run_and_store(m, key, loader, opts).await; // the holder is too slow
+                    // Returned, never stored: without the lock a store could outlive a `del`.
+                    let start = m.begin_load(guard, &opts.tags, opts.ttl).await;
+                    return run_and_store(m, key, loader, opts, &start, None, Store::No).await;
                 }
                 tokio::time::sleep(poll).await;
                 poll = (poll * 2).min(POLL_MAX);
                 // Loop: if the holder crashed or failed, its lock is gone and we take it.
             }
-            Err(e) if e.is_unavailable() => return run_and_store(m, key, loader, opts).await,
+            Err(e) if e.is_unavailable() => {
+                let start = m.begin_load(guard, &opts.tags, opts.ttl).await;
+                return run_and_store(m, key, loader, opts, &start, None, Store::IfAbsent).await;
+            }
             Err(e) => return Err(e),
         }
     }
 }
 
-/// Run the loader once and store what it returned.
-async fn run_and_store(m: &CacheManager, key: &str, loader: &Loader, opts: &AsideOptions) -> Result<Option<Arc<str>>> {
+async fn release(m: &CacheManager, lock: LoadLock) {
+    if let Some(l2) = m.l2() {
+        lock.release(l2).await;
+    }
+}
+
+/// How a load's result may be stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Store {
+    /// Only where the key is still absent (a cold load).
+    IfAbsent,
+    /// Over the current value (a refresh).
+    Replace,
+    /// Not at all (the value is only handed back).
+    No,
+}
+
+/// Run the loader once and store what it returned as `store` says, version-checked against `start`
+/// (and `lock`, when the load holds one).
+async fn run_and_store(
+    m: &CacheManager,
+    key: &str,
+    loader: &Loader,
+    opts: &AsideOptions,
+    start: &LoadStart,
+    lock: Option<&LoadLock>,
+    store: Store,
+) -> Result<Option<Arc<str>>> {
     // A loader that never settles must not wedge its key: it gets twice the lock lease.
     let limit = opts.lock_lease * 2;
     let loaded = match tokio::time::timeout(limit, AssertUnwindSafe(loader()).catch_unwind()).await {
@@ -267,18 +339,19 @@ async fn run_and_store(m: &CacheManager, key: &str, loader: &Loader, opts: &Asid
             ))
         }
     };
-    match loaded {
-        Some(json) => {
-            m.set_json(key, &json, &opts.set_options()).await?;
-            Ok(Some(Arc::from(json)))
+    let (json, set_opts) = match (&loaded, opts.negative_ttl) {
+        (Some(json), _) => (json.as_str(), opts.set_options()),
+        (None, Some(nt)) => {
+            let mut o = opts.set_options();
+            o.ttl = Some(nt);
+            ("null", o)
         }
-        None => {
-            if let Some(nt) = opts.negative_ttl {
-                let mut o = opts.set_options();
-                o.ttl = Some(nt);
-                m.set_json(key, "null", &o).await?;
-            }
-            Ok(None)
-        }
+        (None, None) => return Ok(None),
+    };
+    if store == Store::No {
+        m.check_write(key, json, &set_opts)?;
+    } else {
+        m.store_loaded(key, json, &set_opts, start, lock.map(LoadLock::held), store == Store::Replace).await?;
     }
+    Ok(loaded.map(Arc::from))
 }

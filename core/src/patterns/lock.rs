@@ -35,6 +35,11 @@ impl LoadLock {
         lock_cmd(&self.key, &self.token, (lease.as_millis() as u64).max(1))
     }
 
+    /// The lock as a store must still hold it ([`crate::manager::HeldLock`]).
+    pub fn held(&self) -> crate::manager::HeldLock<'_> {
+        crate::manager::HeldLock { key: &self.key, token: &self.token }
+    }
+
     /// Try to take the lock `key` for `lease`. `Ok(None)`: somebody else holds it.
     pub async fn try_acquire(l2: &L2, key: String, lease: Duration) -> crate::Result<Option<LoadLock>> {
         let lock = LoadLock::candidate(key);

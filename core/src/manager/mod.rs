@@ -30,6 +30,10 @@ use crate::l2::{Fetched, L2};
 use crate::options::{MsetItem, SetItem, SetOptions};
 use crate::stats::{CacheStats, L1Stats, L2Stats};
 
+mod load;
+
+pub use load::{HeldLock, LoadStart};
+
 /// Extra lifetime of a tag key beyond the longest entry that records it.
 const TAG_GRACE_MS: u64 = 10_000;
 
@@ -558,7 +562,10 @@ impl CacheManager {
         let existed = match &self.l2 {
             Some(l2) => {
                 let data_keys: Vec<String> = keys.iter().map(|k| self.keys.data(k)).collect();
-                match l2.unlink(&data_keys, Some((self.bus.channel(), msg.encode()))).await {
+                // The load locks go too: a load in flight in any process then cannot store its
+                // older result (see `load`).
+                let lock_keys: Vec<String> = keys.iter().map(|k| self.keys.lock(k)).collect();
+                match l2.unlink(&data_keys, &lock_keys, Some((self.bus.channel(), msg.encode()))).await {
                     Ok(n) => n,
                     Err(e) => {
                         for k in keys {
