@@ -17,12 +17,14 @@
 //!   one synchronous sweep before the call returns.
 //! - **Fills that raced** a write or invalidation of their key (or a pattern sweep) are dropped by
 //!   [`FillGuard`]: an epoch per key stripe and one for sweeps, checked again after the insert.
-//! - **Trust.** While the invalidation bus is down L1 is *untrusted*: lookups miss (the caller reads
-//!   Redis) but entries stay, so a read that cannot reach Redis either can still fall back to them
-//!   ([`L1::fallback`]).
+//! - **Trust.** While the invalidation bus is down L1 is *untrusted*: it keeps serving for
+//!   [`UNTRUSTED_SERVE`] after the bus was found down (so a short blip or a Redis restart keeps the
+//!   degraded mode of contract §6), then every lookup misses until the bus is back and L1 has been
+//!   cleared. With the bus's detection time (≤ 2 s) no invalidation made elsewhere is missed for
+//!   more than 5 s (contract §8).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -30,6 +32,9 @@ use moka::sync::Cache;
 use moka::Expiry;
 
 const STRIPES: usize = 1024;
+
+/// How long an untrusted L1 still serves after the bus was found down.
+pub const UNTRUSTED_SERVE: Duration = Duration::from_secs(3);
 
 /// Most tag marks kept before L1 is cleared and the table starts over (bounds memory in a process
 /// that invalidates many distinct tags; documented in `docs/consistency.md`).
@@ -105,7 +110,9 @@ pub struct L1 {
     /// Bumped by pattern sweeps and clears; fills that started before fail their guard.
     sweep_epoch: AtomicU64,
     stripes: Box<[AtomicU64]>,
-    trusted: AtomicBool,
+    /// 0 while trusted; else when trust was lost, in ms since `base` (at least 1).
+    untrusted_since: AtomicU64,
+    base: Instant,
 }
 
 /// A snapshot taken before reading Redis for (or writing) a key: the sequence the value will be
@@ -144,7 +151,8 @@ impl L1 {
             last_mark: AtomicU64::new(0),
             sweep_epoch: AtomicU64::new(0),
             stripes: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
-            trusted: AtomicBool::new(true),
+            untrusted_since: AtomicU64::new(0),
+            base: Instant::now(),
         }
     }
 
@@ -161,21 +169,11 @@ impl L1 {
         found
     }
 
-    /// Look `key` up without counting. Misses while L1 is untrusted.
+    /// Look `key` up without counting. Misses once L1 has been untrusted for [`UNTRUSTED_SERVE`].
     pub fn peek(&self, key: &str) -> Option<Arc<Entry>> {
-        if !self.trusted.load(Ordering::Acquire) {
+        if !self.serving() {
             return None;
         }
-        self.lookup(key)
-    }
-
-    /// Look `key` up even while L1 is untrusted: for reads that could not reach Redis either
-    /// (degraded mode serves what L1 holds). Still exact about invalidations this process heard of.
-    pub fn fallback(&self, key: &str) -> Option<Arc<Entry>> {
-        self.lookup(key)
-    }
-
-    fn lookup(&self, key: &str) -> Option<Arc<Entry>> {
         let cache = self.cache.as_ref()?;
         let e = cache.get(key)?;
         if self.valid(&e) {
@@ -212,14 +210,26 @@ impl L1 {
         true
     }
 
-    /// Mark L1 untrusted (the bus cannot tell it about invalidations) or trusted again.
+    /// Mark L1 untrusted (the bus cannot tell it about invalidations) or trusted again. Losing trust
+    /// again while untrusted keeps the first moment.
     pub fn set_trusted(&self, trusted: bool) {
-        self.trusted.store(trusted, Ordering::Release);
+        if trusted {
+            self.untrusted_since.store(0, Ordering::Release);
+        } else {
+            let now = (self.base.elapsed().as_millis() as u64).max(1);
+            let _ = self.untrusted_since.compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire);
+        }
     }
 
-    /// Whether L1 serves lookups (the bus is live, or there is no bus).
+    /// Whether L1 is trusted (the bus is live, or there is no bus).
     pub fn is_trusted(&self) -> bool {
-        self.trusted.load(Ordering::Acquire)
+        self.untrusted_since.load(Ordering::Acquire) == 0
+    }
+
+    /// Whether lookups are served: trusted, or untrusted for less than [`UNTRUSTED_SERVE`].
+    pub fn serving(&self) -> bool {
+        let since = self.untrusted_since.load(Ordering::Acquire);
+        since == 0 || (self.base.elapsed().as_millis() as u64).saturating_sub(since) < UNTRUSTED_SERVE.as_millis() as u64
     }
 
     /// Take a snapshot before reading Redis for `key` (or writing it).
@@ -458,12 +468,14 @@ mod tests {
     }
 
     #[test]
-    fn untrusted_lookups_miss_but_fall_back() {
-        let l1 = L1::new(true, 10);
+    fn an_untrusted_l1_serves_for_a_bounded_time_only() {
+        let mut l1 = L1::new(true, 10);
+        l1.base -= UNTRUSTED_SERVE * 2; // the clock L1 measures trust with, moved back
         l1.put("a", entry("1", 60_000, &[]));
         l1.set_trusted(false);
-        assert!(l1.get("a").is_none());
-        assert!(l1.fallback("a").is_some());
+        assert!(l1.get("a").is_some(), "within the bound");
+        l1.untrusted_since.store(1, Ordering::Release); // trust lost UNTRUSTED_SERVE * 2 ago
+        assert!(l1.get("a").is_none(), "past the bound");
         l1.set_trusted(true);
         assert!(l1.get("a").is_some());
     }

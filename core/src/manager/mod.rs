@@ -256,8 +256,7 @@ impl CacheManager {
         // The remaining lifetime only matters for an L1 deadline: without L1, one command per key.
         let fetched = match l2.get_many(&data_keys, self.l1.enabled()).await {
             Ok(f) => f,
-            // Degraded mode serves what L1 holds, even while L1 is untrusted (bus down too).
-            Err(_) => return keys.iter().map(|k| self.l1.fallback(k)).collect(),
+            Err(_) => return vec![None; keys.len()],
         };
         self.settle(l2, keys, fetched, guards, started, count).await
     }

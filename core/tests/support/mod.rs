@@ -184,3 +184,4 @@ impl Drop for SlowProxy {
         self.task.abort();
     }
 }
+pub mod proxy;
