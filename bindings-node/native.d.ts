@@ -30,6 +30,12 @@ export declare class NativeCache {
   setBatchStart(ids: Array<number>, keys: Array<string>, jsons: Array<string>, options?: Array<string | undefined | null> | undefined | null): void
   /** Start a delete; settles `id` with whether the key existed. */
   delStart(id: number, key: string): void
+  /**
+   * Test hook, not part of the public API: panic in native code as a bug would, to check that the
+   * call fails with `ERR_STRATACACHE_INTERNAL` and the process goes on. `mode` `sync`: this call
+   * throws; `spawned`: the future that settles promise `id` panics.
+   */
+  _panicForTests(id: number, mode: string): void
   /** Delete keys in every process; resolves to how many existed. */
   invalidateKeys(keys: Array<string>): Promise<number>
   /** Delete every key matching the glob (SCAN + UNLINK) in every process; resolves to how many. */
@@ -134,6 +140,8 @@ export declare class NativeWriteBehind {
 export interface BusStatsJs {
   /** Whether the subscriber is connected now. */
   connected: boolean
+  /** `connecting`, `live`, `down`, `refused` or `off` (L1 is trusted only while `live`). */
+  state: string
   /** Times it reconnected (each time L1 was cleared). */
   reconnects: number
   /** Messages from other processes applied. */
@@ -152,7 +160,10 @@ export interface CacheStatsJs {
   corruptEntries: number
 }
 
-/** Build a system from Redis and cache options (JSON text). Opens no connection. */
+/**
+ * Build a system from Redis and cache options (JSON text); resolves once the invalidation bus has
+ * subscribed or failed to (bounded, see `StrataCache::start`).
+ */
 export declare function createSystem(redis?: string | undefined | null, cache?: string | undefined | null): Promise<NativeCache>
 
 /** An L1 entry: its id (changes whenever the entry does) and its JSON text. */

@@ -12,12 +12,15 @@
 //! while any call is pending (`ts/completion.ts`).
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
+
+use futures::FutureExt;
 
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 
-use crate::error::to_napi;
+use crate::error::{panic_error, to_napi};
 
 /// The JS `drain()` function as a weak threadsafe function (called with `undefined`).
 pub type DrainFn = ThreadsafeFunction<(), Unknown<'static>, (), Status, false, true>;
@@ -82,9 +85,10 @@ impl Completer {
     {
         let me = self.clone();
         napi::bindgen_prelude::spawn(async move {
-            let done = match fut.await {
-                Ok(v) => v.into(),
-                Err(e) => Done::Error(to_napi(e).reason),
+            let done = match AssertUnwindSafe(fut).catch_unwind().await {
+                Ok(Ok(v)) => v.into(),
+                Ok(Err(e)) => Done::Error(to_napi(e).reason),
+                Err(panic) => Done::Error(to_napi(panic_error(panic)).reason),
             };
             me.push(id, done);
         });
@@ -98,7 +102,13 @@ impl Completer {
     {
         let me = self.clone();
         napi::bindgen_prelude::spawn(async move {
-            let results = fut.await;
+            let results = match AssertUnwindSafe(fut).catch_unwind().await {
+                Ok(results) => results,
+                Err(panic) => {
+                    let e = panic_error(panic);
+                    ids.iter().map(|_| Err(e.clone())).collect()
+                }
+            };
             me.push_all(ids.into_iter().zip(results).map(|(id, r)| {
                 let done = match r {
                     Ok(v) => v.into(),

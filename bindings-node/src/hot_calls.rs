@@ -20,7 +20,7 @@ impl NativeCache {
 #[napi]
 impl NativeCache {
     /// Install the JS function that drains finished calls (once, right after creation).
-    #[napi(ts_args_type = "drain: () => void")]
+    #[napi(ts_args_type = "drain: () => void", catch_unwind)]
     pub fn set_drain(&self, drain: DrainFn) -> Result<()> {
         self.completer
             .set(Arc::new(Completer::new(drain)))
@@ -28,14 +28,14 @@ impl NativeCache {
     }
 
     /// Every call finished since the last drain: `[id, value, …]`, errors with id `-(id + 1)`.
-    #[napi(ts_return_type = "Array<number | string | boolean | null | number[]>")]
+    #[napi(ts_return_type = "Array<number | string | boolean | null | number[]>", catch_unwind)]
     pub fn take_completions(&self) -> Result<NativeCompletionsTake> {
         Ok(NativeCompletionsTake(self.completer()?.take()))
     }
 
     /// Start the Redis part of the gets that one tick of JS issued (after `getL1` missed), together
     /// (one Redis round trip): `ids[i]` settles with the JSON text of `keys[i]` or `null`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn get_l2_batch_start(&self, ids: Vec<u32>, keys: Vec<String>) -> Result<()> {
         if keys.len() != ids.len() {
             return Err(napi::Error::from_reason("[ERR_STRATACACHE_INTERNAL] getL2BatchStart: columns of different lengths"));
@@ -57,7 +57,7 @@ impl NativeCache {
     /// of `{ ttl?, tags?, compress?, compressionThreshold? }`, or `null` when no set has any; bad options
     /// fail only their own set). Only the strings are converted here; everything else happens on the
     /// runtime, off the JS thread.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_batch_start(
         &self,
         ids: Vec<u32>,
@@ -95,11 +95,25 @@ impl NativeCache {
     }
 
     /// Start a delete; settles `id` with whether the key existed.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn del_start(&self, id: u32, key: String) -> Result<()> {
         let m = self.handle();
         self.completer()?.spawn(id, async move { m.manager().del(&key).await });
         Ok(())
+    }
+
+    /// Test hook, not part of the public API: panic in native code as a bug would, to check that the
+    /// call fails with `ERR_STRATACACHE_INTERNAL` and the process goes on. `mode` `sync`: this call
+    /// throws; `spawned`: the future that settles promise `id` panics.
+    #[napi(js_name = "_panicForTests", catch_unwind)]
+    pub fn panic_for_tests(&self, id: u32, mode: String) -> Result<()> {
+        match mode.as_str() {
+            "sync" => panic!("test panic (sync)"),
+            _ => {
+                self.completer()?.spawn::<(), _>(id, async { panic!("test panic (spawned)") });
+                Ok(())
+            }
+        }
     }
 }
 

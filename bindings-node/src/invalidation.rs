@@ -17,6 +17,8 @@ use crate::system::NativeCache;
 pub struct BusStatsJs {
     /// Whether the subscriber is connected now.
     pub connected: bool,
+    /// `connecting`, `live`, `down`, `refused` or `off` (L1 is trusted only while `live`).
+    pub state: String,
     /// Times it reconnected (each time L1 was cleared).
     pub reconnects: f64,
     /// Messages from other processes applied.
@@ -43,7 +45,7 @@ impl NativeCache {
 
     /// Call `listener(eventJson)` for every invalidation in any process; returns an id for `offInvalidation`.
     /// The listener is held weakly: it never keeps the process alive.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn on_invalidation(&self, listener: ThreadsafeFunction<String, Unknown<'static>, String, Status, false, true>) -> f64 {
         let listener = Arc::new(listener);
         self.handle().invalidator().on_invalidation(Arc::new(move |e: &InvalidationEvent| {
@@ -52,13 +54,13 @@ impl NativeCache {
     }
 
     /// Remove a listener.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn off_invalidation(&self, id: f64) -> bool {
         self.handle().invalidator().off_invalidation(id as u64)
     }
 
     /// Register the rule of a domain: `rule(id)` resolves to the outcome of `{ keys?, tags?, patterns? }`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn register_domain(&self, domain: String, rule: ThreadsafeFunction<String, Promise<String>, String, Status, false, true>) -> Result<()> {
         let loader = callbacks::key_loader(rule);
         let name = domain.clone();
@@ -85,14 +87,14 @@ impl NativeCache {
     }
 
     /// Counters of the invalidation bus.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn bus_stats(&self) -> BusStatsJs {
         let s = self.handle().manager().bus().stats();
-        BusStatsJs { connected: s.connected, reconnects: s.reconnects as f64, received: s.received as f64, tracked: s.tracked as f64 }
+        BusStatsJs { connected: s.connected, state: s.state.as_str().to_owned(), reconnects: s.reconnects as f64, received: s.received as f64, tracked: s.tracked as f64 }
     }
 
     /// This process's id on the bus (the `source` of its events).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn bus_source(&self) -> String {
         self.handle().manager().bus().source().to_owned()
     }

@@ -44,13 +44,13 @@ impl NativeCache {
     }
 
     /// `readThrough.registerLoader`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn register_loader(&self, pattern: String, loader: ThreadsafeFunction<String, Promise<String>, String, Status, false, true>) -> Result<()> {
         self.handle().read_through().register_loader(&pattern, callbacks::key_loader(loader)).napi()
     }
 
     /// `readThrough.unregisterLoader`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn unregister_loader(&self, pattern: String) -> bool {
         self.handle().read_through().unregister_loader(&pattern)
     }
@@ -64,7 +64,7 @@ impl NativeCache {
     }
 
     /// A new write-behind queue (`WriteBehindPattern`), flushed by `close()`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn new_write_behind(&self, options: Option<String>, on_error: Option<ThreadsafeFunction<(i64, String, String, String), Unknown<'static>, (i64, String, String, String), Status, false, true>>) -> Result<NativeWriteBehind> {
         let mut opts = dynopts::write_behind_options(parse_json("WriteBehindPattern", options)?).napi()?;
         if let Some(hook) = on_error {
@@ -117,7 +117,7 @@ impl NativeWriteBehind {
     }
 
     /// Counters.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stats(&self) -> WriteBehindStatsJs {
         let s = self.inner.stats();
         WriteBehindStatsJs {

@@ -38,7 +38,7 @@ impl NativeCache {
     /// is 0 for `limit` (`{ windowMs, maxRequests, algorithm?, cost?, onRedisError? }`), 1 for
     /// `tokenBucket` and 2 for `leakyBucket` (`{ windowMs, maxRequests, refillRate | leakRate?,
     /// bucketSize?, cost?, onRedisError? }`). Bad options fail only their own decision.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn rate_limit_batch_start(&self, ids: Vec<u32>, kinds: Vec<u32>, identifiers: Vec<String>, options: Vec<String>) -> Result<()> {
         if kinds.len() != ids.len() || identifiers.len() != ids.len() || options.len() != ids.len() {
             return Err(napi::Error::from_reason("[ERR_STRATACACHE_INTERNAL] rateLimitBatchStart: columns of different lengths"));
@@ -75,7 +75,7 @@ impl NativeCache {
     }
 
     /// Counters since the system started.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn rate_limit_stats(&self) -> RateLimitStatsJs {
         let s = self.handle().rate_limiter().stats();
         RateLimitStatsJs { allowed: s.allowed as f64, denied: s.denied as f64, fallbacks: s.fallbacks as f64 }
@@ -83,13 +83,13 @@ impl NativeCache {
 }
 
 /// The presets as JSON text: `{ name: { windowMs, maxRequests, algorithm } }`.
-#[napi]
+#[napi(catch_unwind)]
 pub fn rate_limit_presets() -> String {
     ratelimit::presets::presets_json().to_string()
 }
 
 /// The standard headers of a decision as `[name, value]` pairs (see the core's `ratelimit::headers`).
-#[napi]
+#[napi(catch_unwind)]
 pub fn rate_limit_headers(
     allowed: bool,
     total: f64,

@@ -58,24 +58,25 @@ pub struct L1Peek {
 }
 
 /// Check Redis options (JSON text) without connecting; throws a config error naming what is wrong.
-#[napi]
+#[napi(catch_unwind)]
 pub fn validate_redis_options(redis: Option<String>) -> Result<()> {
     dynopts::redis_options(parse_json("redis", redis)?).napi()?.resolve().napi().map(|_| ())
 }
 
 /// Check cache options (JSON text); throws a config error naming what is wrong.
-#[napi]
+#[napi(catch_unwind)]
 pub fn validate_cache_options(cache: Option<String>) -> Result<()> {
     dynopts::cache_options(parse_json("cache", cache)?).napi()?.resolve().napi().map(|_| ())
 }
 
-/// Build a system from Redis and cache options (JSON text). Opens no connection.
+/// Build a system from Redis and cache options (JSON text); resolves once the invalidation bus has
+/// subscribed or failed to (bounded, see `StrataCache::start`).
 #[napi]
 pub async fn create_system(redis: Option<String>, cache: Option<String>) -> Result<NativeCache> {
     crate::logging::init();
     let redis = dynopts::redis_options(parse_json("redis", redis)?).napi()?.resolve().napi()?;
     let cache = dynopts::cache_options(parse_json("cache", cache)?).napi()?.resolve().napi()?;
-    let inner = StrataCache::from_config(redis, cache).napi()?;
+    let inner = StrataCache::start(redis, cache).await.napi()?;
     Ok(NativeCache { inner: Arc::new(inner), completer: OnceLock::new() })
 }
 
@@ -97,20 +98,20 @@ impl NativeCache {
 #[napi]
 impl NativeCache {
     /// The L1 lookup, synchronous: JSON text on a hit, `null` on a miss. Counts the hit or miss.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn get_l1(&self, key: String) -> Result<Option<String>> {
         Ok(self.inner.manager().get_l1(&key).napi()?.map(|e| e.json.to_string()))
     }
 
     /// The L1 lookup, synchronous, returning only the entry's id (0 on a miss); counts the hit or
     /// miss. With `peekL1` it lets the TS layer reuse an object it already parsed for that entry.
-    #[napi(js_name = "getL1Id")]
+    #[napi(js_name = "getL1Id", catch_unwind)]
     pub fn get_l1_id(&self, key: String) -> Result<f64> {
         Ok(self.inner.manager().get_l1(&key).napi()?.map_or(0.0, |e| e.id as f64))
     }
 
     /// The L1 entry's id and JSON text without counting (`null` if it is gone).
-    #[napi(js_name = "peekL1")]
+    #[napi(js_name = "peekL1", catch_unwind)]
     pub fn peek_l1(&self, key: String) -> Result<Option<L1Peek>> {
         Ok(self.inner.manager().peek_l1(&key).napi()?.map(|e| L1Peek { id: e.id as f64, json: e.json.to_string() }))
     }
@@ -127,7 +128,7 @@ impl NativeCache {
     #[napi]
     pub async fn mset(&self, keys: Vec<String>, jsons: Vec<String>, options: Vec<Option<String>>) -> Result<()> {
         if keys.len() != jsons.len() || keys.len() != options.len() {
-            return Err(napi::Error::from_reason("internal: mset arrays differ in length"));
+            return Err(napi::Error::from_reason("[ERR_STRATACACHE_INTERNAL] mset: columns of different lengths"));
         }
         let items = keys
             .into_iter()
@@ -147,7 +148,7 @@ impl NativeCache {
     }
 
     /// Counters snapshot.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stats(&self) -> CacheStatsJs {
         let s = self.inner.manager().stats();
         CacheStatsJs {
@@ -176,7 +177,7 @@ impl NativeCache {
     }
 
     /// Whether Redis calls are currently failing (degraded mode).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn is_degraded(&self) -> bool {
         self.inner.manager().is_degraded()
     }

@@ -68,6 +68,11 @@ export function mapError(e: unknown): unknown {
       }
       return makeError(m[1] as StrataCacheErrorCode, m[2])
     }
+    // napi's own error for a panic it caught (a synchronous entry point, or an async one): no code of
+    // ours, napi's status as `code`. A bug inside stratacache, reported as such.
+    if ((e as { code?: unknown }).code === 'GenericFailure') {
+      return makeError('ERR_STRATACACHE_INTERNAL', `stratacache panicked (${e.message}); the call failed, the process goes on: please report it`)
+    }
   }
   return e
 }

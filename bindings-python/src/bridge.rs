@@ -9,6 +9,9 @@
 //! per await here.)
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt;
 use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex};
 
@@ -90,24 +93,26 @@ impl Completions {
 
     /// Set the result (or exception) of every finished future. Call on the loop thread.
     fn drain(&self, py: Python<'_>) -> PyResult<usize> {
-        let items = {
-            let mut q = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
-            q.signaled = false;
-            std::mem::take(&mut q.items)
-        };
-        let n = items.len();
-        for item in items {
-            match item {
-                Item::Call(call) => call(py),
-                Item::Complete(fut, outcome) => {
-                    // One item's failure never strands the rest of the batch.
-                    if let Err(e) = complete_one(py, fut.bind(py), outcome) {
-                        e.print(py);
+        crate::errors::guarded(|| {
+            let items = {
+                let mut q = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
+                q.signaled = false;
+                std::mem::take(&mut q.items)
+            };
+            let n = items.len();
+            for item in items {
+                match item {
+                    Item::Call(call) => call(py),
+                    Item::Complete(fut, outcome) => {
+                        // One item's failure never strands the rest of the batch.
+                        if let Err(e) = complete_one(py, fut.bind(py), outcome) {
+                            e.print(py);
+                        }
                     }
                 }
             }
-        }
-        Ok(n)
+            Ok(n)
+        })
     }
 
     /// Stop writing to the wake descriptor (call before closing the socket pair). Idempotent.
@@ -156,7 +161,10 @@ where
 {
     let shared = completions.shared.clone();
     runtime::handle()?.spawn(async move {
-        let result = task.await;
+        let result = match AssertUnwindSafe(task).catch_unwind().await {
+            Ok(r) => r,
+            Err(panic) => Err(crate::errors::panic_error(panic)),
+        };
         let outcome: Outcome = Box::new(move |py| match result {
             Ok(v) => convert(py, v),
             Err(e) => Err(to_py(py, &e)),
@@ -164,4 +172,17 @@ where
         shared.complete(fut, outcome);
     });
     Ok(())
+}
+
+/// Test hook, not part of the public API: panic in native code as a bug would, to check that the call
+/// fails with `InternalError` and the interpreter goes on. `mode` `sync`: this call raises; `spawned`:
+/// the task that completes `fut` panics.
+#[pyfunction]
+pub fn _panic_for_tests(mode: &str, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
+    crate::errors::guarded(|| {
+        if mode == "sync" {
+            panic!("test panic (sync)");
+        }
+        spawn(completions, fut, async { panic!("test panic (spawned)") }, |py, _: ()| Ok(py.None().into_bound(py)))
+    })
 }

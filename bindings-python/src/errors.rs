@@ -36,3 +36,27 @@ impl<T> IntoPy<T> for stratacache::Result<T> {
         self.map_err(|e| to_py(py, &e))
     }
 }
+
+/// Run the body of a native entry point, turning a panic into `InternalError`
+/// (`ERR_STRATACACHE_INTERNAL`, in the `StrataCacheError` tree) instead of PyO3's `PanicException`,
+/// which no `except Exception` catches. Every `#[pymethods]`/`#[pyfunction]` body that returns a
+/// `PyResult` goes through it; async work is guarded the same way in [`crate::bridge::spawn`].
+pub fn guarded<T>(body: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(r) => r,
+        Err(panic) => Err(Python::attach(|py| to_py(py, &panic_error(panic)))),
+    }
+}
+
+/// The error of a call whose native code panicked.
+pub fn panic_error(panic: Box<dyn std::any::Any + Send>) -> stratacache::Error {
+    let what = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without a message");
+    stratacache::Error::new(
+        stratacache::ErrorKind::Internal,
+        format!("stratacache panicked ({what}); the call failed, the process goes on: please report it"),
+    )
+}

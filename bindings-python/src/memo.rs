@@ -121,9 +121,11 @@ pub fn copy_with<'py>(obj: &Bound<'py, PyAny>, shape: &Shape) -> PyResult<Bound<
 /// conversion.
 #[pyfunction]
 pub fn json_copies<'py>(value: &Bound<'py, PyAny>, n: usize) -> PyResult<Vec<Bound<'py, PyAny>>> {
-    if !is_container(value) {
-        return Ok(vec![value.clone(); n]);
-    }
-    let shape = shape_of(value);
-    (0..n).map(|_| copy_with(value, &shape)).collect()
+    crate::errors::guarded(|| {
+        if !is_container(value) {
+            return Ok(vec![value.clone(); n]);
+        }
+        let shape = shape_of(value);
+        (0..n).map(|_| copy_with(value, &shape)).collect()
+    })
 }

@@ -37,83 +37,97 @@ fn callable(py: Python<'_>, what: &str, f: &Bound<'_, PyAny>) -> PyResult<Py<PyA
 impl System {
     /// `cache_aside.get`: completes with the cached value or the loader's.
     fn cache_aside_get(&self, py: Python<'_>, key: &Bound<'_, PyAny>, loader: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        let key = key_of(key).py_err(py)?;
-        let loader = callable(py, "loader", loader)?;
-        let opts = dynopts::aside_options(options_value("cache_aside", options).py_err(py)?).py_err(py)?;
-        let site = CallSite::here(py, completions.shared())?;
-        let sys = self.live(py)?;
-        let loader = callbacks::loader(site, loader, key.clone());
-        // The Python layer looked L1 up synchronously just before (and missed).
-        spawn(completions, fut, async move { sys.cache_aside().get_after_l1_miss(&key, loader, &opts).await }, json_or_none)
+        crate::errors::guarded(|| {
+            let key = key_of(key).py_err(py)?;
+            let loader = callable(py, "loader", loader)?;
+            let opts = dynopts::aside_options(options_value("cache_aside", options).py_err(py)?).py_err(py)?;
+            let site = CallSite::here(py, completions.shared())?;
+            let sys = self.live(py)?;
+            let loader = callbacks::loader(site, loader, key.clone());
+            // The Python layer looked L1 up synchronously just before (and missed).
+            spawn(completions, fut, async move { sys.cache_aside().get_after_l1_miss(&key, loader, &opts).await }, json_or_none)
+        })
     }
 
     /// `cache_aside.get_with_refresh`.
     fn cache_aside_get_with_refresh(&self, py: Python<'_>, key: &Bound<'_, PyAny>, loader: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        let key = key_of(key).py_err(py)?;
-        let loader = callable(py, "loader", loader)?;
-        let opts = dynopts::refresh_options(options_value("get_with_refresh", options).py_err(py)?).py_err(py)?;
-        let site = CallSite::here(py, completions.shared())?;
-        let sys = self.live(py)?;
-        let loader = callbacks::loader(site, loader, key.clone());
-        spawn(completions, fut, async move { sys.cache_aside().get_with_refresh(&key, loader, &opts).await }, json_or_none)
+        crate::errors::guarded(|| {
+            let key = key_of(key).py_err(py)?;
+            let loader = callable(py, "loader", loader)?;
+            let opts = dynopts::refresh_options(options_value("get_with_refresh", options).py_err(py)?).py_err(py)?;
+            let site = CallSite::here(py, completions.shared())?;
+            let sys = self.live(py)?;
+            let loader = callbacks::loader(site, loader, key.clone());
+            spawn(completions, fut, async move { sys.cache_aside().get_with_refresh(&key, loader, &opts).await }, json_or_none)
+        })
     }
 
     /// `write_through.write`: `writer` is a zero-argument callable (the Python layer binds the value).
     fn write_through(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, writer: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        let key = key_of(key).py_err(py)?;
-        let json = to_json(&key, value).py_err(py)?;
-        let writer = callable(py, "writer", writer)?;
-        let opts = dynopts::set_options(options_value("write_through", options).py_err(py)?).py_err(py)?;
-        let site = CallSite::here(py, completions.shared())?;
-        let sys = self.live(py)?;
-        let writer = callbacks::writer(site, writer, key.clone());
-        spawn(completions, fut, async move { sys.write_through().write(&key, &json, writer, &opts).await }, none)
+        crate::errors::guarded(|| {
+            let key = key_of(key).py_err(py)?;
+            let json = to_json(&key, value).py_err(py)?;
+            let writer = callable(py, "writer", writer)?;
+            let opts = dynopts::set_options(options_value("write_through", options).py_err(py)?).py_err(py)?;
+            let site = CallSite::here(py, completions.shared())?;
+            let sys = self.live(py)?;
+            let writer = callbacks::writer(site, writer, key.clone());
+            spawn(completions, fut, async move { sys.write_through().write(&key, &json, writer, &opts).await }, none)
+        })
     }
 
     /// `read_through.register_loader`.
     fn register_loader(&self, py: Python<'_>, pattern: &str, loader: &Bound<'_, PyAny>) -> PyResult<()> {
-        let loader = callable(py, "loader", loader)?;
-        self.live(py)?.read_through().register_loader(pattern, callbacks::key_loader(loader)).py_err(py)
+        crate::errors::guarded(|| {
+            let loader = callable(py, "loader", loader)?;
+            self.live(py)?.read_through().register_loader(pattern, callbacks::key_loader(loader)).py_err(py)
+        })
     }
 
     /// `read_through.unregister_loader`.
     fn unregister_loader(&self, py: Python<'_>, pattern: &str) -> PyResult<bool> {
-        Ok(self.live(py)?.read_through().unregister_loader(pattern))
+        crate::errors::guarded(|| {
+            Ok(self.live(py)?.read_through().unregister_loader(pattern))
+        })
     }
 
     /// `read_through.read`: the loader runs on the caller's loop.
     fn read_through(&self, py: Python<'_>, key: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        let key = key_of(key).py_err(py)?;
-        let opts = dynopts::aside_options(options_value("read_through", options).py_err(py)?).py_err(py)?;
-        let site: stratacache::patterns::CallContext = Some(CallSite::here(py, completions.shared())?);
-        let sys = self.live(py)?;
-        spawn(completions, fut, async move { sys.read_through().read_with_context(&key, &opts, site).await }, json_or_none)
+        crate::errors::guarded(|| {
+            let key = key_of(key).py_err(py)?;
+            let opts = dynopts::aside_options(options_value("read_through", options).py_err(py)?).py_err(py)?;
+            let site: stratacache::patterns::CallContext = Some(CallSite::here(py, completions.shared())?);
+            let sys = self.live(py)?;
+            spawn(completions, fut, async move { sys.read_through().read_with_context(&key, &opts, site).await }, json_or_none)
+        })
     }
 
     /// A new write-behind queue (`WriteBehindPattern`), flushed by `close()`.
     #[pyo3(signature = (options, on_error=None))]
     fn new_write_behind(&self, py: Python<'_>, options: Option<&Bound<'_, PyAny>>, on_error: Option<&Bound<'_, PyAny>>) -> PyResult<WriteBehindHandle> {
-        let mut opts = dynopts::write_behind_options(options_value("WriteBehindPattern", options).py_err(py)?).py_err(py)?;
-        let last_site: Arc<Mutex<Option<Arc<CallSite>>>> = Arc::new(Mutex::new(None));
-        if let Some(hook) = on_error.filter(|h| !h.is_none()) {
-            let hook = Arc::new(callable(py, "on_error", hook)?);
-            let sites = last_site.clone();
-            opts.on_error = Some(Arc::new(move |e: Error, key: String, json: Arc<str>| {
-                let Some(site) = sites.lock().unwrap_or_else(|p| p.into_inner()).clone() else { return };
-                let hook = hook.clone();
-                site.call_soon(Box::new(move |py| {
-                    let exc = match e.payload().and_then(|p| p.downcast_ref::<PyPayload>()) {
-                        Some(p) => p.0.bind(py).clone(),
-                        None => crate::errors::to_py(py, &e).into_value(py).into_bound(py).into_any(),
-                    };
-                    let value = from_json(py, &json).unwrap_or_else(|_| py.None().into_bound(py));
-                    if let Err(err) = hook.bind(py).call1((exc, key, value)) {
-                        tracing::warn!("stratacache: WriteBehindPattern on_error raised: {err}");
-                    }
+        crate::errors::guarded(|| {
+            let mut opts = dynopts::write_behind_options(options_value("WriteBehindPattern", options).py_err(py)?).py_err(py)?;
+            let last_site: Arc<Mutex<Option<Arc<CallSite>>>> = Arc::new(Mutex::new(None));
+            if let Some(hook) = on_error.filter(|h| !h.is_none()) {
+                let hook = Arc::new(callable(py, "on_error", hook)?);
+                let sites = last_site.clone();
+                opts.on_error = Some(Arc::new(move |e: Error, key: String, json: Arc<str>| {
+                    let Some(site) = sites.lock().unwrap_or_else(|p| p.into_inner()).clone() else { return };
+                    let hook = hook.clone();
+                    site.call_soon(Box::new(move |py| {
+                        let exc = match e.payload().and_then(|p| p.downcast_ref::<PyPayload>()) {
+                            Some(p) => p.0.bind(py).clone(),
+                            None => crate::errors::to_py(py, &e).into_value(py).into_bound(py).into_any(),
+                        };
+                        let value = from_json(py, &json).unwrap_or_else(|_| py.None().into_bound(py));
+                        if let Err(err) = hook.bind(py).call1((exc, key, value)) {
+                            tracing::warn!("stratacache: WriteBehindPattern on_error raised: {err}");
+                        }
+                    }));
                 }));
-            }));
-        }
-        Ok(WriteBehindHandle { inner: self.live(py)?.new_write_behind(opts), last_site })
+            }
+            Ok(WriteBehindHandle { inner: self.live(py)?.new_write_behind(opts), last_site })
+        })
     }
 }
 
@@ -134,32 +148,38 @@ pub struct WriteBehindHandle {
 impl WriteBehindHandle {
     /// Cache now, queue `writer` (a zero-argument callable).
     fn write(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, writer: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        let key = key_of(key).py_err(py)?;
-        let json = to_json(&key, value).py_err(py)?;
-        let writer = callable(py, "writer", writer)?;
-        let opts = dynopts::set_options(options_value("write_behind", options).py_err(py)?).py_err(py)?;
-        let site = CallSite::here(py, completions.shared())?;
-        *self.last_site.lock().unwrap_or_else(|p| p.into_inner()) = Some(site.clone());
-        let writer = callbacks::writer(site, writer, key.clone());
-        let wb = self.inner.clone();
-        spawn(completions, fut, async move { wb.write(&key, &json, writer, &opts).await }, none)
+        crate::errors::guarded(|| {
+            let key = key_of(key).py_err(py)?;
+            let json = to_json(&key, value).py_err(py)?;
+            let writer = callable(py, "writer", writer)?;
+            let opts = dynopts::set_options(options_value("write_behind", options).py_err(py)?).py_err(py)?;
+            let site = CallSite::here(py, completions.shared())?;
+            *self.last_site.lock().unwrap_or_else(|p| p.into_inner()) = Some(site.clone());
+            let writer = callbacks::writer(site, writer, key.clone());
+            let wb = self.inner.clone();
+            spawn(completions, fut, async move { wb.write(&key, &json, writer, &opts).await }, none)
+        })
     }
 
     /// Run every queued write now; completes with how many were written.
     fn flush(&self, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        let wb = self.inner.clone();
-        spawn(completions, fut, async move { Ok(wb.flush().await) }, |py, n: usize| Ok(n.into_pyobject(py)?.into_any()))
+        crate::errors::guarded(|| {
+            let wb = self.inner.clone();
+            spawn(completions, fut, async move { Ok(wb.flush().await) }, |py, n: usize| Ok(n.into_pyobject(py)?.into_any()))
+        })
     }
 
     /// Counters as a dict: pending, written, coalesced, retries, failed.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let s = self.inner.stats();
-        let d = PyDict::new(py);
-        d.set_item("pending", s.pending)?;
-        d.set_item("written", s.written)?;
-        d.set_item("coalesced", s.coalesced)?;
-        d.set_item("retries", s.retries)?;
-        d.set_item("failed", s.failed)?;
-        Ok(d)
+        crate::errors::guarded(|| {
+            let s = self.inner.stats();
+            let d = PyDict::new(py);
+            d.set_item("pending", s.pending)?;
+            d.set_item("written", s.written)?;
+            d.set_item("coalesced", s.coalesced)?;
+            d.set_item("retries", s.retries)?;
+            d.set_item("failed", s.failed)?;
+            Ok(d)
+        })
     }
 }

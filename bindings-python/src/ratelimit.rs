@@ -28,48 +28,60 @@ fn result<'py>(py: Python<'py>, r: RateLimitResult) -> PyResult<Bound<'py, PyAny
 impl System {
     /// One decision: `options` = `{window_ms, max_requests, algorithm?, cost?, on_redis_error?}`.
     fn rate_limit(&self, py: Python<'_>, identifier: String, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        let opts = dynopts::limit_options(options_value("limit", options).py_err(py)?).py_err(py)?;
-        let sys = self.live(py)?;
-        spawn(completions, fut, async move { sys.rate_limiter().limit(&identifier, &opts).await }, result)
+        crate::errors::guarded(|| {
+            let opts = dynopts::limit_options(options_value("limit", options).py_err(py)?).py_err(py)?;
+            let sys = self.live(py)?;
+            spawn(completions, fut, async move { sys.rate_limiter().limit(&identifier, &opts).await }, result)
+        })
     }
 
     /// A token-bucket decision: `{window_ms, max_requests, refill_rate?, bucket_size?, cost?, on_redis_error?}`.
     fn token_bucket(&self, py: Python<'_>, identifier: String, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        let v = options_value("token_bucket", options).py_err(py)?;
-        let opts = dynopts::bucket_options(v, "token_bucket", &["refillRate", "refill_rate"]).py_err(py)?;
-        let sys = self.live(py)?;
-        spawn(completions, fut, async move { sys.rate_limiter().token_bucket(&identifier, &opts).await }, result)
+        crate::errors::guarded(|| {
+            let v = options_value("token_bucket", options).py_err(py)?;
+            let opts = dynopts::bucket_options(v, "token_bucket", &["refillRate", "refill_rate"]).py_err(py)?;
+            let sys = self.live(py)?;
+            spawn(completions, fut, async move { sys.rate_limiter().token_bucket(&identifier, &opts).await }, result)
+        })
     }
 
     /// A leaky-bucket decision: `{window_ms, max_requests, leak_rate?, bucket_size?, cost?, on_redis_error?}`.
     fn leaky_bucket(&self, py: Python<'_>, identifier: String, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        let v = options_value("leaky_bucket", options).py_err(py)?;
-        let opts = dynopts::bucket_options(v, "leaky_bucket", &["leakRate", "leak_rate"]).py_err(py)?;
-        let sys = self.live(py)?;
-        spawn(completions, fut, async move { sys.rate_limiter().leaky_bucket(&identifier, &opts).await }, result)
+        crate::errors::guarded(|| {
+            let v = options_value("leaky_bucket", options).py_err(py)?;
+            let opts = dynopts::bucket_options(v, "leaky_bucket", &["leakRate", "leak_rate"]).py_err(py)?;
+            let sys = self.live(py)?;
+            spawn(completions, fut, async move { sys.rate_limiter().leaky_bucket(&identifier, &opts).await }, result)
+        })
     }
 
     /// Forget an identifier's state (every algorithm); completes with `None`.
     fn rate_limit_reset(&self, py: Python<'_>, identifier: String, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        let sys = self.live(py)?;
-        spawn(completions, fut, async move { sys.rate_limiter().reset(&identifier).await }, |py, _: ()| Ok(py.None().into_bound(py)))
+        crate::errors::guarded(|| {
+            let sys = self.live(py)?;
+            spawn(completions, fut, async move { sys.rate_limiter().reset(&identifier).await }, |py, _: ()| Ok(py.None().into_bound(py)))
+        })
     }
 
     /// `(allowed, denied, fallbacks)` counters.
     fn rate_limit_stats(&self, py: Python<'_>) -> PyResult<(u64, u64, u64)> {
-        let s = self.live(py)?.rate_limiter().stats();
-        Ok((s.allowed, s.denied, s.fallbacks))
+        crate::errors::guarded(|| {
+            let s = self.live(py)?.rate_limiter().stats();
+            Ok((s.allowed, s.denied, s.fallbacks))
+        })
     }
 }
 
 /// The presets as a dict `{name: {"window_ms", "max_requests", "algorithm"}}`.
 #[pyfunction]
 pub fn rate_limit_presets(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
-    let mut m = serde_json::Map::new();
-    for (name, p) in ratelimit::PRESETS {
-        m.insert(name.into(), serde_json::json!({"window_ms": p.window_ms, "max_requests": p.max_requests, "algorithm": p.algorithm.name()}));
-    }
-    from_json(py, &serde_json::Value::Object(m).to_string())
+    crate::errors::guarded(|| {
+        let mut m = serde_json::Map::new();
+        for (name, p) in ratelimit::PRESETS {
+            m.insert(name.into(), serde_json::json!({"window_ms": p.window_ms, "max_requests": p.max_requests, "algorithm": p.algorithm.name()}));
+        }
+        from_json(py, &serde_json::Value::Object(m).to_string())
+    })
 }
 
 /// The standard headers of a decision, as `[(name, value), …]` (see the core's `ratelimit::headers`).
@@ -86,6 +98,8 @@ pub fn rate_limit_headers<'py>(
     window_ms: Option<u64>,
     now_ms: u64,
 ) -> PyResult<Bound<'py, PyList>> {
-    let r = RateLimitResult { allowed, total, remaining, reset_time, retry_after };
-    PyList::new(py, ratelimit::headers(&r, window_ms, now_ms))
+    crate::errors::guarded(|| {
+        let r = RateLimitResult { allowed, total, remaining, reset_time, retry_after };
+        PyList::new(py, ratelimit::headers(&r, window_ms, now_ms))
+    })
 }

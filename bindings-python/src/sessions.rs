@@ -27,58 +27,72 @@ fn user_of(py: Python<'_>, user_id: &Bound<'_, PyAny>) -> PyResult<serde_json::V
 impl System {
     /// Create a session: completes with `{"sessionId", "session"}`.
     fn create_session(&self, py: Python<'_>, data: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        let input = value_of(py, "session", data)?;
-        let opts = dynopts::session_options(options_value("create_session", options).py_err(py)?).py_err(py)?;
-        let sys = self.live(py)?;
-        spawn(completions, fut, async move {
-            let (id, s) = sys.sessions().create(input, opts).await?;
-            Ok(serde_json::json!({ "sessionId": id, "session": s }).to_string())
-        }, json)
+        crate::errors::guarded(|| {
+            let input = value_of(py, "session", data)?;
+            let opts = dynopts::session_options(options_value("create_session", options).py_err(py)?).py_err(py)?;
+            let sys = self.live(py)?;
+            spawn(completions, fut, async move {
+                let (id, s) = sys.sessions().create(input, opts).await?;
+                Ok(serde_json::json!({ "sessionId": id, "session": s }).to_string())
+            }, json)
+        })
     }
 
     /// The session (a dict) or `None`.
     fn get_session(&self, py: Python<'_>, id: String, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        let (ip, ua) = dynopts::session_validation(options_value("get_session", options).py_err(py)?).py_err(py)?;
-        let sys = self.live(py)?;
-        spawn(completions, fut, async move {
-            Ok(sys.sessions().get(&id, ip.as_deref(), ua.as_deref()).await?.map(|s| s.to_string()))
-        }, |py, s: Option<String>| match s {
-            Some(t) => from_json(py, &t),
-            None => Ok(py.None().into_bound(py)),
+        crate::errors::guarded(|| {
+            let (ip, ua) = dynopts::session_validation(options_value("get_session", options).py_err(py)?).py_err(py)?;
+            let sys = self.live(py)?;
+            spawn(completions, fut, async move {
+                Ok(sys.sessions().get(&id, ip.as_deref(), ua.as_deref()).await?.map(|s| s.to_string()))
+            }, |py, s: Option<String>| match s {
+                Some(t) => from_json(py, &t),
+                None => Ok(py.None().into_bound(py)),
+            })
         })
     }
 
     /// Slide the expiry: completes with whether the session exists.
     fn touch_session(&self, py: Python<'_>, id: String, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        let sys = self.live(py)?;
-        spawn(completions, fut, async move { sys.sessions().touch(&id).await }, |py, b: bool| Ok(pyo3::types::PyBool::new(py, b).to_owned().into_any()))
+        crate::errors::guarded(|| {
+            let sys = self.live(py)?;
+            spawn(completions, fut, async move { sys.sessions().touch(&id).await }, |py, b: bool| Ok(pyo3::types::PyBool::new(py, b).to_owned().into_any()))
+        })
     }
 
     /// Delete by id or handle: completes with whether it existed.
     fn delete_session(&self, py: Python<'_>, id: String, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        let sys = self.live(py)?;
-        spawn(completions, fut, async move { sys.sessions().delete(&id).await }, |py, b: bool| Ok(pyo3::types::PyBool::new(py, b).to_owned().into_any()))
+        crate::errors::guarded(|| {
+            let sys = self.live(py)?;
+            spawn(completions, fut, async move { sys.sessions().delete(&id).await }, |py, b: bool| Ok(pyo3::types::PyBool::new(py, b).to_owned().into_any()))
+        })
     }
 
     /// Delete every session of a user: completes with how many.
     fn delete_user_sessions(&self, py: Python<'_>, user_id: &Bound<'_, PyAny>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        let user = user_of(py, user_id)?;
-        let sys = self.live(py)?;
-        spawn(completions, fut, async move { sys.sessions().delete_user(&user).await }, |py, n: u64| Ok(n.into_pyobject(py)?.into_any()))
+        crate::errors::guarded(|| {
+            let user = user_of(py, user_id)?;
+            let sys = self.live(py)?;
+            spawn(completions, fut, async move { sys.sessions().delete_user(&user).await }, |py, n: u64| Ok(n.into_pyobject(py)?.into_any()))
+        })
     }
 
     /// A user's sessions (list of dicts), most recently active first.
     fn get_user_sessions(&self, py: Python<'_>, user_id: &Bound<'_, PyAny>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        let user = user_of(py, user_id)?;
-        let sys = self.live(py)?;
-        spawn(completions, fut, async move {
-            Ok(serde_json::Value::Array(sys.sessions().user_sessions(&user).await?).to_string())
-        }, json)
+        crate::errors::guarded(|| {
+            let user = user_of(py, user_id)?;
+            let sys = self.live(py)?;
+            spawn(completions, fut, async move {
+                Ok(serde_json::Value::Array(sys.sessions().user_sessions(&user).await?).to_string())
+            }, json)
+        })
     }
 
     /// Session counters (a dict).
     fn session_stats(&self, py: Python<'_>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        let sys = self.live(py)?;
-        spawn(completions, fut, async move { Ok(session::stats_json(&sys.sessions().stats().await?)) }, json)
+        crate::errors::guarded(|| {
+            let sys = self.live(py)?;
+            spawn(completions, fut, async move { Ok(session::stats_json(&sys.sessions().stats().await?)) }, json)
+        })
     }
 }

@@ -73,28 +73,40 @@ fn boolean<'py>(py: Python<'py>, b: bool) -> PyResult<Bound<'py, PyAny>> {
 #[pyfunction]
 #[pyo3(signature = (redis=None, cache=None))]
 pub fn create_system(py: Python<'_>, redis: Option<&Bound<'_, PyAny>>, cache: Option<&Bound<'_, PyAny>>) -> PyResult<System> {
-    let redis = dynopts::redis_options(options_value("redis", redis).py_err(py)?).py_err(py)?.resolve().py_err(py)?;
-    let cache = dynopts::cache_options(options_value("cache", cache).py_err(py)?).py_err(py)?.resolve().py_err(py)?;
-    crate::logging::init();
-    let handle = runtime::handle()?;
-    let _guard = handle.enter();
-    let memo_capacity = cache.l1_max_size.min(100_000) as usize;
-    let inner = StrataCache::from_config(redis, cache).py_err(py)?;
-    Ok(System { inner: Arc::new(inner), pid: std::process::id(), memo: Memo::new(memo_capacity) })
+    crate::errors::guarded(|| {
+        let redis = dynopts::redis_options(options_value("redis", redis).py_err(py)?).py_err(py)?.resolve().py_err(py)?;
+        let cache = dynopts::cache_options(options_value("cache", cache).py_err(py)?).py_err(py)?.resolve().py_err(py)?;
+        crate::logging::init();
+        let handle = runtime::handle()?;
+        let memo_capacity = cache.l1_max_size.min(100_000) as usize;
+        let wait = StrataCache::start_wait(&redis);
+        let inner = {
+            let _guard = handle.enter();
+            StrataCache::from_config(redis, cache).py_err(py)?
+        };
+        // As `StrataCache::start`: wait (bounded) for the bus's first subscription, detached from the
+        // interpreter. A one-time wait of a round trip or two, at first use.
+        py.detach(|| handle.block_on(inner.manager().bus().wait_settled(wait)));
+        Ok(System { inner: Arc::new(inner), pid: std::process::id(), memo: Memo::new(memo_capacity) })
+    })
 }
 
 /// Check Redis options without connecting (raises the config error naming what is wrong).
 #[pyfunction]
 #[pyo3(signature = (redis=None))]
 pub fn validate_redis_options(py: Python<'_>, redis: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-    dynopts::redis_options(options_value("redis", redis).py_err(py)?).py_err(py)?.resolve().py_err(py).map(|_| ())
+    crate::errors::guarded(|| {
+        dynopts::redis_options(options_value("redis", redis).py_err(py)?).py_err(py)?.resolve().py_err(py).map(|_| ())
+    })
 }
 
 /// Check cache options (raises the config error naming what is wrong).
 #[pyfunction]
 #[pyo3(signature = (cache=None))]
 pub fn validate_cache_options(py: Python<'_>, cache: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-    dynopts::cache_options(options_value("cache", cache).py_err(py)?).py_err(py)?.resolve().py_err(py).map(|_| ())
+    crate::errors::guarded(|| {
+        dynopts::cache_options(options_value("cache", cache).py_err(py)?).py_err(py)?.resolve().py_err(py).map(|_| ())
+    })
 }
 
 /// One stratacache system.
@@ -120,111 +132,129 @@ impl System {
 impl System {
     /// The L1 lookup, synchronous: the value on a hit, the `MISS` sentinel on a miss.
     fn get_l1<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let key = key_of(key).py_err(py)?;
-        match self.live(py)?.manager().get_l1(&key).py_err(py)? {
-            Some(e) => self.memo.value(py, &key, e.id, &e.json),
-            None => miss(py).cloned(),
-        }
+        crate::errors::guarded(|| {
+            let key = key_of(key).py_err(py)?;
+            match self.live(py)?.manager().get_l1(&key).py_err(py)? {
+                Some(e) => self.memo.value(py, &key, e.id, &e.json),
+                None => miss(py).cloned(),
+            }
+        })
     }
 
     /// The Redis part of a get (after `get_l1` missed): completes `fut` with the value or `None`.
     fn get_l2(&self, py: Python<'_>, key: &Bound<'_, PyAny>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        let key = key_of(key).py_err(py)?;
-        let sys = self.live(py)?;
-        spawn(completions, fut, async move { Ok(sys.manager().get_l2(&key).await?.map(|e| e.json.to_string())) }, json_or_none)
+        crate::errors::guarded(|| {
+            let key = key_of(key).py_err(py)?;
+            let sys = self.live(py)?;
+            spawn(completions, fut, async move { Ok(sys.manager().get_l2(&key).await?.map(|e| e.json.to_string())) }, json_or_none)
+        })
     }
 
     /// Store a value with an options dict (`ttl`, `tags`, `compress`, `compression_threshold`).
     #[pyo3(signature = (key, value, options, completions, fut))]
     fn set(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        let key = key_of(key).py_err(py)?;
-        let json = to_json(&key, value).py_err(py)?;
-        let opts = dynopts::set_options(options_value("set", options).py_err(py)?).py_err(py)?;
-        let sys = self.live(py)?;
-        spawn(completions, fut, async move { sys.manager().set_json(&key, &json, &opts).await }, none)
+        crate::errors::guarded(|| {
+            let key = key_of(key).py_err(py)?;
+            let json = to_json(&key, value).py_err(py)?;
+            let opts = dynopts::set_options(options_value("set", options).py_err(py)?).py_err(py)?;
+            let sys = self.live(py)?;
+            spawn(completions, fut, async move { sys.manager().set_json(&key, &json, &opts).await }, none)
+        })
     }
 
     /// Delete a key: completes with whether it existed.
     fn delete(&self, py: Python<'_>, key: &Bound<'_, PyAny>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        let key = key_of(key).py_err(py)?;
-        let sys = self.live(py)?;
-        spawn(completions, fut, async move { sys.manager().del(&key).await }, boolean)
+        crate::errors::guarded(|| {
+            let key = key_of(key).py_err(py)?;
+            let sys = self.live(py)?;
+            spawn(completions, fut, async move { sys.manager().del(&key).await }, boolean)
+        })
     }
 
     /// Get many keys: completes with a dict in input order (`None` for misses).
     fn mget(&self, py: Python<'_>, keys: &Bound<'_, PyAny>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        let keys = strings_of("keys", keys).map_err(|e| Error::new(ErrorKind::InvalidKey, e.message().to_owned())).py_err(py)?;
-        let sys = self.live(py)?;
-        spawn(
-            completions,
-            fut,
-            async move {
-                let entries = sys.manager().mget_entries(&keys).await?;
-                Ok(keys.into_iter().zip(entries.into_iter().map(|e| e.map(|e| e.json.to_string()))).collect::<Vec<_>>())
-            },
-            |py, pairs: Vec<(String, Option<String>)>| {
-                let d = PyDict::new(py);
-                for (k, v) in pairs {
-                    d.set_item(k, json_or_none(py, v)?)?;
-                }
-                Ok(d.into_any())
-            },
-        )
+        crate::errors::guarded(|| {
+            let keys = strings_of("keys", keys).map_err(|e| Error::new(ErrorKind::InvalidKey, e.message().to_owned())).py_err(py)?;
+            let sys = self.live(py)?;
+            spawn(
+                completions,
+                fut,
+                async move {
+                    let entries = sys.manager().mget_entries(&keys).await?;
+                    Ok(keys.into_iter().zip(entries.into_iter().map(|e| e.map(|e| e.json.to_string()))).collect::<Vec<_>>())
+                },
+                |py, pairs: Vec<(String, Option<String>)>| {
+                    let d = PyDict::new(py);
+                    for (k, v) in pairs {
+                        d.set_item(k, json_or_none(py, v)?)?;
+                    }
+                    Ok(d.into_any())
+                },
+            )
+        })
     }
 
     /// Store many `{"key", "value", "ttl"?, "tags"?}` dicts; everything is checked before anything is written.
     fn mset(&self, py: Python<'_>, items: &Bound<'_, PyAny>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        let bad = |what: String| crate::errors::to_py(py, &Error::new(ErrorKind::InvalidArgument, what));
-        let list = items.cast::<PyList>().map_err(|_| bad(format!("mset expects a list of dicts, got {}", describe(items))))?;
-        let mut parsed = Vec::with_capacity(list.len());
-        for item in list.iter() {
-            let d = item.cast::<PyDict>().map_err(|_| bad(format!("mset items must be dicts, got {}", describe(&item))))?;
-            let rest = d.copy()?;
-            let key = rest.get_item("key")?.ok_or_else(|| bad("mset item without \"key\"".into()))?;
-            let key = key_of(&key).py_err(py)?;
-            let value = rest.get_item("value")?.ok_or_else(|| bad(format!("mset item {key:?} without \"value\"")))?;
-            let json = to_json(&key, &value).py_err(py)?;
-            rest.del_item("key")?;
-            rest.del_item("value")?;
-            let opts = options_value("mset item", Some(rest.as_any())).py_err(py)?;
-            parsed.push(dynopts::mset_item(key, json, opts).py_err(py)?);
-        }
-        let sys = self.live(py)?;
-        spawn(completions, fut, async move { sys.manager().mset(&parsed).await }, none)
+        crate::errors::guarded(|| {
+            let bad = |what: String| crate::errors::to_py(py, &Error::new(ErrorKind::InvalidArgument, what));
+            let list = items.cast::<PyList>().map_err(|_| bad(format!("mset expects a list of dicts, got {}", describe(items))))?;
+            let mut parsed = Vec::with_capacity(list.len());
+            for item in list.iter() {
+                let d = item.cast::<PyDict>().map_err(|_| bad(format!("mset items must be dicts, got {}", describe(&item))))?;
+                let rest = d.copy()?;
+                let key = rest.get_item("key")?.ok_or_else(|| bad("mset item without \"key\"".into()))?;
+                let key = key_of(&key).py_err(py)?;
+                let value = rest.get_item("value")?.ok_or_else(|| bad(format!("mset item {key:?} without \"value\"")))?;
+                let json = to_json(&key, &value).py_err(py)?;
+                rest.del_item("key")?;
+                rest.del_item("value")?;
+                let opts = options_value("mset item", Some(rest.as_any())).py_err(py)?;
+                parsed.push(dynopts::mset_item(key, json, opts).py_err(py)?);
+            }
+            let sys = self.live(py)?;
+            spawn(completions, fut, async move { sys.manager().mset(&parsed).await }, none)
+        })
     }
 
     /// Invalidate every entry carrying any of `tags`.
     fn invalidate_by_tags(&self, py: Python<'_>, tags: &Bound<'_, PyAny>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        let tags = strings_of("tags", tags).py_err(py)?;
-        let sys = self.live(py)?;
-        spawn(completions, fut, async move { sys.manager().invalidate_by_tags(&tags).await }, none)
+        crate::errors::guarded(|| {
+            let tags = strings_of("tags", tags).py_err(py)?;
+            let sys = self.live(py)?;
+            spawn(completions, fut, async move { sys.manager().invalidate_by_tags(&tags).await }, none)
+        })
     }
 
     /// Completes when Redis answers PING; fails with a connection or timeout error otherwise.
     fn ping(&self, py: Python<'_>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        let sys = self.live(py)?;
-        spawn(completions, fut, async move { sys.ping().await }, none)
+        crate::errors::guarded(|| {
+            let sys = self.live(py)?;
+            spawn(completions, fut, async move { sys.ping().await }, none)
+        })
     }
 
     /// Counters as a dict (the Python layer wraps it in records).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let s = self.inner.manager().stats();
-        let l1 = PyDict::new(py);
-        l1.set_item("size", s.l1.size)?;
-        l1.set_item("max_size", s.l1.max_size)?;
-        l1.set_item("hits", s.l1.hits)?;
-        l1.set_item("misses", s.l1.misses)?;
-        l1.set_item("hit_rate", s.l1.hit_rate)?;
-        let l2 = PyDict::new(py);
-        l2.set_item("hits", s.l2.hits)?;
-        l2.set_item("misses", s.l2.misses)?;
-        l2.set_item("hit_rate", s.l2.hit_rate)?;
-        l2.set_item("errors", s.l2.errors)?;
-        let d = PyDict::new(py);
-        d.set_item("l1", l1)?;
-        d.set_item("l2", l2)?;
-        d.set_item("corrupt_entries", s.corrupt_entries)?;
-        Ok(d)
+        crate::errors::guarded(|| {
+            let s = self.inner.manager().stats();
+            let l1 = PyDict::new(py);
+            l1.set_item("size", s.l1.size)?;
+            l1.set_item("max_size", s.l1.max_size)?;
+            l1.set_item("hits", s.l1.hits)?;
+            l1.set_item("misses", s.l1.misses)?;
+            l1.set_item("hit_rate", s.l1.hit_rate)?;
+            let l2 = PyDict::new(py);
+            l2.set_item("hits", s.l2.hits)?;
+            l2.set_item("misses", s.l2.misses)?;
+            l2.set_item("hit_rate", s.l2.hit_rate)?;
+            l2.set_item("errors", s.l2.errors)?;
+            let d = PyDict::new(py);
+            d.set_item("l1", l1)?;
+            d.set_item("l2", l2)?;
+            d.set_item("corrupt_entries", s.corrupt_entries)?;
+            Ok(d)
+        })
     }
 
     /// Whether Redis calls are currently failing (degraded mode).
@@ -235,11 +265,13 @@ impl System {
     /// Shut the system down: flush write-behind queues, then later calls raise `ClosedError`.
     /// Completes `fut` when done. Idempotent.
     fn close(&self, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        self.memo.clear();
-        let sys = self.inner.clone();
-        spawn(completions, fut, async move {
-            sys.close().await;
-            Ok(())
-        }, none)
+        crate::errors::guarded(|| {
+            self.memo.clear();
+            let sys = self.inner.clone();
+            spawn(completions, fut, async move {
+                sys.close().await;
+                Ok(())
+            }, none)
+        })
     }
 }

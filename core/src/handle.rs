@@ -75,7 +75,7 @@ impl StrataCacheBuilder {
     pub async fn build(self) -> Result<StrataCache> {
         let redis = self.redis.resolve()?;
         let cache = self.cache.resolve()?;
-        StrataCache::from_config(redis, cache)
+        StrataCache::start(redis, cache).await
     }
 }
 
@@ -101,8 +101,24 @@ impl StrataCache {
         StrataCacheBuilder::default()
     }
 
+    /// How long [`StrataCache::start`] waits for the invalidation bus's first subscription.
+    pub fn start_wait(redis: &RedisConfig) -> Duration {
+        redis.connect_timeout.min(Duration::from_millis(500))
+    }
+
+    /// Build from resolved configuration and wait (at most [`StrataCache::start_wait`]) until the
+    /// invalidation bus has subscribed, or failed to: L1 is cleared when the first subscription is
+    /// made (entries filled before it may have missed invalidations), so a system that is used right
+    /// away should not fill L1 before that. The data connection stays lazy.
+    pub async fn start(redis: RedisConfig, cache: CacheConfig) -> Result<Self> {
+        let wait = Self::start_wait(&redis);
+        let s = Self::from_config(redis, cache)?;
+        s.manager().bus().wait_settled(wait).await;
+        Ok(s)
+    }
+
     /// Build from resolved configuration (the bindings resolve it themselves). Needs a tokio
-    /// runtime context; opens no connection.
+    /// runtime context; opens no connection. See [`StrataCache::start`].
     pub fn from_config(redis: RedisConfig, cache: CacheConfig) -> Result<Self> {
         let keys = KeySchema::new(&redis.namespace);
         let l1 = Arc::new(L1::new(cache.enable_l1, cache.l1_max_size));

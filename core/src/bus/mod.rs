@@ -226,9 +226,16 @@ impl Bus {
         l1.set_trusted(live || state == BusState::Off);
         self.connected.store(live, Ordering::Release);
         let before = BusState::from_u8(self.state.swap(state.to_u8(), Ordering::AcqRel));
+        // Warn once per outage of the bus itself; a bus that never connected because Redis is
+        // unreachable altogether is covered by the degraded-mode warning of the data connection.
+        let warn = match state {
+            BusState::Refused => before != BusState::Refused,
+            BusState::Down => before == BusState::Live,
+            _ => false,
+        };
         match state {
-            BusState::Down | BusState::Refused if before != state => tracing::warn!(
-                "stratacache: invalidation bus {} ({why}); L1 is bypassed until it is back",
+            BusState::Down | BusState::Refused if warn => tracing::warn!(
+                "stratacache: invalidation bus {} ({why}); L1 is served for at most 3 s more, then bypassed until the bus is back",
                 state.as_str()
             ),
             BusState::Down | BusState::Refused => tracing::debug!("stratacache: invalidation bus still {}: {why}", state.as_str()),
@@ -236,6 +243,15 @@ impl Bus {
                 tracing::warn!("stratacache: invalidation bus live again; L1 cleared and trusted")
             }
             _ => {}
+        }
+    }
+
+    /// Wait (at most `timeout`) until the subscriber's first attempt has an outcome (live, down or
+    /// refused). Returns at once when there is no bus.
+    pub async fn wait_settled(&self, timeout: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.state() == BusState::Connecting && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
     }
 
