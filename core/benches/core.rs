@@ -73,6 +73,14 @@ fn benches(c: &mut Criterion) {
     rt.block_on(no_l1.manager().set_json("hot", &json, &ttl)).unwrap();
 
     c.bench_function("l1_hit_get_l1", |b| b.iter(|| with_l1.manager().get_l1("hot").unwrap().unwrap()));
+    // A tagged entry older than a later invalidation of another tag: checked against the tag marks
+    // once, then served on the fast path again.
+    let tagged = SetOptions::ttl(Duration::from_secs(600)).with_tags(["t1", "t2"]);
+    rt.block_on(with_l1.manager().set_json("hot_tagged", &json, &tagged)).unwrap();
+    rt.block_on(with_l1.manager().invalidate_by_tags(&["other".into()])).unwrap();
+    c.bench_function("l1_hit_get_l1_tagged_after_invalidation", |b| {
+        b.iter(|| with_l1.manager().get_l1("hot_tagged").unwrap().unwrap())
+    });
     let m = with_l1.clone();
     c.bench_function("l1_hit_async_get", |b| {
         b.to_async(&rt).iter(|| async { m.manager().get_entry("hot").await.unwrap().unwrap() })

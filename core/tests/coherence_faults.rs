@@ -196,6 +196,21 @@ async fn under_client_pause_every_call_settles_within_the_command_timeout() {
             assert!(t.elapsed() < bound, "{} took {:?}", $what, t.elapsed());
         }};
     }
+    // All at once first (before the breaker opens, every call meets the paused server), then one by one.
+    let t = Instant::now();
+    let limit_opts = LimitOptions::new(1_000, 5);
+    let keys: Vec<String> = vec!["a".into(), "b".into()];
+    let tags: Vec<String> = vec!["t".into()];
+    let set_opts = ttl();
+    let _ = tokio::join!(
+        m.get::<String>("absent0"),
+        m.set("k0", "v", &set_opts),
+        m.del("k0"),
+        m.mget_entries(&keys),
+        m.invalidate_by_tags(&tags),
+        a.rate_limiter().limit("pause0", &limit_opts),
+    );
+    assert!(t.elapsed() < bound, "the calls together took {:?}", t.elapsed());
     settles!("get", m.get::<String>("absent"));
     settles!("set", m.set("k", "v", &ttl()));
     settles!("del", m.del("k"));

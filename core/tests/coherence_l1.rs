@@ -76,6 +76,8 @@ async fn a_pattern_invalidation_leaves_no_matching_l1_entry() {
                 .collect();
             m.mset(&items).await.unwrap();
         }
+        let cached = keys.iter().filter(|k| m.peek_l1(k).unwrap().is_some()).count();
+        assert_eq!(cached, keys.len(), "round {round}: every write of a batch stays in the writer's L1");
         m.invalidate_pattern("p:item:*").await.unwrap();
         let got = m.mget_entries(&keys).await.unwrap();
         let stale = got.iter().filter(|e| e.is_some()).count();

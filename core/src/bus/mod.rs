@@ -235,7 +235,7 @@ impl Bus {
         };
         match state {
             BusState::Down | BusState::Refused if warn => tracing::warn!(
-                "stratacache: invalidation bus {} ({why}); L1 is served for at most 3 s more, then bypassed until the bus is back",
+                "stratacache: invalidation bus {} ({why}); L1 is served for at most 2.5 s more, then bypassed until the bus is back",
                 state.as_str()
             ),
             BusState::Down | BusState::Refused => tracing::debug!("stratacache: invalidation bus still {}: {why}", state.as_str()),

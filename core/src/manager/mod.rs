@@ -503,14 +503,19 @@ impl CacheManager {
                 }
             }
         }
+        // The batch's own writes bump their stripes too: count them, so they do not undo each other.
+        let mut earlier: HashMap<usize, u64> = HashMap::new();
         for (w, g) in writes.iter().zip(guards) {
+            let n = earlier.entry(L1::stripe(w.key)).or_insert(0);
+            let before = *n;
+            *n += 1;
             let entry = Entry::new(
                 Arc::from(w.json),
                 w.tags.to_vec().into_boxed_slice(),
                 started + w.ttl,
                 created + ttl_ms(w.ttl),
             );
-            self.l1.put_guarded(w.key, Arc::new(entry), g);
+            self.l1.put_guarded_after(w.key, Arc::new(entry), g, before);
         }
         Ok(())
     }
