@@ -141,7 +141,10 @@ async function startWorker(name) {
     else p.reject(Object.assign(new Error(`${name}: ${m.error.message}`), { code: m.error.code }))
   })
   child.on('exit', () => {
-    for (const p of pending.values()) p.reject(new Error(`${name} exited\n${output}`))
+    for (const p of pending.values()) {
+      clearTimeout(p.timer)
+      p.reject(new Error(`${name} exited\n${output}`))
+    }
     pending.clear()
   })
   const request = (msg, timeoutMs = 5000) =>
