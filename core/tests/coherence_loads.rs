@@ -131,3 +131,15 @@ async fn a_refresh_that_raced_a_del_does_not_bring_the_value_back() {
         assert_eq!(b.manager().get::<String>(key).await.unwrap(), None, "B serves the refreshed value after the delete");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_that_found_nothing_releases_its_lock_at_once() {
+    let (_server, a, b) = two_processes("load_none").await;
+    let none: Loader = Arc::new(|| async { Ok(None) }.boxed());
+    let opts = AsideOptions::ttl(Duration::from_secs(60));
+    assert_eq!(a.cache_aside().get("absent", none.clone(), &opts).await.unwrap(), None);
+    // Another process loads the same key right after: it must not wait for the first load's lease.
+    let t = std::time::Instant::now();
+    assert_eq!(b.cache_aside().get("absent", none, &opts).await.unwrap(), None);
+    assert!(t.elapsed() < Duration::from_secs(1), "waited {:?} for a lock nobody held any more", t.elapsed());
+}

@@ -40,6 +40,26 @@ pub struct LoadStart {
     stamps: Option<Vec<TagStamp>>,
 }
 
+/// Where [`CacheManager::store_loaded`] put a loaded value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// In Redis (and L1, unless the key changed locally meanwhile). A lock the load held is released.
+    InRedis,
+    /// Not at all: the key or one of its tags was invalidated, or the key written, since the load
+    /// began. A lock the load held is released (or was taken from it by a `del`).
+    Refused,
+    /// In L1 only: Redis was unreachable when the load began or when it stored, or L2 is off. A lock
+    /// the load held is still held.
+    L1Only,
+}
+
+impl Stored {
+    /// Whether the store released (or found gone) the load lock it was given.
+    pub fn released_lock(self) -> bool {
+        matches!(self, Stored::InRedis | Stored::Refused)
+    }
+}
+
 /// The load lock a store must still hold: its Redis key and this load's token.
 #[derive(Debug, Clone, Copy)]
 pub struct HeldLock<'a> {
@@ -82,7 +102,7 @@ impl CacheManager {
     /// Store what a load begun at `start` returned, unless its key or tags were invalidated (or the key
     /// written) since. `lock`: the load lock the load holds in Redis (released here); `None` when it
     /// holds none. `replace`: the key may hold a value that this one replaces (a refresh); otherwise
-    /// the key must still be absent. Returns whether the value was stored.
+    /// the key must still be absent. Returns where the value went.
     ///
     /// # Errors
     /// Bad key, TTL, tags or value, as for `set`; Redis errors other than unavailability.
@@ -94,7 +114,7 @@ impl CacheManager {
         start: &LoadStart,
         lock: Option<HeldLock<'_>>,
         replace: bool,
-    ) -> Result<bool> {
+    ) -> Result<Stored> {
         self.check_open()?;
         let w = self.prepare(key, json, opts.ttl, &opts.tags, None)?;
         let created = now_ms();
@@ -116,15 +136,22 @@ impl CacheManager {
                 }
                 None => l2.set_many(&[(data_key, bytes, ttl_ms(w.ttl))], publish).await.map(|()| true),
             };
-            match stored {
-                Ok(true) => {}
-                Ok(false) => return Ok(false),
-                Err(e) if e.is_unavailable() => {} // L1 only, as a set during an outage
+            let outcome = match stored {
+                Ok(true) => Stored::InRedis,
+                Ok(false) => return Ok(Stored::Refused),
+                Err(e) if e.is_unavailable() => Stored::L1Only, // as a set during an outage
                 Err(e) => return Err(e),
-            }
+            };
+            self.put_loaded(key, json, w.tags, w.ttl, created, started, start);
+            return Ok(outcome);
         }
-        let entry = Entry::new(Arc::from(json), w.tags.to_vec().into_boxed_slice(), started + w.ttl, created + ttl_ms(w.ttl));
+        self.put_loaded(key, json, w.tags, w.ttl, created, started, start);
+        Ok(Stored::L1Only)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn put_loaded(&self, key: &str, json: &str, tags: &[String], ttl: Duration, created: u64, started: Instant, start: &LoadStart) {
+        let entry = Entry::new(Arc::from(json), tags.to_vec().into_boxed_slice(), started + ttl, created + ttl_ms(ttl));
         self.l1.put_guarded(key, Arc::new(entry), start.guard);
-        Ok(true)
     }
 }

@@ -33,7 +33,7 @@ use crate::stats::{CacheStats, L1Stats, L2Stats};
 mod invalidate;
 mod load;
 
-pub use load::{HeldLock, LoadStart};
+pub use load::{HeldLock, LoadStart, Stored};
 
 /// Extra lifetime of a tag key beyond the longest entry that records it.
 const TAG_GRACE_MS: u64 = 10_000;

@@ -17,7 +17,7 @@ use super::Loader;
 use crate::error::{Error, ErrorKind, Result};
 use crate::l2::is_ok;
 use crate::l1::FillGuard;
-use crate::manager::{CacheManager, LoadStart};
+use crate::manager::{CacheManager, LoadStart, Stored};
 use crate::options::SetOptions;
 
 /// Options of `cacheAside.get`.
@@ -253,7 +253,7 @@ async fn load_once(
 ) -> Result<Option<Arc<str>>> {
     if m.l2().is_none() {
         let start = m.begin_load(guard, &opts.tags, opts.ttl).await;
-        return run_and_store(m, key, loader, opts, &start, None, Store::IfAbsent).await;
+        return run_and_store(m, key, loader, opts, &start, None, Store::IfAbsent).await.map(|(v, _)| v);
     }
     let lock = LoadLock::candidate(m.keys().lock(key));
     let take = lock.acquire_cmd(opts.lock_lease);
@@ -272,10 +272,10 @@ async fn load_once(
                     None => {
                         let start = m.begin_load(guard, &opts.tags, opts.ttl).await;
                         let r = run_and_store(m, key, loader, opts, &start, Some(&lock), Store::IfAbsent).await;
-                        if r.is_err() {
-                            release(m, lock).await; // a successful store released it already
+                        if !matches!(r, Ok((_, Some(s))) if s.released_lock()) {
+                            release(m, lock).await; // nothing was stored in Redis with it
                         }
-                        r
+                        r.map(|(v, _)| v)
                     }
                 };
             }
@@ -284,7 +284,7 @@ async fn load_once(
                 if Instant::now() >= give_up {
                     // Returned, never stored: without the lock a store could outlive a `del`.
                     let start = m.begin_load(guard, &opts.tags, opts.ttl).await;
-                    return run_and_store(m, key, loader, opts, &start, None, Store::No).await;
+                    return run_and_store(m, key, loader, opts, &start, None, Store::No).await.map(|(v, _)| v);
                 }
                 tokio::time::sleep(poll).await;
                 poll = (poll * 2).min(POLL_MAX);
@@ -292,7 +292,7 @@ async fn load_once(
             }
             Err(e) if e.is_unavailable() => {
                 let start = m.begin_load(guard, &opts.tags, opts.ttl).await;
-                return run_and_store(m, key, loader, opts, &start, None, Store::IfAbsent).await;
+                return run_and_store(m, key, loader, opts, &start, None, Store::IfAbsent).await.map(|(v, _)| v);
             }
             Err(e) => return Err(e),
         }
@@ -317,7 +317,8 @@ enum Store {
 }
 
 /// Run the loader once and store what it returned as `store` says, version-checked against `start`
-/// (and `lock`, when the load holds one).
+/// (and `lock`, when the load holds one). Returns the value and where it was stored (`None`: nothing
+/// was stored, e.g. the loader found nothing).
 async fn run_and_store(
     m: &CacheManager,
     key: &str,
@@ -326,7 +327,7 @@ async fn run_and_store(
     start: &LoadStart,
     lock: Option<&LoadLock>,
     store: Store,
-) -> Result<Option<Arc<str>>> {
+) -> Result<(Option<Arc<str>>, Option<Stored>)> {
     // A loader that never settles must not wedge its key: it gets twice the lock lease.
     let limit = opts.lock_lease * 2;
     let loaded = match tokio::time::timeout(limit, AssertUnwindSafe(loader()).catch_unwind()).await {
@@ -346,12 +347,13 @@ async fn run_and_store(
             o.ttl = Some(nt);
             ("null", o)
         }
-        (None, None) => return Ok(None),
+        (None, None) => return Ok((None, None)),
     };
-    if store == Store::No {
+    let stored = if store == Store::No {
         m.check_write(key, json, &set_opts)?;
+        None
     } else {
-        m.store_loaded(key, json, &set_opts, start, lock.map(LoadLock::held), store == Store::Replace).await?;
-    }
-    Ok(loaded.map(Arc::from))
+        Some(m.store_loaded(key, json, &set_opts, start, lock.map(LoadLock::held), store == Store::Replace).await?)
+    };
+    Ok((loaded.map(Arc::from), stored))
 }
