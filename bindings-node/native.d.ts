@@ -60,6 +60,12 @@ export declare class NativeCache {
   busSource(): string
   /** `cacheAside.get`: the cached JSON, or the loader's (single-flight, cross-process locked). */
   cacheAsideGet(key: string, loader: ((arg: string) => Promise<string>), options?: string | undefined | null): Promise<string | null>
+  /**
+   * The synchronous front of `cacheAside.get` (the core's `CacheAside::probe`): checks the key and
+   * the options, looks the key up in L1; the entry's id on a hit, 0 on a miss (then join or start the
+   * load with `cacheAsideGet`).
+   */
+  cacheAsideProbe(key: string, options?: string | undefined | null): number
   /** `cacheAside.getWithRefresh`. */
   cacheAsideGetWithRefresh(key: string, loader: ((arg: string) => Promise<string>), options?: string | undefined | null): Promise<string | null>
   /** `writeThrough.write`: the writer first, the cache only on success. */
@@ -201,7 +207,7 @@ export interface L2StatsJs {
 }
 
 /** The standard headers of a decision as `[name, value]` pairs (see the core's `ratelimit::headers`). */
-export declare function rateLimitHeaders(allowed: boolean, total: number, remaining: number, resetTime: number, retryAfter: number | undefined | null, windowMs: number | undefined | null, nowMs: number): Array<Array<string>>
+export declare function rateLimitHeaders(allowed: boolean, total: number, remaining: number, resetTime: number, retryAfter?: number | undefined | null, windowMs?: number | undefined | null): Array<Array<string>>
 
 /** The presets as JSON text: `{ name: { windowMs, maxRequests, algorithm } }`. */
 export declare function rateLimitPresets(): string

@@ -58,7 +58,7 @@ pub fn loader(f: JsCallback, key: String) -> Loader {
 /// A read-through loader from a JS function (called with the key).
 pub fn key_loader(f: JsCallback) -> KeyLoader {
     let f = Arc::new(f);
-    Arc::new(move |key: String, _: &stratacache::patterns::CallContext| {
+    Arc::new(move |key: String, _: &stratacache::callbacks::CallContext| {
         let f = f.clone();
         async move { invoke(&f, key).await }.boxed()
     })

@@ -30,6 +30,11 @@ pub fn panic_error(panic: Box<dyn std::any::Any + Send>) -> stratacache::Error {
     )
 }
 
+/// An `ERR_STRATACACHE_INTERNAL` error of the binding itself (the TS layer broke a calling rule).
+pub fn internal(message: &str) -> napi::Error {
+    to_napi(stratacache::Error::new(stratacache::ErrorKind::Internal, message))
+}
+
 /// `Result` mapping for core calls.
 pub trait IntoNapi<T> {
     /// Map the error to a napi error carrying its code.

@@ -13,7 +13,7 @@ use crate::system::NativeCache;
 impl NativeCache {
     /// The installed completer, or an internal error if the TS layer did not install one.
     pub(crate) fn completer(&self) -> Result<&Arc<Completer>> {
-        self.completer.get().ok_or_else(|| napi::Error::from_reason("[ERR_STRATACACHE_INTERNAL] no completion drain installed"))
+        self.completer.get().ok_or_else(|| crate::error::internal("no completion drain installed"))
     }
 }
 
@@ -24,7 +24,7 @@ impl NativeCache {
     pub fn set_drain(&self, drain: DrainFn) -> Result<()> {
         self.completer
             .set(Arc::new(Completer::new(drain)))
-            .map_err(|_| napi::Error::from_reason("[ERR_STRATACACHE_INTERNAL] the completion drain is already installed"))
+            .map_err(|_| crate::error::internal("the completion drain is already installed"))
     }
 
     /// Every call finished since the last drain: `[id, value, …]`, errors with id `-(id + 1)`.
@@ -38,7 +38,7 @@ impl NativeCache {
     #[napi(catch_unwind)]
     pub fn get_l2_batch_start(&self, ids: Vec<u32>, keys: Vec<String>) -> Result<()> {
         if keys.len() != ids.len() {
-            return Err(napi::Error::from_reason("[ERR_STRATACACHE_INTERNAL] getL2BatchStart: columns of different lengths"));
+            return Err(crate::error::internal("getL2BatchStart: columns of different lengths"));
         }
         let m = self.handle();
         self.completer()?.spawn_batch(ids, async move {
@@ -67,7 +67,7 @@ impl NativeCache {
     ) -> Result<()> {
         let options = options.unwrap_or_else(|| vec![None; ids.len()]);
         if keys.len() != ids.len() || jsons.len() != ids.len() || options.len() != ids.len() {
-            return Err(napi::Error::from_reason("[ERR_STRATACACHE_INTERNAL] setBatchStart: columns of different lengths"));
+            return Err(crate::error::internal("setBatchStart: columns of different lengths"));
         }
         let m = self.handle();
         self.completer()?.spawn_batch(ids, async move {

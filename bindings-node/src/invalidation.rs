@@ -64,7 +64,7 @@ impl NativeCache {
     pub fn register_domain(&self, domain: String, rule: ThreadsafeFunction<String, Promise<String>, String, Status, false, true>) -> Result<()> {
         let loader = callbacks::key_loader(rule);
         let name = domain.clone();
-        let rule: DomainRule = Arc::new(move |id: String, ctx: &stratacache::patterns::CallContext| {
+        let rule: DomainRule = Arc::new(move |id: String, ctx: &stratacache::callbacks::CallContext| {
             let (loader, name) = (loader.clone(), name.clone());
             let fut = loader(id, ctx);
             Box::pin(async move { targets_from_json(&name, fut.await?.as_deref()) })

@@ -26,6 +26,15 @@ impl NativeCache {
         Ok(sys.cache_aside().get_after_l1_miss(&key, loader, &opts).await.napi()?.map(|j| j.to_string()))
     }
 
+    /// The synchronous front of `cacheAside.get` (the core's `CacheAside::probe`): checks the key and
+    /// the options, looks the key up in L1; the entry's id on a hit, 0 on a miss (then join or start the
+    /// load with `cacheAsideGet`).
+    #[napi(catch_unwind)]
+    pub fn cache_aside_probe(&self, key: String, options: Option<String>) -> Result<f64> {
+        let opts = dynopts::aside_options(parse_json("cacheAside", options)?).napi()?;
+        Ok(self.handle().cache_aside().probe(&key, &opts).napi()?.map_or(0.0, |e| e.id as f64))
+    }
+
     /// `cacheAside.getWithRefresh`.
     #[napi]
     pub async fn cache_aside_get_with_refresh(&self, key: String, loader: ThreadsafeFunction<String, Promise<String>, String, Status, false, true>, options: Option<String>) -> Result<Option<String>> {

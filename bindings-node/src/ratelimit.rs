@@ -41,7 +41,7 @@ impl NativeCache {
     #[napi(catch_unwind)]
     pub fn rate_limit_batch_start(&self, ids: Vec<u32>, kinds: Vec<u32>, identifiers: Vec<String>, options: Vec<String>) -> Result<()> {
         if kinds.len() != ids.len() || identifiers.len() != ids.len() || options.len() != ids.len() {
-            return Err(napi::Error::from_reason("[ERR_STRATACACHE_INTERNAL] rateLimitBatchStart: columns of different lengths"));
+            return Err(crate::error::internal("rateLimitBatchStart: columns of different lengths"));
         }
         let h = self.handle();
         self.completer()?.spawn_batch(ids, async move {
@@ -97,7 +97,6 @@ pub fn rate_limit_headers(
     reset_time: f64,
     retry_after: Option<f64>,
     window_ms: Option<f64>,
-    now_ms: f64,
 ) -> Vec<Vec<String>> {
     let r = RateLimitResult {
         allowed,
@@ -106,7 +105,7 @@ pub fn rate_limit_headers(
         reset_time: reset_time.max(0.0) as u64,
         retry_after: retry_after.map(|s| s.max(0.0) as u64),
     };
-    ratelimit::headers(&r, window_ms.map(|w| w.max(0.0) as u64), now_ms.max(0.0) as u64)
+    ratelimit::headers(&r, window_ms.map(|w| w.max(0.0) as u64))
         .into_iter()
         .map(|(n, v)| vec![n.to_owned(), v])
         .collect()

@@ -128,7 +128,7 @@ impl NativeCache {
     #[napi]
     pub async fn mset(&self, keys: Vec<String>, jsons: Vec<String>, options: Vec<Option<String>>) -> Result<()> {
         if keys.len() != jsons.len() || keys.len() != options.len() {
-            return Err(napi::Error::from_reason("[ERR_STRATACACHE_INTERNAL] mset: columns of different lengths"));
+            return Err(crate::error::internal("mset: columns of different lengths"));
         }
         let items = keys
             .into_iter()

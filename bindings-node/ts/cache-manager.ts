@@ -94,7 +94,7 @@ export class CacheManager {
   }
 
   /** Store many values in one Redis round trip. Everything is validated before anything is written. */
-  async mset<T = unknown>(items: Array<MsetItem<T>>): Promise<void> {
+  async mset(items: ReadonlyArray<MsetItem>): Promise<void> {
     if (!Array.isArray(items)) throw invalidArgument(`mset expects an array of { key, value, ttl?, tags? }, got ${typeof items}`)
     const keys: string[] = []
     const jsons: string[] = []

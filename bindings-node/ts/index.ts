@@ -10,7 +10,7 @@ export type { RedisClientOptions, CacheManagerOptions, InitializeOptions, Initia
 export { StrataCacheError, StrataCacheTypeError, isStrataCacheError } from './errors'
 export type { StrataCacheErrorCode } from './errors'
 export { cacheAside, writeThrough, writeBehind, readThrough, CacheAside, WriteThrough, WriteBehindPattern, ReadThrough } from './patterns'
-export type { CacheAsideOptions, RefreshOptions, WriteOptions, WriteBehindOptions } from './patterns'
+export type { CacheAsideOptions, RefreshOptions, WriteOptions, WriteBehindOptions, Loaded } from './patterns'
 export { cacheInvalidator, domainInvalidator, CacheInvalidator, DomainInvalidator } from './invalidation'
 export type { InvalidationEvent, InvalidationListener, DomainTargets } from './invalidation'
 export { sessionManager, SessionManager } from './sessions'

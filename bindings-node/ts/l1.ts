@@ -40,7 +40,19 @@ export function cloneJson<T>(v: T): T {
 
 /** The value of `key` from L1 as a fresh object, or `MISS`. Synchronous; never does I/O. */
 export function readL1<T>(s: NativeCache, key: string): T | typeof MISS {
-  const id = s.getL1Id(key)
+  return valueOf<T>(s, key, s.getL1Id(key))
+}
+
+/**
+ * `cacheAside.get`'s synchronous front: the core checks the key and the options (`optionsJson` text)
+ * and looks L1 up; the value as a fresh object, or `MISS`. Throws the core's error for a bad option,
+ * hit or miss.
+ */
+export function probeL1<T>(s: NativeCache, key: string, optionsJson: string | null): T | typeof MISS {
+  return valueOf<T>(s, key, s.cacheAsideProbe(key, optionsJson))
+}
+
+function valueOf<T>(s: NativeCache, key: string, id: number): T | typeof MISS {
   if (id === 0) return MISS
   const m = memo.get(key)
   if (m !== undefined && m.id === id) return cloneJson(m.value as T)

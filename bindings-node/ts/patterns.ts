@@ -7,7 +7,7 @@ import type { NativeCache, NativeWriteBehind } from './native-binding'
 import { wrapKeyLoader, wrapLoader, wrapWriter } from './callbacks'
 import { makeError, mapError, rethrow } from './errors'
 import type { CacheManager } from './cache-manager'
-import { MISS, cloneJson, readL1 } from './l1'
+import { MISS, cloneJson, probeL1 } from './l1'
 import { stashed } from './stash'
 import { flushStarts } from './completion'
 import { currentSystem, ensureSystem } from './system'
@@ -55,80 +55,53 @@ function assertFunction(f: unknown, what: string): void {
   if (typeof f !== 'function') throw invalidArgument(`${what} must be a function, got ${f === null ? 'null' : typeof f}`)
 }
 
-/** Seconds the core surely accepts as a ttl (it refuses ≤ 0, < 1 ms and > 100 years). */
-const plainSeconds = (v: unknown): boolean => typeof v === 'number' && v > 0.001 && v < 3_000_000_000
-
 /**
- * Whether `options` of `cacheAside.get` are plainly valid, so that a hit may be answered from L1 (or a
- * load in flight joined) without asking the core. Anything else (unknown names, aliases, doubtful
- * values) takes the core's path, which accepts it or names what is wrong: a bad option must fail on a
- * hit exactly as it does on a miss.
+ * What `cacheAside.get` resolves to for a loader returning `T`: `T` itself, except that a loader that
+ * may return `undefined` resolves `null` then (nothing is cached). A loader that never returns
+ * null/undefined gives a result that is never null: no null check is needed.
  */
-function plainAsideOptions(options: unknown): boolean {
-  if (options === undefined || options === null) return true
-  if (typeof options !== 'object' || Array.isArray(options)) return false
-  const o = options as Record<string, unknown>
-  for (const name of Object.keys(o)) {
-    const v = o[name]
-    if (v === undefined || v === null) continue // not given (JSON leaves undefined out; the core ignores null)
-    switch (name) {
-      case 'ttl':
-      case 'negativeTtl':
-        if (!plainSeconds(v)) return false
-        break
-      case 'lockLeaseMs':
-        if (!(typeof v === 'number' && v >= 1 && v <= 86_400_000)) return false
-        break
-      case 'tags':
-        if (!Array.isArray(v) || !v.every((t) => typeof t === 'string')) return false
-        break
-      default:
-        return false
-    }
-  }
-  return true
-}
+export type Loaded<T> = undefined extends T ? Exclude<T, undefined> | null : T
 
 /** Cache-aside: hit ⇒ the value; miss ⇒ the loader runs once (per process and across processes). */
 export class CacheAside {
   private readonly inflight = new Map<string, Promise<unknown>>()
 
   /** The cached value of `key`, or what `loader` returns (stored unless null/undefined). */
-  get<T>(key: string, loader: () => T | Promise<T>, options?: CacheAsideOptions): Promise<T | null> {
+  get<T>(key: string, loader: () => T | Promise<T>, options?: CacheAsideOptions): Promise<Loaded<T>> {
     try {
       assertKey(key)
       assertFunction(loader, 'loader')
-      if (!plainAsideOptions(options)) {
-        // The core checks these options (and single-flights the load itself).
-        const opts = optionsJson(options)
-        return ensureSystem()
-          .then((sys) => sys.cacheAsideGet(key, wrapLoader(key, loader), opts))
-          .then((text) => fromJson<T>(text), rethrow)
-      }
-      // Concurrent misses of one key in this process share one crossing into the core (which
-      // single-flights across processes) and one JSON.parse; every caller gets its own deep copy
-      // (a copy costs a fraction of a parse: 1,000 waiters on a 1 KB value save ~10 ms).
-      const flight = this.inflight.get(key)
-      if (flight) return flight.then(cloneJson) as Promise<T | null>
-      const s = currentSystem()
-      if (s) {
-        const hit = readL1<T>(s, key)
-        if (hit !== MISS) return Promise.resolve(hit)
-      }
       const opts = optionsJson(options)
-      const start = (sys: NativeCache): Promise<string | null> => {
-        flushStarts() // a set made just before reaches Redis first
-        return sys.cacheAsideGet(key, wrapLoader(key, loader), opts)
-      }
-      // With a running system the load starts now, not after the caller's other synchronous work.
-      const native = s ? start(s) : ensureSystem().then(start)
-      const parsed = native
+      const s = currentSystem()
+      if (!s) return ensureSystem().then((sys) => this.probeAndLoad<T>(sys, key, loader, opts))
+      return this.probeAndLoad<T>(s, key, loader, opts)
+    } catch (e) {
+      // A native error from the synchronous path (an empty key, a bad option) gets its stable code too.
+      return Promise.reject(mapError(e))
+    }
+  }
+
+  /**
+   * The core's synchronous front (`cacheAsideProbe`: key and options checked, then L1) and, on a miss,
+   * the load. Concurrent misses of one key in this process share one crossing into the core (which
+   * single-flights across processes) and one JSON.parse; every caller gets its own deep copy (a copy
+   * costs a fraction of a parse: 1,000 waiters on a 1 KB value save ~10 ms). Joiners share the first
+   * caller's loader and options, as the core's own flights do.
+   */
+  private probeAndLoad<T>(s: NativeCache, key: string, loader: () => T | Promise<T>, opts: string | null): Promise<Loaded<T>> {
+    try {
+      const hit = probeL1<T>(s, key, opts)
+      if (hit !== MISS) return Promise.resolve(hit as Loaded<T>)
+      const flight = this.inflight.get(key)
+      if (flight) return flight.then(cloneJson) as Promise<Loaded<T>>
+      flushStarts() // a set made just before reaches Redis first
+      const parsed = s
+        .cacheAsideGet(key, wrapLoader(key, loader), opts)
         .then((text) => fromJson<unknown>(text), rethrow)
         .finally(() => this.inflight.delete(key))
       this.inflight.set(key, parsed)
-      return parsed.then(cloneJson) as Promise<T | null>
+      return parsed.then(cloneJson) as Promise<Loaded<T>>
     } catch (e) {
-      // A native error from the synchronous L1 path (e.g. an empty key) gets its stable code too.
       return Promise.reject(mapError(e))
     }
   }

@@ -172,7 +172,6 @@ export function rateLimitHeaders(result: RateLimitResult, options?: { windowMs?:
     result.resetTime,
     result.retryAfter ?? null,
     options?.windowMs ?? null,
-    Date.now(),
   )
   const out: Record<string, string> = {}
   for (const [name, value] of pairs) out[name] = value

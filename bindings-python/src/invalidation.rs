@@ -81,7 +81,7 @@ impl System {
         crate::errors::guarded(|| {
             let loader = callbacks::key_loader(rule);
             let name = domain.to_owned();
-            let rule: DomainRule = Arc::new(move |id: String, ctx: &stratacache::patterns::CallContext| {
+            let rule: DomainRule = Arc::new(move |id: String, ctx: &stratacache::callbacks::CallContext| {
                 let fut = loader(id, ctx);
                 let name = name.clone();
                 Box::pin(async move { targets_from_json(&name, fut.await?.as_deref()) })
@@ -93,7 +93,7 @@ impl System {
     /// Invalidate what a domain's rule says for `id`: completes with the targets dict.
     fn invalidate_domain(&self, py: Python<'_>, domain: String, id: String, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
         crate::errors::guarded(|| {
-            let site: stratacache::patterns::CallContext = Some(CallSite::here(py, completions.shared())?);
+            let site: stratacache::callbacks::CallContext = Some(CallSite::here(py, completions.shared())?);
             let sys = self.live(py)?;
             spawn(completions, fut, async move { sys.domains().invalidate_with_context(&domain, &id, site).await }, targets_dict)
         })

@@ -49,6 +49,20 @@ impl System {
         })
     }
 
+    /// The synchronous front of `cache_aside.get` (the core's `CacheAside::probe`): checks the key and
+    /// the options, looks the key up in L1; the value on a hit, the `MISS` sentinel on a miss (then
+    /// join or start the load with `cache_aside_get`).
+    fn cache_aside_probe<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>, options: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+        crate::errors::guarded(|| {
+            let key = key_of(key).py_err(py)?;
+            let opts = dynopts::aside_options(options_value("cache_aside", options).py_err(py)?).py_err(py)?;
+            match self.live(py)?.cache_aside().probe(&key, &opts).py_err(py)? {
+                Some(e) => self.memo.value(py, &key, e.id, &e.json),
+                None => crate::system::miss(py).cloned(),
+            }
+        })
+    }
+
     /// `cache_aside.get_with_refresh`.
     fn cache_aside_get_with_refresh(&self, py: Python<'_>, key: &Bound<'_, PyAny>, loader: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
         crate::errors::guarded(|| {
@@ -96,7 +110,7 @@ impl System {
         crate::errors::guarded(|| {
             let key = key_of(key).py_err(py)?;
             let opts = dynopts::aside_options(options_value("read_through", options).py_err(py)?).py_err(py)?;
-            let site: stratacache::patterns::CallContext = Some(CallSite::here(py, completions.shared())?);
+            let site: stratacache::callbacks::CallContext = Some(CallSite::here(py, completions.shared())?);
             let sys = self.live(py)?;
             spawn(completions, fut, async move { sys.read_through().read_with_context(&key, &opts, site).await }, json_or_none)
         })

@@ -86,7 +86,7 @@ pub fn rate_limit_presets(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
 
 /// The standard headers of a decision, as `[(name, value), …]` (see the core's `ratelimit::headers`).
 #[pyfunction]
-#[pyo3(signature = (allowed, total, remaining, reset_time, retry_after, window_ms, now_ms))]
+#[pyo3(signature = (allowed, total, remaining, reset_time, retry_after, window_ms))]
 #[allow(clippy::too_many_arguments)]
 pub fn rate_limit_headers<'py>(
     py: Python<'py>,
@@ -96,10 +96,9 @@ pub fn rate_limit_headers<'py>(
     reset_time: u64,
     retry_after: Option<u64>,
     window_ms: Option<u64>,
-    now_ms: u64,
 ) -> PyResult<Bound<'py, PyList>> {
     crate::errors::guarded(|| {
         let r = RateLimitResult { allowed, total, remaining, reset_time, retry_after };
-        PyList::new(py, ratelimit::headers(&r, window_ms, now_ms))
+        PyList::new(py, ratelimit::headers(&r, window_ms))
     })
 }

@@ -16,7 +16,10 @@ fn json<'py>(py: Python<'py>, text: String) -> PyResult<Bound<'py, PyAny>> {
 /// A value (session data, a user id) as JSON, refusing what JSON cannot hold (as `set` does).
 fn value_of(py: Python<'_>, what: &str, v: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
     let text = to_json(what, v).py_err(py)?;
-    serde_json::from_str(&text).map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
+    serde_json::from_str(&text).map_err(|e| {
+        let e = stratacache::Error::new(stratacache::ErrorKind::Serialization, format!("{what} is not valid JSON: {e}"));
+        crate::errors::to_py(py, &e)
+    })
 }
 
 fn user_of(py: Python<'_>, user_id: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {

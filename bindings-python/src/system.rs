@@ -114,7 +114,7 @@ pub fn validate_cache_options(py: Python<'_>, cache: Option<&Bound<'_, PyAny>>) 
 pub struct System {
     inner: Arc<StrataCache>,
     pid: u32,
-    memo: Memo,
+    pub(crate) memo: Memo,
 }
 
 impl System {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::bus::{InvalidationEvent, Listener};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manager::CacheManager;
-use crate::patterns::CallContext;
+use crate::callbacks::CallContext;
 
 /// Invalidation by keys, tags and glob patterns, reaching every process's L1.
 #[derive(Clone)]

@@ -356,7 +356,7 @@ impl L1 {
         self.sweep_epoch.fetch_add(1, Ordering::AcqRel);
         if let Some(cache) = &self.cache {
             let doomed: Vec<Arc<String>> =
-                cache.iter().filter(|(k, _)| crate::patterns::glob_match(glob, k)).map(|(k, _)| k).collect();
+                cache.iter().filter(|(k, _)| crate::glob::glob_match(glob, k)).map(|(k, _)| k).collect();
             for k in doomed {
                 cache.invalidate(k.as_str());
             }

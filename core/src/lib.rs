@@ -18,10 +18,13 @@
 
 pub mod breaker;
 pub mod bus;
+pub mod callbacks;
+pub mod clock;
 pub mod codec;
 pub mod config;
 pub mod dynopts;
 pub mod error;
+pub mod glob;
 pub mod handle;
 pub mod invalidator;
 pub mod key;

@@ -141,6 +141,23 @@ describe('cacheAside.get', () => {
     await cacheManager.del('user:123')
   })
 
+  test('a bad option fails on a hit exactly as on a miss (the core checks it; Python agrees)', async () => {
+    await cacheManager.set('ca:badopt', { cached: true }, { ttl: 60 })
+    const loader = counted(async () => 1)
+    for (const key of ['ca:badopt', 'ca:badopt-miss']) {
+      await assert.rejects(cacheAside.get(key, loader, { ttl: -1 }), (e) => e.code === 'ERR_STRATACACHE_INVALID_ARGUMENT' && /ttl/.test(e.message) && /-1/.test(e.message), key)
+      await assert.rejects(cacheAside.get(key, loader, { tags: [''] }), (e) => e.code === 'ERR_STRATACACHE_INVALID_ARGUMENT', key)
+    }
+    assert.equal(loader.calls, 0)
+    // A caller joining a load in flight with a bad option still gets its own error.
+    let release
+    const gate = new Promise((r) => (release = r))
+    const good = cacheAside.get('ca:badopt-join', async () => { await gate; return 1 }, { ttl: 30 })
+    await assert.rejects(cacheAside.get('ca:badopt-join', loader, { ttl: -1 }), (e) => e.code === 'ERR_STRATACACHE_INVALID_ARGUMENT')
+    release()
+    assert.equal(await good, 1)
+  })
+
   test('a hit returns the cached value without calling the loader', async () => {
     await cacheManager.set('ca:hit', { cached: [1, 2, 3] }, { ttl: 60 })
     const loader = counted(async () => ({ cached: 'no' }))

@@ -328,6 +328,24 @@ async def test_a_cancelled_caller_cancels_nobody_else(cache: Any) -> None:
     assert await cache_manager.get("cx") == {"v": [1]}  # the load finished and was stored
 
 
+async def test_a_bad_option_fails_on_a_hit_exactly_as_on_a_miss(cache: Any) -> None:
+    """The core checks the options before looking L1 up, so Python and Node agree (it used to return a
+    hit before checking them here)."""
+    calls = Counter()
+
+    async def loader() -> Any:
+        calls.calls.append(1)
+        return 1
+
+    await cache_manager.set("badopt", {"cached": True}, ttl=60)
+    for key in ("badopt", "badopt-miss"):
+        with pytest.raises(InvalidArgumentError, match="ttl must be > 0, got -1"):
+            await bounded(cache_aside.get(key, loader, ttl=-1))
+        with pytest.raises(InvalidArgumentError):
+            await bounded(cache_aside.get(key, loader, tags=[""]))
+    assert calls.n == 0
+
+
 async def test_a_caller_joining_a_load_with_bad_options_still_gets_its_error(cache: Any) -> None:
     release = asyncio.Event()
 

@@ -41,11 +41,10 @@ def _check_callable(what: str, f: Any) -> None:
 class _Flight:
     """Callers of one event loop waiting for one cache-aside load of a key (see ``CacheAside.get``)."""
 
-    __slots__ = ("loop", "options", "waiters")
+    __slots__ = ("loop", "waiters")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, options: tuple[Any, ...]) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.options = options
         self.waiters: list[asyncio.Future[Any]] = []
 
 
@@ -68,21 +67,20 @@ class CacheAside:
     ) -> Awaitable[Any]:
         """The cached value of ``key``, or what ``loader()`` returns (stored unless ``None``)."""
         _check_callable("loader", loader)
-        # Concurrent misses of one key on one loop share one crossing into the core, which
-        # single-flights the load in the process and across processes; each caller gets its own copy
-        # of the result. A caller joins a load only with the same options as the caller that started
-        # it (so a bad option fails as it would alone), and skips the L1 lookup: the key was valid
-        # when the load started, and a joiner waits for the load as the core's own single-flight does.
+        # The core's synchronous front checks the key and the options (a bad option fails on a hit
+        # exactly as on a miss) and looks L1 up. Concurrent misses of one key on one loop then share one
+        # crossing into the core, which single-flights the load in the process and across processes;
+        # each caller gets its own copy of the result. Joiners share the first caller's loader and
+        # options, as the core's own flights do.
         loop = asyncio.get_running_loop()
-        args = (ttl, tags, negative_ttl, lock_lease_ms)
-        flight = self._flights.get(key) if type(key) is str else None
-        if flight is None or flight.loop is not loop or flight.options != args:
-            value = current().get_l1(key)
-            if value is not _MISS:
-                return Ready(value)
-            opts = _options(ttl=ttl, tags=tags, negative_ttl=negative_ttl, lock_lease_ms=lock_lease_ms)
-            native = call("cache_aside_get", key, loader, opts)  # raises at once on bad options
-            flight = self._flights[key] = _Flight(loop, args)
+        opts = _options(ttl=ttl, tags=tags, negative_ttl=negative_ttl, lock_lease_ms=lock_lease_ms)
+        value = current().cache_aside_probe(key, opts)
+        if value is not _MISS:
+            return Ready(value)
+        flight = self._flights.get(key)
+        if flight is None or flight.loop is not loop:
+            native = call("cache_aside_get", key, loader, opts)
+            flight = self._flights[key] = _Flight(loop)
             native.add_done_callback(lambda done: self._settle(key, flight, done))
         waiter: asyncio.Future[Any] = loop.create_future()
         flight.waiters.append(waiter)

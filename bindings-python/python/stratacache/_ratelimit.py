@@ -6,7 +6,6 @@ Everything is decided in the core; this file only names things in snake_case.
 
 from __future__ import annotations
 
-import time
 from typing import Any, Awaitable, Literal, Mapping, Optional
 
 from . import _native
@@ -157,7 +156,6 @@ def rate_limit_headers(result: Mapping[str, Any], *, window_ms: Optional[int] = 
         int(result["reset_time"]),
         None if result.get("retry_after") is None else int(result["retry_after"]),
         window_ms,
-        int(time.time() * 1000),
     )
     return dict(pairs)
 

@@ -24,7 +24,7 @@ mod subscriber;
 pub use message::{BusMessage, MessageKind, BUS_VERSION};
 pub use subscriber::{LIVENESS_EVERY, PING_TIMEOUT};
 
-use crate::manager::now_ms;
+use crate::clock::now_ms;
 
 /// An invalidation, as listeners see it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,6 +5,7 @@
 use super::{random_token, CacheManager};
 use crate::bus::MessageKind;
 use crate::error::{Error, Result};
+use crate::glob::{escape_all, escape_brackets};
 use crate::key::validate_tag;
 
 impl CacheManager {
@@ -65,7 +66,7 @@ impl CacheManager {
         let result = match &self.l2 {
             Some(l2) => {
                 // Only `*` and `?` are wildcards (as in L1's matcher); brackets and backslashes are literal.
-                let pattern = format!("{}{}", escape_glob(self.keys.data_prefix()), escape_brackets(glob));
+                let pattern = format!("{}{}", escape_all(self.keys.data_prefix()), escape_brackets(glob));
                 match l2.scan_unlink(&pattern, 500).await {
                     Ok(n) => l2.publish(self.bus.channel(), msg.encode()).await.map(|_| n),
                     Err(e) => Err(e),
@@ -127,28 +128,4 @@ fn not_propagated(what: &str, targets: &[String], e: &Error) -> Error {
             e.message()
         ),
     )
-}
-
-/// Escape Redis glob characters so a literal prefix matches only itself in `SCAN MATCH`.
-fn escape_glob(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Escape Redis glob brackets and backslashes, keeping `*` and `?` as wildcards.
-fn escape_brackets(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }

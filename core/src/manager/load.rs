@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use redis::Value;
 
-use super::{now_ms, random_token, ttl_ms, CacheManager, TAG_GRACE_MS};
+use super::{random_token, ttl_ms, CacheManager, TAG_GRACE_MS};
+use crate::clock::now_ms;
 use crate::bus::MessageKind;
 use crate::codec::{self, EncodeOptions, TagStamp};
 use crate::error::Result;

@@ -15,12 +15,13 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::bus::{Bus, MessageKind};
+use crate::clock::now_ms;
 use crate::codec::{self, EncodeOptions, TagStamp};
 use crate::config::CacheConfig;
 use crate::error::{Error, ErrorKind, Result};
@@ -52,10 +53,6 @@ pub struct CacheManager {
     bus: Arc<Bus>,
 }
 
-/// Current wall-clock time in Unix epoch ms.
-pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
 
 fn random_token() -> [u8; 8] {
     let mut t = [0u8; 8];

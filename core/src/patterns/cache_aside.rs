@@ -120,6 +120,27 @@ impl CacheAside {
         self.load(key, loader, opts).await
     }
 
+    /// The synchronous front of `get` that every binding calls first: checks `key` and `opts` (so a
+    /// bad option fails on a hit exactly as on a miss), then looks `key` up in L1 (counting the hit or
+    /// miss). `Some` is the value to return; `None` means: join or start the load with
+    /// [`CacheAside::get_after_l1_miss`].
+    ///
+    /// # Errors
+    /// A bad key; a bad option (`ttl`, `negativeTtl`, `tags`), named with the value received.
+    pub fn probe(&self, key: &str, opts: &AsideOptions) -> Result<Option<Arc<crate::l1::Entry>>> {
+        let m = &self.state.manager;
+        m.check_key_public(key)?;
+        for t in &opts.tags {
+            crate::key::validate_tag(t)?;
+        }
+        for ttl in [opts.ttl, opts.negative_ttl].into_iter().flatten() {
+            if ttl.is_zero() {
+                return Err(Error::invalid_argument(format!("ttl must be > 0, got 0 (key {key:?})")));
+            }
+        }
+        m.get_l1(key)
+    }
+
     /// [`CacheAside::get`] for a caller that has just looked `key` up in L1 itself and missed (the
     /// bindings' synchronous fast path): joins or starts the load without counting a second L1 miss.
     pub async fn get_after_l1_miss(&self, key: &str, loader: Loader, opts: &AsideOptions) -> Result<Option<Arc<str>>> {

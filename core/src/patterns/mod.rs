@@ -20,7 +20,7 @@ mod write_through;
 
 pub use cache_aside::{AsideOptions, CacheAside, RefreshOptions};
 pub use lock::LoadLock;
-pub use read_through::{glob_match, ReadThrough};
+pub use read_through::ReadThrough;
 
 pub use write_behind::{ErrorHook, WriteBehind, WriteBehindOptions, WriteBehindStats};
 pub use write_through::WriteThrough;
@@ -29,9 +29,7 @@ pub use write_through::WriteThrough;
 pub type LoadFuture = BoxFuture<'static, crate::Result<Option<String>>>;
 /// A cache-aside loader (the key is known to the caller).
 pub type Loader = Arc<dyn Fn() -> LoadFuture + Send + Sync>;
-/// What a binding passes along with a read so that a registered loader can run where the caller is
-/// (Python: the caller's event loop and context). Rust callers pass `None`.
-pub type CallContext = Option<Arc<dyn std::any::Any + Send + Sync>>;
+pub use crate::callbacks::CallContext;
 /// A read-through loader, given the key and the caller's context.
 pub type KeyLoader = Arc<dyn Fn(String, &CallContext) -> LoadFuture + Send + Sync>;
 /// A writer (write-through, write-behind), given the value's JSON text.

@@ -12,8 +12,14 @@
 use super::RateLimitResult;
 
 /// The headers for `result`, in a stable order. `window_ms` (the call's window) adds `RateLimit-Policy`;
-/// `now_ms` is the current time, for the relative `t=` of `RateLimit`.
-pub fn headers(result: &RateLimitResult, window_ms: Option<u64>, now_ms: u64) -> Vec<(&'static str, String)> {
+/// the relative `t=` of `RateLimit` is measured from now ([`crate::clock::now_ms`]), the same clock in
+/// every front door.
+pub fn headers(result: &RateLimitResult, window_ms: Option<u64>) -> Vec<(&'static str, String)> {
+    headers_at(result, window_ms, crate::clock::now_ms())
+}
+
+/// [`headers`] as of `now_ms` (for tests).
+pub fn headers_at(result: &RateLimitResult, window_ms: Option<u64>, now_ms: u64) -> Vec<(&'static str, String)> {
     let mut out = vec![
         ("X-RateLimit-Limit", result.total.to_string()),
         ("X-RateLimit-Remaining", result.remaining.to_string()),
@@ -37,7 +43,7 @@ mod tests {
     #[test]
     fn denied_result_gets_every_header() {
         let r = RateLimitResult { allowed: false, total: 100, remaining: 0, reset_time: 1_767_225_630_500, retry_after: Some(31) };
-        let h = headers(&r, Some(60_000), 1_767_225_600_000);
+        let h = headers_at(&r, Some(60_000), 1_767_225_600_000);
         assert_eq!(
             h,
             vec![
@@ -54,7 +60,7 @@ mod tests {
     #[test]
     fn allowed_result_has_no_retry_after_and_policy_needs_the_window() {
         let r = RateLimitResult { allowed: true, total: 5, remaining: 4, reset_time: 2_000, retry_after: None };
-        let h = headers(&r, None, 1_000);
+        let h = headers_at(&r, None, 1_000);
         assert!(h.iter().all(|(n, _)| *n != "Retry-After" && *n != "RateLimit-Policy"));
         assert!(h.contains(&("RateLimit", "\"default\";r=4;t=1".to_owned())));
     }

@@ -17,7 +17,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use crate::clock::now_ms;
 
 use redis::Value;
 
@@ -178,9 +178,6 @@ fn script(algorithm: Algorithm) -> &'static redis::Script {
     CELLS[i].get_or_init(|| redis::Script::new(script_source(algorithm)))
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
 
 /// A rate (per ms) as the scripts read it: the shortest text that reads back as the same double, so
 /// Lua and [`LocalLimiter`] compute with the same number.

@@ -246,6 +246,14 @@ export async function readThroughExample() {
 export async function patternTypes() {
   const u: User | null = await cacheAside.get<User>('user:1', async () => existingUser, { ttl: 60, negativeTtl: 5, lockLeaseMs: 2000 });
   const n: number | null = await cacheAside.get('count', () => 42);
+  // A loader that never returns null/undefined gives a value that needs no null check.
+  const exact: number = await cacheAside.get('count', async () => 42);
+  const row: User = await cacheAside.get('user:2', async () => existingUser);
+  // A loader that may return undefined resolves null then.
+  const maybe: number | null = await cacheAside.get('maybe', async () => (n === null ? undefined : 1));
+  // mset takes values of different types in one call.
+  await cacheManager.mset([{ key: 'a', value: 1 }, { key: 'b', value: 'x' }, { key: 'c', value: { id: 1 }, ttl: 5, tags: ['t'] }]);
+  void exact; void row; void maybe;
   const r: User | null = await readThrough.read<User>('user:1');
   const flushed: number = await writeBehind.flush();
   const { pending, written, coalesced, retries, failed } = writeBehind.stats();

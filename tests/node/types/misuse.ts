@@ -60,8 +60,8 @@ export async function misuse() {
   // @ts-expect-error a cache-aside loader takes no arguments (read-through loaders get the key)
   await cacheAside.get('user:1', async (key: string) => key);
 
-  // @ts-expect-error cacheAside.get<User> may resolve null
-  const user: { name: string } = await cacheAside.get<{ name: string }>('user:1', async () => ({ name: 'A' }));
+  // @ts-expect-error cacheAside.get<User> with a loader that may return undefined may resolve null
+  const user: { name: string } = await cacheAside.get<{ name: string } | undefined>('user:1', async () => ({ name: 'A' }));
 
   // @ts-expect-error the writer receives the value's type
   await writeThrough.write('user:1', { name: 'A' }, async (data: { email: string }) => data.email);
