@@ -14,6 +14,7 @@ use crate::l1::L1;
 use crate::l2::L2;
 use crate::manager::CacheManager;
 use crate::patterns::{CacheAside, Patterns, ReadThrough, WriteBehind, WriteBehindOptions, WriteThrough};
+use crate::tasks::Tasks;
 
 /// Builds a [`StrataCache`]. Every setting is optional: unset ones come from the environment, then
 /// the documented defaults (see [`crate::config`]).
@@ -128,17 +129,19 @@ impl StrataCache {
         } else {
             None
         };
+        let tasks = Arc::new(Tasks::new());
         let bus = Arc::new(Bus::new(&redis.namespace));
         if let (Some(l2), true) = (&l2, cache.enable_l1) {
-            bus.start(SubscriberContext {
+            let ctx = SubscriberContext {
                 url: redis.url.clone(),
                 keys: keys.clone(),
                 l1: l1.clone(),
                 l2: l2.clone(),
                 connect_timeout: redis.connect_timeout,
-            });
+            };
+            bus.start(ctx, &tasks);
         }
-        let manager = Arc::new(CacheManager::new(cache, keys, l1, l2, bus));
+        let manager = Arc::new(CacheManager::new(cache, keys, l1, l2, bus, tasks));
         let patterns = Patterns::new(manager.clone());
         let invalidator = CacheInvalidator::new(manager.clone());
         let domains = DomainInvalidator::new(invalidator.clone());
@@ -223,11 +226,18 @@ impl StrataCache {
         }
     }
 
-    /// Shut down: flush every write-behind queue, stop their flushers, then make every later call fail
-    /// with `ERR_STRATACACHE_CLOSED`. Idempotent.
+    /// Shut down, in this order: flush every write-behind queue; stop every background task
+    /// ([`crate::tasks`]: refreshes, then flushers, then the bus subscriber) and wait for them (at most
+    /// 2 s per stage); then make every later call fail with `ERR_STRATACACHE_CLOSED`. Idempotent.
     pub async fn close(&self) {
         self.inner.patterns.close().await;
-        self.manager().bus().stop().await;
+        self.manager().bus().stop();
+        self.manager().tasks().shutdown(Duration::from_secs(2)).await;
         self.manager().close();
+    }
+
+    /// The background tasks running now (by name), for tests and health checks.
+    pub fn background_tasks(&self) -> Vec<&'static str> {
+        self.manager().tasks().running()
     }
 }

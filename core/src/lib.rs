@@ -37,6 +37,7 @@ pub mod patterns;
 pub mod ratelimit;
 pub mod session;
 pub mod stats;
+pub mod tasks;
 
 pub use config::{CacheConfig, CacheOptions, RedisConfig, RedisOptions};
 pub use error::{Error, ErrorKind, Result};

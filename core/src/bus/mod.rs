@@ -9,14 +9,13 @@
 //!   logs it and counts it.
 //! - Listeners (`onInvalidation`) get every key/tag/pattern invalidation, local ones included.
 //!
-//! The subscriber is one background task owned by the system and stopped by its `close()`.
+//! The subscriber is one background task on the system's [`Tasks`], stopped last by its `close()`.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
 
 mod message;
 mod subscriber;
@@ -25,6 +24,7 @@ pub use message::{BusMessage, MessageKind, BUS_VERSION};
 pub use subscriber::{LIVENESS_EVERY, PING_TIMEOUT};
 
 use crate::clock::now_ms;
+use crate::tasks::{Stage, Tasks};
 
 /// An invalidation, as listeners see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,7 +124,7 @@ pub struct Bus {
     tracked: AtomicU64,
     stopped: AtomicBool,
     stop: Notify,
-    task: Mutex<Option<JoinHandle<()>>>,
+    started: AtomicBool,
 }
 
 impl Bus {
@@ -145,7 +145,7 @@ impl Bus {
             tracked: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
             stop: Notify::new(),
-            task: Mutex::new(None),
+            started: AtomicBool::new(false),
         }
     }
 
@@ -267,25 +267,19 @@ impl Bus {
         true
     }
 
-    /// Start the subscriber task (idempotent). Needs a tokio runtime.
-    pub(crate) fn start(self: &Arc<Self>, ctx: subscriber::Context) {
-        let mut task = self.task.lock().unwrap_or_else(|p| p.into_inner());
-        if task.is_some() || self.stopped.load(Ordering::Acquire) {
+    /// Start the subscriber task on `tasks` (idempotent). Needs a tokio runtime.
+    pub(crate) fn start(self: &Arc<Self>, ctx: subscriber::Context, tasks: &Tasks) {
+        if self.started.swap(true, Ordering::AcqRel) || self.stopped.load(Ordering::Acquire) {
             return;
         }
         self.state.store(BusState::Connecting.to_u8(), Ordering::Release);
-        *task = Some(tokio::spawn(subscriber::run(self.clone(), ctx)));
+        tasks.spawn("bus subscriber", Stage::Bus, subscriber::run(self.clone(), ctx));
     }
 
-    /// Stop the subscriber task and wait for it. Idempotent.
-    pub(crate) async fn stop(&self) {
+    /// Tell the subscriber to stop (its task is then awaited by [`Tasks::shutdown`]). Idempotent.
+    pub(crate) fn stop(&self) {
         self.stopped.store(true, Ordering::Release);
         self.stop.notify_waiters();
-        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(t) = task {
-            t.abort();
-            let _ = t.await;
-        }
         self.connected.store(false, Ordering::Release);
         self.state.store(BusState::Off.to_u8(), Ordering::Release);
     }

@@ -30,6 +30,7 @@ use crate::l1::{Entry, FillGuard, L1};
 use crate::l2::{Fetched, L2};
 use crate::options::{MsetItem, SetItem, SetOptions};
 use crate::stats::{CacheStats, L1Stats, L2Stats};
+use crate::tasks::Tasks;
 
 mod invalidate;
 mod load;
@@ -51,6 +52,7 @@ pub struct CacheManager {
     corrupt_logged: AtomicBool,
     closed: AtomicBool,
     bus: Arc<Bus>,
+    tasks: Arc<Tasks>,
 }
 
 
@@ -75,7 +77,14 @@ struct PreparedWrite<'a> {
 
 impl CacheManager {
     /// Build a manager. `l2` is `None` when L2 is disabled.
-    pub(crate) fn new(config: CacheConfig, keys: KeySchema, l1: Arc<L1>, l2: Option<Arc<L2>>, bus: Arc<Bus>) -> Self {
+    pub(crate) fn new(
+        config: CacheConfig,
+        keys: KeySchema,
+        l1: Arc<L1>,
+        l2: Option<Arc<L2>>,
+        bus: Arc<Bus>,
+        tasks: Arc<Tasks>,
+    ) -> Self {
         CacheManager {
             config,
             keys,
@@ -87,12 +96,18 @@ impl CacheManager {
             corrupt_logged: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             bus,
+            tasks,
         }
     }
 
     /// The invalidation bus.
     pub fn bus(&self) -> &Arc<Bus> {
         &self.bus
+    }
+
+    /// The owner of this system's background tasks.
+    pub fn tasks(&self) -> &Arc<Tasks> {
+        &self.tasks
     }
 
     /// The resolved configuration.

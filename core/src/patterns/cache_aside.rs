@@ -19,6 +19,7 @@ use crate::l2::is_ok;
 use crate::l1::FillGuard;
 use crate::manager::{CacheManager, LoadStart, Stored};
 use crate::options::SetOptions;
+use crate::tasks::Stage;
 
 /// Options of `cacheAside.get`.
 #[derive(Debug, Clone, PartialEq)]
@@ -197,7 +198,9 @@ impl CacheAside {
         let state = self.state.clone();
         let key = key.to_owned();
         let opts = opts.clone();
-        tokio::spawn(async move {
+        let tasks = state.manager.tasks().clone();
+        let key2 = key.clone();
+        let started = tasks.spawn("refresh-ahead", Stage::Requests, async move {
             let m = &state.manager;
             let guard = m.load_guard(&key);
             let lock = match m.l2() {
@@ -221,6 +224,10 @@ impl CacheAside {
             }
             state.refreshing.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
         });
+        if !started {
+            // Shutting down: no refresh.
+            self.state.refreshing.lock().unwrap_or_else(|p| p.into_inner()).remove(&key2);
+        }
     }
 }
 

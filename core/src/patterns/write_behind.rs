@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use crate::tasks::Stage;
+
 use super::Writer;
 use crate::error::{Error, Result};
 use crate::manager::CacheManager;
@@ -160,7 +162,7 @@ impl WriteBehind {
         // The task holds only a weak reference: dropping every handle ends it.
         let weak = Arc::downgrade(&self.inner);
         let interval = self.inner.opts.flush_interval;
-        tokio::spawn(async move {
+        self.inner.manager.tasks().spawn("write-behind flusher", Stage::Periodic, async move {
             loop {
                 let Some(inner) = weak.upgrade() else { return };
                 if inner.closed.load(Ordering::Acquire) {
