@@ -8,15 +8,11 @@
 -- Allowed iff c + cost <= N, then c += cost; remaining = N - c. A denied call writes nothing and
 -- gets retry_after = reset - now (>= 1). The key expires at reset (set once, when a window begins):
 -- a past window counts as empty.
--- Time comes only from Redis TIME.
-local function int(n, min) return n ~= nil and n >= min and n < 2 ^ 53 and n % 1 == 0 end
-local key = KEYS[1]
-local window, limit, cost, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4] or '1')
+-- Time comes only from Redis TIME (`now`, from prelude.lua, which also defines int, s, key and n).
+local window, limit, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 if not (int(window, 1) and int(limit, 0) and int(cost, 1) and int(n, 1) and n <= 1000) then
   return redis.error_reply('ERR stratacache rate limit: window >= 1, limit >= 0, cost >= 1 and 1 <= n <= 1000 must be integers')
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 local start = math.floor(now / window) * window
 local reset = start + window

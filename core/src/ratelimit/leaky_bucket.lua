@@ -11,17 +11,11 @@
 -- or, when cost > capacity (never satisfiable), the time until empty; at least 1.
 -- Times are ceil((amount - 1e-9) / leak) ms. The key expires when the bucket is empty
 -- (a missing key means empty).
--- Time comes only from Redis TIME.
-local EPS, DT = 1e-6, 1e-9
-local function int(n, min) return n ~= nil and n >= min and n < 2 ^ 53 and n % 1 == 0 end
-local function s(n) return string.format('%d', n) end
-local key = KEYS[1]
-local cap, leak, cost, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4] or '1')
+-- Time comes only from Redis TIME (`now`, from prelude.lua, which also defines int, s, key and n).
+local cap, leak, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 if not (int(cap, 0) and int(cost, 1) and leak and leak > 0 and leak < math.huge and int(n, 1) and n <= 1000) then
   return redis.error_reply('ERR stratacache rate limit: capacity >= 0, cost >= 1 and 1 <= n <= 1000 must be integers, leak > 0')
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 local function ms_until(amount) -- ms to leak `amount` units
   if amount <= DT then return 0 end

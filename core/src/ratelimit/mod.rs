@@ -154,15 +154,16 @@ const LOCAL_MAX_ENTRIES: usize = 100_000;
 /// `N × window` must stay exact in the scripts' doubles (sliding counter).
 const MAX_PRODUCT: u128 = 1 << 53;
 
-/// The Lua source of an algorithm's script: its own file, then `repeat.lua` (the loop that decides
-/// `ARGV[4]` identical calls in a row), which every algorithm shares.
+/// The Lua source of an algorithm's script: `prelude.lua` (helpers, the key, the repeat count and
+/// Redis's clock), its own file, then `repeat.lua` (the loop that decides `ARGV[4]` identical calls in
+/// a row); the prelude and the loop are shared by every algorithm.
 pub fn script_source(algorithm: Algorithm) -> &'static str {
     match algorithm {
-        Algorithm::FixedWindow => concat!(include_str!("fixed_window.lua"), include_str!("repeat.lua")),
-        Algorithm::SlidingLog => concat!(include_str!("sliding_log.lua"), include_str!("repeat.lua")),
-        Algorithm::SlidingCounter => concat!(include_str!("sliding_counter.lua"), include_str!("repeat.lua")),
-        Algorithm::TokenBucket => concat!(include_str!("token_bucket.lua"), include_str!("repeat.lua")),
-        Algorithm::LeakyBucket => concat!(include_str!("leaky_bucket.lua"), include_str!("repeat.lua")),
+        Algorithm::FixedWindow => concat!(include_str!("prelude.lua"), include_str!("fixed_window.lua"), include_str!("repeat.lua")),
+        Algorithm::SlidingLog => concat!(include_str!("prelude.lua"), include_str!("sliding_log.lua"), include_str!("repeat.lua")),
+        Algorithm::SlidingCounter => concat!(include_str!("prelude.lua"), include_str!("sliding_counter.lua"), include_str!("repeat.lua")),
+        Algorithm::TokenBucket => concat!(include_str!("prelude.lua"), include_str!("token_bucket.lua"), include_str!("repeat.lua")),
+        Algorithm::LeakyBucket => concat!(include_str!("prelude.lua"), include_str!("leaky_bucket.lua"), include_str!("repeat.lua")),
     }
 }
 

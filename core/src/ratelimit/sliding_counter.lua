@@ -12,16 +12,11 @@
 -- retry_after = the earliest time estimate + cost <= N with no further traffic (prev decaying in this
 -- window, else in the next one where prev = cur), capped at window (also when cost > N).
 -- The key expires at start + 2 * window, when both counts have decayed to nothing.
--- Time comes only from Redis TIME.
-local function int(n, min) return n ~= nil and n >= min and n < 2 ^ 53 and n % 1 == 0 end
-local function s(n) return string.format('%d', n) end
-local key = KEYS[1]
-local window, limit, cost, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4] or '1')
+-- Time comes only from Redis TIME (`now`, from prelude.lua, which also defines int, s, key and n).
+local window, limit, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 if not (int(window, 1) and int(limit, 0) and int(cost, 1) and int(n, 1) and n <= 1000) then
   return redis.error_reply('ERR stratacache rate limit: window >= 1, limit >= 0, cost >= 1 and 1 <= n <= 1000 must be integers')
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 local start = math.floor(now / window) * window
 local elapsed = now - start

@@ -10,16 +10,11 @@
 -- entry + window (now + window if none). Denied: nothing is written; retry_after = the time until
 -- enough of the oldest entries fall out (the (live + cost - N)-th oldest + window - now), or window
 -- when cost > N (never satisfiable). The key expires one window after its newest entry.
--- Time comes only from Redis TIME.
-local function int(n, min) return n ~= nil and n >= min and n < 2 ^ 53 and n % 1 == 0 end
-local function s(n) return string.format('%d', n) end
-local key = KEYS[1]
-local window, limit, cost, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4] or '1')
+-- Time comes only from Redis TIME (`now`, from prelude.lua, which also defines int, s, key and n).
+local window, limit, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 if not (int(window, 1) and int(limit, 0) and int(cost, 1) and int(n, 1) and n <= 1000) then
   return redis.error_reply('ERR stratacache rate limit: window >= 1, limit >= 0, cost >= 1 and 1 <= n <= 1000 must be integers')
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 local floor = now - window -- entries scored <= floor are out of the window
 local live_min = '(' .. s(floor)
