@@ -11,6 +11,51 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 /** One stratacache system. */
 export declare class NativeCache {
+  /** The L1 lookup, synchronous: JSON text on a hit, `null` on a miss. Counts the hit or miss. */
+  getL1(key: string): string | null
+  /**
+   * The L1 lookup, synchronous, returning only the entry's id (0 on a miss); counts the hit or
+   * miss. With `peekL1` it lets the TS layer reuse an object it already parsed for that entry.
+   */
+  getL1Id(key: string): number
+  /** The L1 entry's id and JSON text without counting (`null` if it is gone). */
+  peekL1(key: string): L1Peek | null
+  /** Get many keys (L1, then one Redis round trip); JSON text or `null` per key, in input order. */
+  mget(keys: Array<string>): Promise<Array<string | undefined | null>>
+  /** Store many values: `keys[i]` gets `jsons[i]` with `options[i]` (`{ ttl?, tags? }` as JSON text). */
+  mset(keys: Array<string>, jsons: Array<string>, options: Array<string | undefined | null>): Promise<void>
+  /** Invalidate every entry carrying any of `tags`. */
+  invalidateByTags(tags: Array<string>): Promise<void>
+  /** Counters snapshot. */
+  stats(): CacheStatsJs
+  /** Resolve when Redis answers PING; reject (connection/timeout code) otherwise. */
+  ping(): Promise<void>
+  /** Whether Redis calls are currently failing (degraded mode). */
+  isDegraded(): boolean
+  /** Shut the system down; later calls fail with `ERR_STRATACACHE_CLOSED`. Idempotent. */
+  close(): Promise<void>
+  /** Delete keys in every process; resolves to how many existed. */
+  invalidateKeys(keys: Array<string>): Promise<number>
+  /** Delete every key matching the glob (SCAN + UNLINK) in every process; resolves to how many. */
+  invalidatePattern(glob: string): Promise<number>
+  /**
+   * Call `listener(eventJson)` for every invalidation in any process; returns an id for `offInvalidation`.
+   * The listener is held weakly: it never keeps the process alive.
+   */
+  onInvalidation(listener: ((arg: string) => unknown)): number
+  /** Remove a listener. */
+  offInvalidation(id: number): boolean
+  /** Register the rule of a domain: `rule(id)` resolves to the outcome of `{ keys?, tags?, patterns? }`. */
+  registerDomain(domain: string, rule: ((arg: string) => Promise<string>)): void
+  /**
+   * Invalidate what a domain's rule (registered, else built-in) says for `id`; resolves to the
+   * targets as JSON text.
+   */
+  invalidateDomain(domain: string, id: string): Promise<string>
+  /** Counters of the invalidation bus. */
+  busStats(): BusStatsJs
+  /** This process's id on the bus (the `source` of its events). */
+  busSource(): string
   /** Install the JS function that drains finished calls (once, right after creation). */
   setDrain(drain: () => void): void
   /** Every call finished since the last drain: `[id, value, …]`, errors with id `-(id + 1)`. */
@@ -36,28 +81,6 @@ export declare class NativeCache {
    * throws; `spawned`: the future that settles promise `id` panics.
    */
   _panicForTests(id: number, mode: string): void
-  /** Delete keys in every process; resolves to how many existed. */
-  invalidateKeys(keys: Array<string>): Promise<number>
-  /** Delete every key matching the glob (SCAN + UNLINK) in every process; resolves to how many. */
-  invalidatePattern(glob: string): Promise<number>
-  /**
-   * Call `listener(eventJson)` for every invalidation in any process; returns an id for `offInvalidation`.
-   * The listener is held weakly: it never keeps the process alive.
-   */
-  onInvalidation(listener: ((arg: string) => unknown)): number
-  /** Remove a listener. */
-  offInvalidation(id: number): boolean
-  /** Register the rule of a domain: `rule(id)` resolves to the outcome of `{ keys?, tags?, patterns? }`. */
-  registerDomain(domain: string, rule: ((arg: string) => Promise<string>)): void
-  /**
-   * Invalidate what a domain's rule (registered, else built-in) says for `id`; resolves to the
-   * targets as JSON text.
-   */
-  invalidateDomain(domain: string, id: string): Promise<string>
-  /** Counters of the invalidation bus. */
-  busStats(): BusStatsJs
-  /** This process's id on the bus (the `source` of its events). */
-  busSource(): string
   /** `cacheAside.get`: the cached JSON, or the loader's (single-flight, cross-process locked). */
   cacheAsideGet(key: string, loader: ((arg: string) => Promise<string>), options?: string | undefined | null): Promise<string | null>
   /**
@@ -107,29 +130,6 @@ export declare class NativeCache {
   getUserSessions(userId: string): Promise<string>
   /** Session counters as JSON text. */
   sessionStats(): Promise<string>
-  /** The L1 lookup, synchronous: JSON text on a hit, `null` on a miss. Counts the hit or miss. */
-  getL1(key: string): string | null
-  /**
-   * The L1 lookup, synchronous, returning only the entry's id (0 on a miss); counts the hit or
-   * miss. With `peekL1` it lets the TS layer reuse an object it already parsed for that entry.
-   */
-  getL1Id(key: string): number
-  /** The L1 entry's id and JSON text without counting (`null` if it is gone). */
-  peekL1(key: string): L1Peek | null
-  /** Get many keys (L1, then one Redis round trip); JSON text or `null` per key, in input order. */
-  mget(keys: Array<string>): Promise<Array<string | undefined | null>>
-  /** Store many values: `keys[i]` gets `jsons[i]` with `options[i]` (`{ ttl?, tags? }` as JSON text). */
-  mset(keys: Array<string>, jsons: Array<string>, options: Array<string | undefined | null>): Promise<void>
-  /** Invalidate every entry carrying any of `tags`. */
-  invalidateByTags(tags: Array<string>): Promise<void>
-  /** Counters snapshot. */
-  stats(): CacheStatsJs
-  /** Resolve when Redis answers PING; reject (connection/timeout code) otherwise. */
-  ping(): Promise<void>
-  /** Whether Redis calls are currently failing (degraded mode). */
-  isDegraded(): boolean
-  /** Shut the system down; later calls fail with `ERR_STRATACACHE_CLOSED`. Idempotent. */
-  close(): Promise<void>
 }
 
 /** One write-behind queue. */

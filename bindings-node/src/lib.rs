@@ -2,8 +2,13 @@
 //!
 //! It holds no cache logic. Each method converts arguments (JSON text and option objects given as
 //! JSON text), calls the core, maps the error once ([`error`]), and bridges async on napi's tokio
-//! runtime. L1 hits are served synchronously on the JS thread by [`system::NativeCache::get_l1`].
+//! runtime. L1 hits are served synchronously on the JS thread by [`handle::NativeCache::get_l1`].
 //! The TypeScript layer in `bindings-node/ts/` gives the usage guide's surface on top of this.
+//!
+//! Each module is named after the core module it wraps: [`handle`] (`StrataCache` and the manager's
+//! direct calls), [`manager`] (the manager's batched hot calls), [`patterns`], [`invalidator`],
+//! [`session`], [`ratelimit`], [`callbacks`], [`logging`]; [`error`] is the one error map, and
+//! [`completion`] and [`runtime`] are the binding's own async plumbing.
 
 /// mimalloc instead of glibc malloc: buffers allocated on the JS thread are freed on the tokio worker
 /// and the other way round, which glibc's arenas handle poorly (profiled: `malloc_consolidate` and
@@ -14,11 +19,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod callbacks;
 pub mod completion;
 pub mod error;
-pub mod hot_calls;
-pub mod invalidation;
+pub mod handle;
+pub mod invalidator;
 pub mod logging;
+pub mod manager;
 pub mod patterns;
 pub mod ratelimit;
 pub mod runtime;
-pub mod sessions;
-pub mod system;
+pub mod session;

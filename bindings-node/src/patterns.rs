@@ -9,7 +9,7 @@ use stratacache::patterns::WriteBehind;
 
 use crate::callbacks::{self, JsStashed};
 use crate::error::{parse_json, IntoNapi};
-use crate::system::NativeCache;
+use crate::handle::NativeCache;
 
 // Types are spelled out in signatures (napi emits a Rust alias as an undefined TS name).
 // `onError` is called once per write given up, with one array `[stashIdOrMinusOne, message, key, json]`.

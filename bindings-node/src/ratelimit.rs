@@ -8,7 +8,7 @@ use stratacache::dynopts;
 use stratacache::ratelimit::{self, RateLimitCall, RateLimitResult};
 
 use crate::error::IntoNapi;
-use crate::system::NativeCache;
+use crate::handle::NativeCache;
 
 fn numbers(r: RateLimitResult) -> Vec<f64> {
     vec![

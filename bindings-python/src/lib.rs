@@ -2,8 +2,11 @@
 //!
 //! It holds no cache logic: [`conv`] turns Python objects into JSON text and back, [`errors`] maps
 //! core errors to the exception tree of `stratacache/errors.py`, [`bridge`] completes asyncio futures
-//! in batches on the loop thread, [`runtime`] owns the one fork-safe tokio runtime, and [`system`]
-//! exposes the core's cache manager. The public API is the pure-Python package around it.
+//! in batches on the loop thread, [`runtime`] owns the one fork-safe tokio runtime, and [`handle`]
+//! exposes the core's `StrataCache` and cache manager. The other modules are named after the core
+//! module they wrap ([`patterns`], [`invalidator`], [`session`], [`ratelimit`], [`callbacks`],
+//! [`logging`]); [`memo`] keeps parsed objects of L1 entries. The public API is the pure-Python
+//! package around it.
 
 use pyo3::prelude::*;
 
@@ -11,31 +14,31 @@ pub mod bridge;
 pub mod callbacks;
 pub mod conv;
 pub mod errors;
-pub mod invalidation;
+pub mod handle;
+pub mod invalidator;
 pub mod logging;
 pub mod memo;
 pub mod patterns;
 pub mod ratelimit;
 pub mod runtime;
-pub mod sessions;
-pub mod system;
+pub mod session;
 
 /// The native module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<system::System>()?;
+    m.add_class::<handle::System>()?;
     m.add_class::<bridge::Completions>()?;
     m.add_class::<patterns::WriteBehindHandle>()?;
     m.add_class::<callbacks::Resolver>()?;
-    m.add_function(wrap_pyfunction!(system::create_system, m)?)?;
-    m.add_function(wrap_pyfunction!(system::validate_redis_options, m)?)?;
-    m.add_function(wrap_pyfunction!(system::validate_cache_options, m)?)?;
+    m.add_function(wrap_pyfunction!(handle::create_system, m)?)?;
+    m.add_function(wrap_pyfunction!(handle::validate_redis_options, m)?)?;
+    m.add_function(wrap_pyfunction!(handle::validate_cache_options, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_after_fork_in_child, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_shutdown_runtime, m)?)?;
     m.add_function(wrap_pyfunction!(ratelimit::rate_limit_presets, m)?)?;
     m.add_function(wrap_pyfunction!(ratelimit::rate_limit_headers, m)?)?;
     m.add_function(wrap_pyfunction!(memo::json_copies, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::_panic_for_tests, m)?)?;
-    m.add("MISS", system::miss(m.py())?)?;
+    m.add("MISS", handle::miss(m.py())?)?;
     Ok(())
 }

@@ -12,7 +12,7 @@ use crate::bridge::{spawn, Completions};
 use crate::callbacks::{self, CallSite, PyPayload};
 use crate::conv::{from_json, options_value, to_json};
 use crate::errors::IntoPy;
-use crate::system::{key_of, System};
+use crate::handle::{key_of, System};
 
 fn json_or_none<'py>(py: Python<'py>, v: Option<Arc<str>>) -> PyResult<Bound<'py, PyAny>> {
     match v {
@@ -58,7 +58,7 @@ impl System {
             let opts = dynopts::aside_options(options_value("cache_aside", options).py_err(py)?).py_err(py)?;
             match self.live(py)?.cache_aside().probe(&key, &opts).py_err(py)? {
                 Some(e) => self.memo.value(py, &key, e.id, &e.json),
-                None => crate::system::miss(py).cloned(),
+                None => crate::handle::miss(py).cloned(),
             }
         })
     }

@@ -10,7 +10,7 @@ use stratacache::ratelimit::{self, RateLimitResult};
 use crate::bridge::{spawn, Completions};
 use crate::conv::{from_json, options_value};
 use crate::errors::IntoPy;
-use crate::system::System;
+use crate::handle::System;
 
 static RESULT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 

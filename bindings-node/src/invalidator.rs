@@ -10,7 +10,7 @@ use stratacache::invalidator::{event_json, targets_from_json, DomainRule};
 
 use crate::callbacks;
 use crate::error::IntoNapi;
-use crate::system::NativeCache;
+use crate::handle::NativeCache;
 
 /// Counters of the invalidation bus.
 #[napi(object)]

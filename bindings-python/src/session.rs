@@ -7,7 +7,7 @@ use stratacache::{dynopts, session};
 use crate::bridge::{spawn, Completions};
 use crate::conv::{from_json, options_value, to_json};
 use crate::errors::IntoPy;
-use crate::system::System;
+use crate::handle::System;
 
 fn json<'py>(py: Python<'py>, text: String) -> PyResult<Bound<'py, PyAny>> {
     from_json(py, &text)

@@ -10,7 +10,7 @@ use stratacache::invalidator::{targets_from_json, DomainRule, DomainTargets};
 use crate::bridge::{spawn, Completions};
 use crate::callbacks::{self, CallSite};
 use crate::errors::IntoPy;
-use crate::system::{key_of, System};
+use crate::handle::{key_of, System};
 
 fn count<'py>(py: Python<'py>, n: u64) -> PyResult<Bound<'py, PyAny>> {
     Ok(n.into_pyobject(py)?.into_any())

@@ -8,7 +8,7 @@ use napi_derive::napi;
 use stratacache::{dynopts, SetItem};
 
 use crate::completion::{Completer, DrainFn, NativeCompletionsTake};
-use crate::system::NativeCache;
+use crate::handle::NativeCache;
 
 impl NativeCache {
     /// The installed completer, or an internal error if the TS layer did not install one.

@@ -5,7 +5,7 @@ use napi_derive::napi;
 use stratacache::{dynopts, session};
 
 use crate::error::{parse_json, IntoNapi};
-use crate::system::NativeCache;
+use crate::handle::NativeCache;
 
 fn user_value(user_id: String) -> Result<serde_json::Value> {
     parse_json("userId", Some(user_id))
