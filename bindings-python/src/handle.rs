@@ -79,14 +79,9 @@ pub fn create_system(py: Python<'_>, redis: Option<&Bound<'_, PyAny>>, cache: Op
         crate::logging::init();
         let handle = runtime::handle()?;
         let memo_capacity = cache.l1_max_size.min(100_000) as usize;
-        let wait = StrataCache::start_wait(&redis);
-        let inner = {
-            let _guard = handle.enter();
-            StrataCache::from_config(redis, cache).py_err(py)?
-        };
-        // As `StrataCache::start`: wait (bounded) for the bus's first subscription, detached from the
-        // interpreter. A one-time wait of a round trip or two, at first use.
-        py.detach(|| handle.block_on(inner.manager().bus().wait_settled(wait)));
+        // `StrataCache::start`, from this synchronous entry point: a bounded one-time wait (a round
+        // trip or two) for the bus's first subscription, detached from the interpreter.
+        let inner = py.detach(|| StrataCache::start_blocking(redis, cache, &handle)).py_err(py)?;
         Ok(System { inner: Arc::new(inner), pid: std::process::id(), memo: Memo::new(memo_capacity) })
     })
 }

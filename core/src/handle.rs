@@ -118,6 +118,17 @@ impl StrataCache {
         Ok(s)
     }
 
+    /// [`StrataCache::start`] from a thread outside the runtime `rt` (a binding whose entry point is
+    /// synchronous): builds inside `rt`'s context and blocks this thread for the bounded wait.
+    pub fn start_blocking(redis: RedisConfig, cache: CacheConfig, rt: &tokio::runtime::Handle) -> Result<Self> {
+        let s = {
+            let _inside = rt.enter();
+            Self::from_config(redis.clone(), cache)?
+        };
+        rt.block_on(s.manager().bus().wait_settled(Self::start_wait(&redis)));
+        Ok(s)
+    }
+
     /// Build from resolved configuration (the bindings resolve it themselves). Needs a tokio
     /// runtime context; opens no connection. See [`StrataCache::start`].
     pub fn from_config(redis: RedisConfig, cache: CacheConfig) -> Result<Self> {
