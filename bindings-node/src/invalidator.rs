@@ -66,8 +66,8 @@ impl NativeCache {
         let name = domain.clone();
         let rule: DomainRule = Arc::new(move |id: String, ctx: &stratacache::callbacks::CallContext| {
             let (loader, name) = (loader.clone(), name.clone());
-            let fut = loader(id, ctx);
-            Box::pin(async move { targets_from_json(&name, fut.await?.as_deref()) })
+            let fut = loader(id.clone(), ctx);
+            Box::pin(async move { targets_from_json(&name, &id, fut.await?.as_deref()) })
         });
         self.handle().domains().register(&domain, rule).napi()
     }

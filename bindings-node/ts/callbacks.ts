@@ -43,6 +43,23 @@ export function wrapKeyLoader<T>(loader: (key: string) => T | Promise<T>): (key:
   }
 }
 
+/**
+ * A domain rule: called with the id; what it returns goes to the core as JSON (the core checks it
+ * completely and names what is wrong). Values JSON cannot hold become `null` here, so the core can
+ * name them rather than the conversion failing.
+ */
+export function wrapRule<T>(rule: (id: string) => T | Promise<T>): (id: string) => Promise<string> {
+  return async (id: string) => {
+    try {
+      const value = await rule(id)
+      const json = JSON.stringify(value, (_, v: unknown) => (typeof v === 'function' || typeof v === 'bigint' || typeof v === 'symbol' ? null : v))
+      return json === undefined || value === null ? 'n' : 'v' + json
+    } catch (e) {
+      return failed(e)
+    }
+  }
+}
+
 /** A writer: called with the original value (not a copy). */
 export function wrapWriter<T>(value: T, writer: (data: T) => unknown): (json: string) => Promise<string> {
   return async () => {

@@ -3,7 +3,7 @@
  * core's bus (Redis pub/sub) and fires `onInvalidation` listeners there, local ones included.
  */
 import type { NativeCache } from './native-binding'
-import { wrapKeyLoader } from './callbacks'
+import { wrapRule } from './callbacks'
 import { rethrow } from './errors'
 import { currentSystem, ensureSystem, onSystem } from './system'
 import { assertKey, assertStrings, invalidArgument } from './values'
@@ -46,28 +46,6 @@ function shown(v: unknown): string {
   } catch {
     return typeof v
   }
-}
-
-const TARGET_FIELDS = ['keys', 'tags', 'patterns']
-
-/**
- * What a domain rule returned, checked before anything is invalidated: an object with only `keys`,
- * `tags` and `patterns`, each (when present) an array of non-empty strings. Anything else (no return value,
- * a number, a string, a function inside, an empty key) is a bad argument naming the domain.
- */
-function checkTargets(domain: string, id: string, t: unknown): DomainTargets {
-  const bad = (what: string) =>
-    invalidArgument(`the rule of domain ${JSON.stringify(domain)} must return { keys?, tags?, patterns? } (arrays of non-empty strings) for id ${JSON.stringify(id)}, got ${what}`)
-  if (t === null || typeof t !== 'object' || Array.isArray(t)) throw bad(shown(t))
-  for (const [field, list] of Object.entries(t as Record<string, unknown>)) {
-    if (!TARGET_FIELDS.includes(field)) throw bad(`an unknown field ${JSON.stringify(field)}`)
-    if (list === undefined) continue
-    if (!Array.isArray(list)) throw bad(`${field}: ${shown(list)}`)
-    list.forEach((item: unknown, i: number) => {
-      if (typeof item !== 'string' || item === '') throw bad(`${field}[${i}]: ${shown(item)}`)
-    })
-  }
-  return t as DomainTargets
 }
 
 /** Check `id` (a non-empty string or a finite number) and return it as the rule and the built-ins see it. */
@@ -149,7 +127,7 @@ export class DomainInvalidator {
   register(domain: string, rule: (id: string) => DomainTargets | Promise<DomainTargets>): void {
     if (typeof domain !== 'string' || domain === '') throw invalidArgument(`domain must be a non-empty string, got ${JSON.stringify(domain)}`)
     if (typeof rule !== 'function') throw invalidArgument(`rule must be a function, got ${typeof rule}`)
-    const wrapped = wrapKeyLoader(async (id: string) => checkTargets(domain, id, await rule(id)))
+    const wrapped = wrapRule(rule)
     this.rules.set(domain, wrapped)
     const s = currentSystem()
     if (s) s.registerDomain(domain, wrapped)

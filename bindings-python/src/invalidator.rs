@@ -82,9 +82,9 @@ impl System {
             let loader = callbacks::key_loader(rule);
             let name = domain.to_owned();
             let rule: DomainRule = Arc::new(move |id: String, ctx: &stratacache::callbacks::CallContext| {
-                let fut = loader(id, ctx);
+                let fut = loader(id.clone(), ctx);
                 let name = name.clone();
-                Box::pin(async move { targets_from_json(&name, fut.await?.as_deref()) })
+                Box::pin(async move { targets_from_json(&name, &id, fut.await?.as_deref()) })
             });
             self.live(py)?.domains().register(domain, rule).py_err(py)
         })

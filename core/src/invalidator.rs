@@ -80,15 +80,46 @@ pub fn builtin_targets(domain: &str, id: &str) -> Option<DomainTargets> {
     }
 }
 
-/// Targets from JSON text (what a binding's rule returns), with a clear error.
-pub fn targets_from_json(domain: &str, json: Option<&str>) -> Result<DomainTargets> {
-    match json {
-        None => Ok(DomainTargets::default()),
-        Some(text) => serde_json::from_str(text).map_err(|e| {
-            Error::invalid_argument(format!(
-                "the rule of domain {domain:?} must return {{ keys?, tags?, patterns? }} (arrays of strings), got {text}: {e}"
-            ))
-        }),
+/// What a binding's domain rule returned for `id` (JSON text; `None` when it returned nothing), checked
+/// completely before anything is invalidated: an object with only `keys`, `tags` and `patterns`, each
+/// an array of non-empty strings. Anything else is `ERR_STRATACACHE_INVALID_ARGUMENT` naming the
+/// domain, the id and what was wrong.
+pub fn targets_from_json(domain: &str, id: &str, json: Option<&str>) -> Result<DomainTargets> {
+    let bad = |what: String| {
+        Error::invalid_argument(format!(
+            "the rule of domain {domain:?} must return {{ keys?, tags?, patterns? }} (arrays of non-empty strings) for id {id:?}, got {what}"
+        ))
+    };
+    let Some(text) = json else { return Err(bad("nothing".into())) };
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(format!("{}: {e}", shown_text(text))))?;
+    let serde_json::Value::Object(fields) = value else { return Err(bad(shown(&value))) };
+    let mut t = DomainTargets::default();
+    for (field, list) in fields {
+        let slot = match field.as_str() {
+            "keys" => &mut t.keys,
+            "tags" => &mut t.tags,
+            "patterns" => &mut t.patterns,
+            _ => return Err(bad(format!("an unknown field {field:?}"))),
+        };
+        let serde_json::Value::Array(items) = list else { return Err(bad(format!("{field}: {}", shown(&list)))) };
+        for (i, item) in items.into_iter().enumerate() {
+            match item {
+                serde_json::Value::String(s) if !s.is_empty() => slot.push(s),
+                other => return Err(bad(format!("{field}[{i}]: {}", shown(&other)))),
+            }
+        }
+    }
+    Ok(t)
+}
+
+fn shown(v: &serde_json::Value) -> String {
+    shown_text(&v.to_string())
+}
+
+fn shown_text(text: &str) -> String {
+    match text.char_indices().nth(80) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
     }
 }
 
@@ -160,4 +191,30 @@ pub fn event_json(e: &InvalidationEvent) -> String {
         "local": e.local,
     })
     .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rule_result_is_checked_completely() {
+        let ok = targets_from_json("order", "7", Some(r#"{"keys":["order:7"],"tags":["orders"]}"#)).unwrap();
+        assert_eq!(ok.keys, vec!["order:7"]);
+        assert_eq!(ok.tags, vec!["orders"]);
+        for (json, says) in [
+            (None, "got nothing"),
+            (Some("42"), "got 42"),
+            (Some(r#"{"keys":"a"}"#), r#"keys: "a""#),
+            (Some(r#"{"keys":[1]}"#), "keys[0]: 1"),
+            (Some(r#"{"keys":["a"],"patterns":[""]}"#), r#"patterns[0]: """#),
+            (Some(r#"{"kees":["a"]}"#), r#"an unknown field "kees""#),
+            (Some(r#"{"tags":null}"#), "tags: null"),
+            (Some(r#"{"keys":[null]}"#), "keys[0]: null"),
+        ] {
+            let e = targets_from_json("order", "7", json).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+            assert!(e.message().contains("\"order\"") && e.message().contains("\"7\"") && e.message().contains(says), "{e}");
+        }
+    }
 }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from typing import Any, Awaitable, Callable, Mapping, Sequence, Union
+from typing import Any, Awaitable, Callable, Sequence, Union
 
 from . import _system
 from ._records import Record
@@ -106,52 +106,11 @@ def _report(task: "asyncio.Future[Any]") -> None:
 
 DomainRuleFn = Callable[[str], Union[dict[str, list[str]], Awaitable[dict[str, list[str]]]]]
 
-_TARGET_FIELDS = ("keys", "tags", "patterns")
 
 
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:80] + "…"
-
-
-def _check_targets(domain: str, id: str, targets: Any) -> dict[str, list[str]]:
-    """What a rule returned, checked before anything is invalidated: a dict with only ``keys``, ``tags``
-    and ``patterns``, each (when present) a list of non-empty str."""
-
-    def bad(what: str) -> InvalidArgumentError:
-        return InvalidArgumentError(
-            f"the rule of domain {domain!r} must return {{'keys', 'tags', 'patterns'}} (lists of non-empty str) "
-            f"for id {id!r}, got {what}"
-        )
-
-    if not isinstance(targets, Mapping):
-        raise bad(_shown(targets))
-    checked: dict[str, list[str]] = {}
-    for field, items in targets.items():
-        if field not in _TARGET_FIELDS:
-            raise bad(f"an unknown field {field!r}")
-        if not isinstance(items, (list, tuple)):
-            raise bad(f"{field}: {_shown(items)}")
-        for i, item in enumerate(items):
-            if not isinstance(item, str) or not item:
-                raise bad(f"{field}[{i}]: {_shown(item)}")
-        checked[field] = list(items)
-    return checked
-
-
-def _checked_rule(domain: str, rule: DomainRuleFn) -> Callable[[str], Any]:
-    def run(id: str) -> Any:
-        result = rule(id)
-        if inspect.isawaitable(result):
-            pending = result
-
-            async def finish() -> dict[str, list[str]]:
-                return _check_targets(domain, id, await pending)
-
-            return finish()
-        return _check_targets(domain, id, result)
-
-    return run
 
 
 def _id_string(id: Any) -> str:
@@ -175,11 +134,11 @@ class DomainInvalidator:
             raise InvalidArgumentError(f"domain must be a non-empty str, got {domain!r}")
         if not callable(rule):
             raise InvalidArgumentError(f"rule must be callable, got {type(rule).__name__}")
-        checked = _checked_rule(domain, rule)
-        self._rules[domain] = checked
+        # What the rule returns is checked by the core, before anything is invalidated.
+        self._rules[domain] = rule
         live = _system._system
         if live is not None and self._registered_on is live:
-            live.register_domain(domain, checked)
+            live.register_domain(domain, rule)
 
     def invalidate(self, domain: str, id: Union[str, int]) -> Awaitable[dict[str, list[str]]]:
         """Invalidate what ``domain``'s rule says for ``id`` (a non-empty str or an int); returns those targets."""
