@@ -20,7 +20,7 @@ use futures::FutureExt;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 
-use crate::error::{panic_error, to_napi};
+use crate::error::to_napi;
 
 /// The JS `drain()` function as a weak threadsafe function (called with `undefined`).
 pub type DrainFn = ThreadsafeFunction<(), Unknown<'static>, (), Status, false, true>;
@@ -88,7 +88,7 @@ impl Completer {
             let done = match AssertUnwindSafe(fut).catch_unwind().await {
                 Ok(Ok(v)) => v.into(),
                 Ok(Err(e)) => Done::Error(to_napi(e).reason),
-                Err(panic) => Done::Error(to_napi(panic_error(panic)).reason),
+                Err(panic) => Done::Error(to_napi(stratacache::Error::from_panic(panic)).reason),
             };
             me.push(id, done);
         });
@@ -105,7 +105,7 @@ impl Completer {
             let results = match AssertUnwindSafe(fut).catch_unwind().await {
                 Ok(results) => results,
                 Err(panic) => {
-                    let e = panic_error(panic);
+                    let e = stratacache::Error::from_panic(panic);
                     ids.iter().map(|_| Err(e.clone())).collect()
                 }
             };

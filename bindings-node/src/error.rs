@@ -15,20 +15,6 @@ pub fn to_napi(e: stratacache::Error) -> napi::Error {
     napi::Error::new(napi::Status::GenericFailure, message)
 }
 
-/// The error of a call whose native code panicked: `ERR_STRATACACHE_INTERNAL` with the panic's
-/// message. (Synchronous entry points are `#[napi(catch_unwind)]`; napi's own panic errors carry no
-/// code, and `ts/errors.ts` maps those to the same code.)
-pub fn panic_error(panic: Box<dyn std::any::Any + Send>) -> stratacache::Error {
-    let what = panic
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| panic.downcast_ref::<&str>().copied())
-        .unwrap_or("a panic without a message");
-    stratacache::Error::new(
-        stratacache::ErrorKind::Internal,
-        format!("stratacache panicked ({what}); the call failed, the process goes on: please report it"),
-    )
-}
 
 /// An `ERR_STRATACACHE_INTERNAL` error of the binding itself (the TS layer broke a calling rule).
 pub fn internal(message: &str) -> napi::Error {

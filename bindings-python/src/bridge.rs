@@ -163,7 +163,7 @@ where
     runtime::handle()?.spawn(async move {
         let result = match AssertUnwindSafe(task).catch_unwind().await {
             Ok(r) => r,
-            Err(panic) => Err(crate::errors::panic_error(panic)),
+            Err(panic) => Err(stratacache::Error::from_panic(panic)),
         };
         let outcome: Outcome = Box::new(move |py| match result {
             Ok(v) => convert(py, v),

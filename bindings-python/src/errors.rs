@@ -44,19 +44,6 @@ impl<T> IntoPy<T> for stratacache::Result<T> {
 pub fn guarded<T>(body: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
         Ok(r) => r,
-        Err(panic) => Err(Python::attach(|py| to_py(py, &panic_error(panic)))),
+        Err(panic) => Err(Python::attach(|py| to_py(py, &stratacache::Error::from_panic(panic)))),
     }
-}
-
-/// The error of a call whose native code panicked.
-pub fn panic_error(panic: Box<dyn std::any::Any + Send>) -> stratacache::Error {
-    let what = panic
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| panic.downcast_ref::<&str>().copied())
-        .unwrap_or("a panic without a message");
-    stratacache::Error::new(
-        stratacache::ErrorKind::Internal,
-        format!("stratacache panicked ({what}); the call failed, the process goes on: please report it"),
-    )
 }

@@ -169,6 +169,20 @@ impl Error {
         matches!(self.kind, ErrorKind::Connection | ErrorKind::Timeout)
     }
 
+    /// The error of a call whose code panicked (`Internal`, with the panic's message): bindings turn
+    /// a caught panic into this, so the call fails and the process goes on.
+    pub fn from_panic(panic: Box<dyn Any + Send>) -> Self {
+        let what = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("a panic without a message");
+        Error::new(
+            ErrorKind::Internal,
+            format!("stratacache panicked ({what}); the call failed, the process goes on: please report it"),
+        )
+    }
+
     pub(crate) fn config(message: impl Into<String>) -> Self {
         Error::new(ErrorKind::Config, message)
     }

@@ -266,16 +266,7 @@ impl L2 {
             self.check_publish(replies.pop());
         }
         match replies.pop().unwrap_or(Value::Nil) {
-            Value::ServerError(e) if e.kind() == Some(redis::ServerErrorKind::NoScript) => {
-                let mut inv = script.prepare_invoke();
-                for k in keys {
-                    inv.key(*k);
-                }
-                for a in args {
-                    inv.arg(*a);
-                }
-                self.call(|mut c| async move { inv.invoke_async::<Value>(&mut c).await }).await
-            }
+            Value::ServerError(e) if e.kind() == Some(redis::ServerErrorKind::NoScript) => self.script(script, keys, args).await,
             Value::ServerError(e) => {
                 let e = Error::from(redis::RedisError::from(e));
                 self.fault(&e);
@@ -414,14 +405,14 @@ impl L2 {
         Ok(matches!(self.command(redis::cmd("EXISTS").arg(key).clone()).await?, Value::Int(n) if n > 0))
     }
 
-    /// Run a script (EVALSHA, loading it on `NOSCRIPT`) with `keys` and `args`.
-    pub async fn script(&self, script: &redis::Script, keys: &[&str], args: &[&str]) -> Result<Value> {
+    /// Run a script (EVALSHA, loading it on `NOSCRIPT`) with `keys` and `args` (text or bytes).
+    pub async fn script<A: AsRef<[u8]>>(&self, script: &redis::Script, keys: &[&str], args: &[A]) -> Result<Value> {
         let mut inv = script.prepare_invoke();
         for k in keys {
             inv.key(*k);
         }
         for a in args {
-            inv.arg(*a);
+            inv.arg(a.as_ref());
         }
         self.call(|mut c| async move { inv.invoke_async::<Value>(&mut c).await }).await
     }

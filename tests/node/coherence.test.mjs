@@ -15,7 +15,6 @@
 // CLIENT PAUSE, killing it) get their own throwaway redis-server. Every wait is bounded.
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { fork } from 'node:child_process'
 import { createRequire } from 'node:module'
 import {
   cacheAside,
@@ -27,7 +26,7 @@ import {
   shutdownCacheSystem,
 } from 'stratacache'
 import { startFaultProxy } from './fault-proxy.mjs'
-import { makeSandbox, raw, startRedis, uniqueNamespace } from './support.mjs'
+import { forkWorker, makeSandbox, raw, startRedis, uniqueNamespace } from './support.mjs'
 
 const require = createRequire(import.meta.url)
 // The same module instances as the package's singleton (test hooks, not public API).
@@ -189,59 +188,14 @@ process.send({ ready: true })
 `
 
 async function startWorker(name) {
-  const file = sandbox.write(`${name}.mjs`, WORKER)
-  const child = fork(file, [], { cwd: sandbox.dir, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
-  let output = ''
-  child.stdout.on('data', (d) => (output += d))
-  child.stderr.on('data', (d) => (output += d))
-  const exited = new Promise((res) => child.on('exit', (code, signal) => res({ code, signal })))
-  const pending = new Map()
-  let nextId = 1
-  let readyResolve
-  const ready = new Promise((res) => (readyResolve = res))
-  child.on('message', (m) => {
-    if (m.ready) return readyResolve()
-    const p = pending.get(m.id)
-    if (!p) return
-    pending.delete(m.id)
-    clearTimeout(p.timer)
-    if (m.ok) p.resolve(m.value)
-    else p.reject(Object.assign(new Error(`${name}: ${m.error.message}`), { code: m.error.code }))
-  })
-  child.on('exit', () => {
-    for (const p of pending.values()) {
-      clearTimeout(p.timer)
-      p.reject(new Error(`${name} exited\n${output}`))
-    }
-    pending.clear()
-  })
-  const request = (msg, timeoutMs = 10_000) =>
-    new Promise((resolve, reject) => {
-      const id = nextId++
-      const timer = setTimeout(() => {
-        pending.delete(id)
-        reject(new Error(`${name}: no answer to ${JSON.stringify(msg)} within ${timeoutMs} ms\n${output}`))
-      }, timeoutMs)
-      pending.set(id, { resolve, reject, timer })
-      child.send({ ...msg, id })
-    })
-  const startTimer = setTimeout(() => child.kill('SIGKILL'), 15_000)
-  await Promise.race([ready, exited.then((x) => assert.fail(`${name} exited at start (${JSON.stringify(x)})\n${output}`))])
-  clearTimeout(startTimer)
+  const w = await forkWorker(sandbox.write(`${name}.mjs`, WORKER), name, { cwd: sandbox.dir })
+  const { request } = w
   return {
     configure: (redisOptions) => request({ op: 'configure', redis: { ...TIMEOUTS, ...redisOptions }, cache: CACHE }),
     call: (target, method, ...args) => request({ op: 'call', target, method, args }),
     get: (key) => request({ op: 'call', target: 'cacheManager', method: 'get', args: [key] }),
     served: (prefix, n) => request({ op: 'served', prefix, n }),
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return
-      const killer = setTimeout(() => child.kill('SIGKILL'), 5000)
-      try {
-        await request({ op: 'shutdown' })
-      } catch {}
-      await exited
-      clearTimeout(killer)
-    },
+    stop: () => w.stop(),
   }
 }
 

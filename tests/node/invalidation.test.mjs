@@ -8,7 +8,6 @@
 // namespace. One throwaway redis-server for the file. Every wait is bounded (polls give up after 2 s).
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { fork } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -20,7 +19,7 @@ import {
   initializeCacheSystem,
   shutdownCacheSystem,
 } from 'stratacache'
-import { describeRun, makeSandbox, raw, REPO_ROOT, runNode, startRedis, subscriber, uniqueNamespace } from './support.mjs'
+import { describeRun, forkWorker, makeSandbox, raw, REPO_ROOT, runNode, startRedis, subscriber, uniqueNamespace } from './support.mjs'
 
 const SUPPORT_URL = pathToFileURL(path.join(path.dirname(fileURLToPath(import.meta.url)), 'support.mjs')).href
 const VECTORS = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'tests', 'vectors', 'v1', 'bus.json'), 'utf8'))
@@ -121,61 +120,16 @@ process.send({ ready: true, init })
 `
 
 async function startWorker(name) {
-  const file = sandbox.write(`${name}.mjs`, workerSource())
-  const child = fork(file, [], { cwd: sandbox.dir, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
-  let output = ''
-  child.stdout.on('data', (d) => (output += d))
-  child.stderr.on('data', (d) => (output += d))
-  const exited = new Promise((res) => child.on('exit', (code, signal) => res({ code, signal })))
-  const pending = new Map()
-  let nextId = 1
-  let readyResolve
-  const ready = new Promise((res) => (readyResolve = res))
-  child.on('message', (m) => {
-    if (m.ready) return readyResolve(m)
-    const p = pending.get(m.id)
-    if (!p) return
-    pending.delete(m.id)
-    clearTimeout(p.timer)
-    if (m.ok) p.resolve(m.value)
-    else p.reject(Object.assign(new Error(`${name}: ${m.error.message}`), { code: m.error.code }))
-  })
-  child.on('exit', () => {
-    for (const p of pending.values()) {
-      clearTimeout(p.timer)
-      p.reject(new Error(`${name} exited\n${output}`))
-    }
-    pending.clear()
-  })
-  const request = (msg, timeoutMs = 5000) =>
-    new Promise((resolve, reject) => {
-      const id = nextId++
-      const timer = setTimeout(() => {
-        pending.delete(id)
-        reject(new Error(`${name}: no answer to ${JSON.stringify(msg)} within ${timeoutMs} ms\n${output}`))
-      }, timeoutMs)
-      pending.set(id, { resolve, reject, timer })
-      child.send({ ...msg, id })
-    })
-  const startTimer = setTimeout(() => child.kill('SIGKILL'), 15_000)
-  const hello = await Promise.race([ready, exited.then((x) => assert.fail(`${name} exited at start (${JSON.stringify(x)})\n${output}`))])
-  clearTimeout(startTimer)
-  assert.equal(hello.init.redis, 'connected', output)
+  const w = await forkWorker(sandbox.write(`${name}.mjs`, workerSource()), name, { cwd: sandbox.dir, timeoutMs: 5000 })
+  const { request } = w
+  assert.equal(w.hello.init.redis, 'connected', w.output())
   return {
-    child,
-    output: () => output,
+    child: w.child,
+    output: w.output,
     call: (target, method, ...args) => request({ op: 'call', target, method, args }),
     get: (key) => request({ op: 'get', key }),
     events: (from = 0) => request({ op: 'events', from }),
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return
-      const killer = setTimeout(() => child.kill('SIGKILL'), 5000)
-      try {
-        await request({ op: 'shutdown' })
-      } catch {}
-      await exited
-      clearTimeout(killer)
-    },
+    stop: () => w.stop(),
   }
 }
 

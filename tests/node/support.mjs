@@ -1,6 +1,6 @@
 // Shared helpers for the Node test suite: throwaway redis-server processes, a tiny binary-safe RESP
 // client for inspecting and planting Redis keys, and a runner for child node scripts with a timeout.
-import { spawn } from 'node:child_process'
+import { fork, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
@@ -365,4 +365,78 @@ export function runNode(file, { nodeArgs = [], ...opts } = {}) {
 /** A readable summary of a child result for assertion messages. */
 export function describeRun(r) {
   return `code=${r.code} signal=${r.signal} timedOut=${r.timedOut} ms=${r.ms}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`
+}
+
+/**
+ * Fork `file` (a worker script in the sandbox `cwd`) as a long-lived child driven over IPC: each
+ * `request(msg)` sends `{ ...msg, id }` and resolves with the child's `{ id, ok, value }` answer (rejects
+ * with its `error`, after `timeoutMs`, or when the child exits). Resolves once the child sent
+ * `{ ready: true, … }` (that message is `hello`), within 15 s. `stop(shutdownMsg)` asks the child to
+ * shut down and waits for its exit (SIGKILL after 5 s).
+ */
+export async function forkWorker(file, name, { cwd, timeoutMs = 10_000 } = {}) {
+  const child = fork(file, [], { cwd, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
+  children.add(child)
+  let output = ''
+  child.stdout.on('data', (d) => (output += d))
+  child.stderr.on('data', (d) => (output += d))
+  const exited = new Promise((res) => child.on('exit', (code, signal) => res({ code, signal })))
+  const pending = new Map()
+  let nextId = 1
+  let readyResolve
+  const ready = new Promise((res) => (readyResolve = res))
+  child.on('message', (m) => {
+    if (m.ready) return readyResolve(m)
+    const p = pending.get(m.id)
+    if (!p) return
+    pending.delete(m.id)
+    clearTimeout(p.timer)
+    if (m.ok) p.resolve(m.value)
+    else p.reject(Object.assign(new Error(`${name}: ${m.error.message}`), { code: m.error.code }))
+  })
+  child.on('exit', () => {
+    children.delete(child)
+    for (const p of pending.values()) {
+      clearTimeout(p.timer)
+      p.reject(new Error(`${name} exited\n${output}`))
+    }
+    pending.clear()
+  })
+  const request = (msg, ms = timeoutMs) =>
+    new Promise((resolve, reject) => {
+      const id = nextId++
+      const timer = setTimeout(() => {
+        pending.delete(id)
+        reject(new Error(`${name}: no answer to ${JSON.stringify(msg)} within ${ms} ms\n${output}`))
+      }, ms)
+      pending.set(id, { resolve, reject, timer })
+      child.send({ ...msg, id })
+    })
+  const startTimer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+  let hello
+  try {
+    hello = await Promise.race([
+      ready,
+      exited.then((x) => {
+        throw new Error(`${name} exited at start (${JSON.stringify(x)})\n${output}`)
+      }),
+    ])
+  } finally {
+    clearTimeout(startTimer)
+  }
+  return {
+    child,
+    hello,
+    output: () => output,
+    request,
+    async stop(shutdownMsg = { op: 'shutdown' }) {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      const killer = setTimeout(() => child.kill('SIGKILL'), 5000)
+      try {
+        await request(shutdownMsg)
+      } catch {}
+      await exited
+      clearTimeout(killer)
+    },
+  }
 }

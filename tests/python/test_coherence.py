@@ -21,7 +21,6 @@ import asyncio
 import json
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -49,6 +48,7 @@ from stratacache._bridge import bridge_for
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from fault_proxy import FaultProxy  # noqa: E402
+from peer_process import Peer  # noqa: E402
 
 PEER = HERE / "bus_peer.py"
 MISS = _native.MISS
@@ -141,74 +141,6 @@ asyncio.run(bus_peer.main(sys.argv[1], sys.argv[2]))
 """
 
 
-class PeerError(Exception):
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(f"{kind}: {message}")
-        self.kind = kind
-
-
-class Peer:
-    """Process B, driven line by line (see bus_peer.py)."""
-
-    def __init__(self, proc: asyncio.subprocess.Process, stderr: Any) -> None:
-        self.proc = proc
-        self._stderr = stderr
-
-    @classmethod
-    async def start(cls, venv_python: str, env: dict[str, str], url: str, ns: str, *,
-                    extended: bool = False) -> "Peer":
-        args = ["-c", EXTENDED_PEER, url, ns, str(HERE)] if extended else [str(PEER), url, ns]
-        stderr = tempfile.TemporaryFile()  # a file, never a pipe that can fill up
-        proc = await asyncio.create_subprocess_exec(
-            venv_python, *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=stderr,
-            env=env)
-        assert proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(proc.stdout.readline(), 20)
-        except asyncio.TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise
-        peer = cls(proc, stderr)
-        if not line:
-            await proc.wait()
-            pytest.fail(f"the peer did not start (exit {proc.returncode}):\n{peer.stderr()}")
-        assert "ready" in json.loads(line), line
-        return peer
-
-    async def call(self, op: str, reply_timeout: float = 10, **args: Any) -> Any:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps({"op": op, **args}).encode() + b"\n")
-        await self.proc.stdin.drain()
-        line = await asyncio.wait_for(self.proc.stdout.readline(), reply_timeout)
-        assert line, f"the peer exited during {op}: {self.stderr()}"
-        reply = json.loads(line)
-        if "error" in reply:
-            raise PeerError(reply["error"]["type"], reply["error"]["message"])
-        return reply["ok"]
-
-    async def get(self, key: str) -> Any:
-        return (await self.call("get", key=key))["value"]
-
-    def stderr(self) -> str:
-        self._stderr.seek(0)
-        return str(self._stderr.read().decode("utf-8", "replace"))
-
-    async def close(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        try:
-            code = await asyncio.wait_for(self.proc.wait(), 10)
-        except asyncio.TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
-            pytest.fail(f"the peer did not exit at end of input: {self.stderr()}")
-        err = self.stderr()
-        self._stderr.close()
-        assert code == 0, f"the peer exited {code}:\n{err}"
-        assert "Traceback" not in err, err
-
-
 async def bus_live() -> None:
     await within(2, "this process's bus to be live", lambda: bus_state() == "live")
 
@@ -216,7 +148,7 @@ async def bus_live() -> None:
 @pytest.fixture
 async def peer(cache: Any, venv_python: str, child_env: dict[str, str]) -> AsyncIterator[Peer]:
     await bus_live()
-    p = await Peer.start(venv_python, child_env, cache.url, cache.ns)
+    p = await Peer.start(venv_python, child_env, [str(PEER), cache.url, cache.ns])
     try:
         yield p
     finally:
@@ -254,7 +186,7 @@ async def served_here(prefix: str, n: int) -> dict[str, int]:
 async def test_a_tag_invalidation_of_10000_fresh_entries_leaves_none_served_anywhere(
         cache: Any, venv_python: str, child_env: dict[str, str]) -> None:
     await bus_live()
-    b = await Peer.start(venv_python, child_env, cache.url, cache.ns, extended=True)
+    b = await Peer.start(venv_python, child_env, ["-c", EXTENDED_PEER, cache.url, cache.ns, str(HERE)])
     try:
         tag = "burst"
         t0 = time.monotonic()
@@ -517,7 +449,7 @@ async def test_oom_replies_take_the_degraded_paths(redis_server_factory: Any, re
     server = redis_server_factory()
     raw = resp_to(server.port)
     await start_system(server.url, ns, connect_timeout_ms=TIMEOUT_MS, command_timeout_ms=TIMEOUT_MS)
-    b = await Peer.start(venv_python, child_env, server.url, ns)
+    b = await Peer.start(venv_python, child_env, [str(PEER), server.url, ns])
     try:
         raw("CONFIG", "SET", "maxmemory-policy", "noeviction")
         raw("CONFIG", "SET", "maxmemory", "1")
@@ -556,7 +488,7 @@ async def test_a_frozen_connection_stops_l1_serving_within_5_s_and_recovers(
         redis_server: Any, ns: str, venv_python: str, child_env: dict[str, str]) -> None:
     with FaultProxy.start(redis_server.port) as proxy:
         await start_system(proxy.url, ns, connect_timeout_ms=TIMEOUT_MS, command_timeout_ms=TIMEOUT_MS)
-        b = await Peer.start(venv_python, child_env, redis_server.url, ns)  # direct, not behind the proxy
+        b = await Peer.start(venv_python, child_env, [str(PEER), redis_server.url, ns])  # direct, not behind the proxy
         frozen = False
         try:
             await bus_live()
@@ -655,7 +587,7 @@ async def test_a_bus_refused_by_an_acl_is_reported_and_writes_still_reach_redis(
     raw.close()
     await start_system(f"redis://app:secret@127.0.0.1:{server.port}", ns, connect_timeout_ms=TIMEOUT_MS,
                        command_timeout_ms=TIMEOUT_MS)
-    b = await Peer.start(venv_python, child_env, server.url, ns)  # the default user
+    b = await Peer.start(venv_python, child_env, [str(PEER), server.url, ns])  # the default user
     try:
         refused_s = await within(3, "the bus to say it was refused", lambda: bus_state() == "refused",
                                  interval=0.05)

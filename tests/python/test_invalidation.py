@@ -18,13 +18,14 @@ import logging
 import re
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Optional
 
 import pytest
+
+from peer_process import Peer
 
 import stratacache
 from stratacache import (
@@ -86,73 +87,10 @@ async def bus_connected() -> None:
 # ----- process B ----------------------------------------------------------------------------------
 
 
-class PeerError(Exception):
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(f"{kind}: {message}")
-        self.kind = kind
-
-
-class Peer:
-    """Process B: a child interpreter running tests/python/bus_peer.py."""
-
-    def __init__(self, proc: asyncio.subprocess.Process, source: str, stderr: Any) -> None:
-        self.proc = proc
-        self.source = source
-        self._stderr = stderr
-
-    @classmethod
-    async def start(cls, venv_python: str, env: dict[str, str], url: str, ns: str) -> "Peer":
-        stderr = tempfile.TemporaryFile()  # a file, never a pipe that can fill up
-        proc = await asyncio.create_subprocess_exec(
-            venv_python, str(PEER), url, ns, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=stderr, env=env)
-        assert proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(proc.stdout.readline(), 20)
-        except asyncio.TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise
-        if not line:
-            await proc.wait()
-            stderr.seek(0)
-            pytest.fail(f"the peer did not start (exit {proc.returncode}):\n{stderr.read().decode()}")
-        return cls(proc, json.loads(line)["ready"], stderr)
-
-    async def call(self, op: str, **args: Any) -> Any:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps({"op": op, **args}).encode() + b"\n")
-        await self.proc.stdin.drain()
-        line = await asyncio.wait_for(self.proc.stdout.readline(), 10)
-        assert line, f"the peer exited during {op}: {self.stderr()}"
-        reply = json.loads(line)
-        if "error" in reply:
-            raise PeerError(reply["error"]["type"], reply["error"]["message"])
-        return reply["ok"]
-
-    def stderr(self) -> str:
-        self._stderr.seek(0)
-        return str(self._stderr.read().decode("utf-8", "replace"))
-
-    async def close(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        try:
-            code = await asyncio.wait_for(self.proc.wait(), 10)
-        except asyncio.TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
-            pytest.fail(f"the peer did not exit at end of input: {self.stderr()}")
-        err = self.stderr()
-        self._stderr.close()
-        assert code == 0, f"the peer exited {code}:\n{err}"
-        assert "Traceback" not in err, err
-
-
 @pytest.fixture
 async def peer(cache: Any, venv_python: str, child_env: dict[str, str]) -> AsyncIterator[Peer]:
     await bus_connected()
-    p = await Peer.start(venv_python, child_env, cache.url, cache.ns)
+    p = await Peer.start(venv_python, child_env, [str(PEER), cache.url, cache.ns])
     try:
         yield p
     finally:
