@@ -11,27 +11,8 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 /** One stratacache system. */
 export declare class NativeCache {
-  /** The L1 lookup, synchronous: JSON text on a hit, `null` on a miss. Counts the hit or miss. */
-  getL1(key: string): string | null
-  /**
-   * The L1 lookup, synchronous, returning only the entry's id (0 on a miss); counts the hit or
-   * miss. With `peekL1` it lets the TS layer reuse an object it already parsed for that entry.
-   */
-  getL1Id(key: string): number
-  /** The L1 entry's id and JSON text without counting (`null` if it is gone). */
-  peekL1(key: string): L1Peek | null
-  /** Get many keys (L1, then one Redis round trip); JSON text or `null` per key, in input order. */
-  mget(keys: Array<string>): Promise<Array<string | undefined | null>>
-  /** Store many values: `keys[i]` gets `jsons[i]` with `options[i]` (`{ ttl?, tags? }` as JSON text). */
-  mset(keys: Array<string>, jsons: Array<string>, options: Array<string | undefined | null>): Promise<void>
-  /** Invalidate every entry carrying any of `tags`. */
-  invalidateByTags(tags: Array<string>): Promise<void>
-  /** Counters snapshot. */
-  stats(): CacheStatsJs
   /** Resolve when Redis answers PING; reject (connection/timeout code) otherwise. */
   ping(): Promise<void>
-  /** Whether Redis calls are currently failing (degraded mode). */
-  isDegraded(): boolean
   /** Shut the system down; later calls fail with `ERR_STRATACACHE_CLOSED`. Idempotent. */
   close(): Promise<void>
   /** Delete keys in every process; resolves to how many existed. */
@@ -56,6 +37,25 @@ export declare class NativeCache {
   busStats(): BusStatsJs
   /** This process's id on the bus (the `source` of its events). */
   busSource(): string
+  /** The L1 lookup, synchronous: JSON text on a hit, `null` on a miss. Counts the hit or miss. */
+  getL1(key: string): string | null
+  /**
+   * The L1 lookup, synchronous, returning only the entry's id (0 on a miss); counts the hit or
+   * miss. With `peekL1` it lets the TS layer reuse an object it already parsed for that entry.
+   */
+  getL1Id(key: string): number
+  /** The L1 entry's id and JSON text without counting (`null` if it is gone). */
+  peekL1(key: string): L1Peek | null
+  /** Get many keys (L1, then one Redis round trip); JSON text or `null` per key, in input order. */
+  mget(keys: Array<string>): Promise<Array<string | undefined | null>>
+  /** Store many values: `keys[i]` gets `jsons[i]` with `options[i]` (`{ ttl?, tags? }` as JSON text). */
+  mset(keys: Array<string>, jsons: Array<string>, options: Array<string | undefined | null>): Promise<void>
+  /** Invalidate every entry carrying any of `tags`. */
+  invalidateByTags(tags: Array<string>): Promise<void>
+  /** Counters snapshot. */
+  stats(): CacheStatsJs
+  /** Whether Redis calls are currently failing (degraded mode). */
+  isDegraded(): boolean
   /** Install the JS function that drains finished calls (once, right after creation). */
   setDrain(drain: () => void): void
   /** Every call finished since the last drain: `[id, value, …]`, errors with id `-(id + 1)`. */

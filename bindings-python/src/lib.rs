@@ -3,7 +3,7 @@
 //! It holds no cache logic: [`conv`] turns Python objects into JSON text and back, [`errors`] maps
 //! core errors to the exception tree of `stratacache/errors.py`, [`bridge`] completes asyncio futures
 //! in batches on the loop thread, [`runtime`] owns the one fork-safe tokio runtime, and [`handle`]
-//! exposes the core's `StrataCache` and cache manager. The other modules are named after the core
+//! exposes the core's `StrataCache`, [`manager`] its cache manager. The other modules are named after the core
 //! module they wrap ([`patterns`], [`invalidator`], [`session`], [`ratelimit`], [`callbacks`],
 //! [`logging`]); [`memo`] keeps parsed objects of L1 entries. The public API is the pure-Python
 //! package around it.
@@ -17,6 +17,7 @@ pub mod errors;
 pub mod handle;
 pub mod invalidator;
 pub mod logging;
+pub mod manager;
 pub mod memo;
 pub mod patterns;
 pub mod ratelimit;
