@@ -31,13 +31,15 @@ pub async fn create_system(redis: Option<String>, cache: Option<String>) -> Resu
     let redis = dynopts::redis_options(parse_json("redis", redis)?).napi()?.resolve().napi()?;
     let cache = dynopts::cache_options(parse_json("cache", cache)?).napi()?.resolve().napi()?;
     let inner = StrataCache::start(redis, cache).await.napi()?;
-    Ok(NativeCache { inner: Arc::new(inner), completer: OnceLock::new() })
+    Ok(NativeCache { inner: Arc::new(inner), completer: OnceLock::new(), aside_options: Default::default() })
 }
 
 /// One stratacache system.
 #[napi]
 pub struct NativeCache {
     pub(crate) inner: Arc<StrataCache>,
+    /// The last `cacheAside` options text and what it parsed to (a conversion cache).
+    pub(crate) aside_options: dynopts::AsideOptionsMemo,
     /// Set once by the TS layer right after creation ([`crate::completion`]).
     pub(crate) completer: OnceLock<Arc<Completer>>,
 }

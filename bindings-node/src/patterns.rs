@@ -19,7 +19,7 @@ impl NativeCache {
     /// `cacheAside.get`: the cached JSON, or the loader's (single-flight, cross-process locked).
     #[napi]
     pub async fn cache_aside_get(&self, key: String, loader: ThreadsafeFunction<String, Promise<String>, String, Status, false, true>, options: Option<String>) -> Result<Option<String>> {
-        let opts = dynopts::aside_options(parse_json("cacheAside", options)?).napi()?;
+        let opts = self.aside_options.parse(options.as_deref()).napi()?;
         let sys = self.handle();
         let loader = callbacks::loader(loader, key.clone());
         // The TS layer looked L1 up synchronously just before (and missed).
@@ -31,7 +31,7 @@ impl NativeCache {
     /// load with `cacheAsideGet`).
     #[napi(catch_unwind)]
     pub fn cache_aside_probe(&self, key: String, options: Option<String>) -> Result<f64> {
-        let opts = dynopts::aside_options(parse_json("cacheAside", options)?).napi()?;
+        let opts = self.aside_options.parse(options.as_deref()).napi()?;
         Ok(self.handle().cache_aside().probe(&key, &opts).napi()?.map_or(0.0, |e| e.id as f64))
     }
 

@@ -233,6 +233,31 @@ mod tests {
     }
 }
 
+/// [`aside_options`] from JSON text, remembering the last text it parsed: the concurrent callers of
+/// one key usually pass the same options, and a stampede of 1,000 then parses them once.
+#[derive(Default)]
+pub struct AsideOptionsMemo {
+    last: std::sync::Mutex<Option<(String, crate::patterns::AsideOptions)>>,
+}
+
+impl AsideOptionsMemo {
+    /// The options in `text` (`None`: none given), as [`aside_options`] reads them.
+    pub fn parse(&self, text: Option<&str>) -> Result<crate::patterns::AsideOptions> {
+        let Some(text) = text else { return aside_options(Value::Null) };
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((t, o)) = last.as_ref() {
+            if t == text {
+                return Ok(o.clone());
+            }
+        }
+        let v: Value = serde_json::from_str(text)
+            .map_err(|e| Error::new(ErrorKind::InvalidArgument, format!("cacheAside options are not valid: {e}")))?;
+        let o = aside_options(v)?;
+        *last = Some((text.to_owned(), o.clone()));
+        Ok(o)
+    }
+}
+
 /// Options of `cacheAside.get` / `readThrough.read`: `{ ttl?, tags?, negativeTtl?, lockLeaseMs? }`.
 pub fn aside_options(v: Value) -> Result<crate::patterns::AsideOptions> {
     let mut f = Fields::new("cacheAside", v, ErrorKind::InvalidArgument)?;
