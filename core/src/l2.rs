@@ -211,7 +211,22 @@ impl L2 {
     /// [`crate::error::UNAVAILABLE_REPLIES`]); an error reply to the `PUBLISH` (an ACL user without
     /// the channel) is logged once and does not fail the write, which Redis did apply. Returns the
     /// replies of the writes.
-    async fn write_pipeline(&self, mut p: Pipeline, publish: Option<(&str, String)>) -> Result<Vec<Value>> {
+    async fn write_pipeline(&self, p: Pipeline, publish: Option<(&str, String)>) -> Result<Vec<Value>> {
+        let replies = self.send_with_publish(p, publish).await?;
+        if let Some(e) = replies.iter().find_map(|v| match v {
+            Value::ServerError(e) => Some(Error::from(redis::RedisError::from(e.clone()))),
+            _ => None,
+        }) {
+            self.fault(&e);
+            return Err(e);
+        }
+        Ok(replies)
+    }
+
+    /// Send `p` (every reply kept, error replies included) followed by the bus message in one round
+    /// trip; a refused `PUBLISH` is logged once and counted ([`L2::check_publish`]). Returns the replies
+    /// of `p`'s own commands.
+    async fn send_with_publish(&self, mut p: Pipeline, publish: Option<(&str, String)>) -> Result<Vec<Value>> {
         p.ignore_errors();
         let with_publish = publish.is_some();
         if let Some((channel, payload)) = publish {
@@ -220,13 +235,6 @@ impl L2 {
         let mut replies = self.pipeline(p).await?;
         if with_publish {
             self.check_publish(replies.pop());
-        }
-        if let Some(e) = replies.iter().find_map(|v| match v {
-            Value::ServerError(e) => Some(Error::from(redis::RedisError::from(e.clone()))),
-            _ => None,
-        }) {
-            self.fault(&e);
-            return Err(e);
         }
         Ok(replies)
     }
@@ -252,19 +260,11 @@ impl L2 {
         publish: Option<(&str, String)>,
     ) -> Result<Value> {
         let mut p = redis::pipe();
-        p.ignore_errors();
         p.cmd("EVALSHA").arg(script.get_hash()).arg(keys.len()).arg(keys);
         for a in args {
             p.arg(*a);
         }
-        let with_publish = publish.is_some();
-        if let Some((channel, payload)) = publish {
-            p.cmd("PUBLISH").arg(channel).arg(payload);
-        }
-        let mut replies = self.pipeline(p).await?;
-        if with_publish {
-            self.check_publish(replies.pop());
-        }
+        let mut replies = self.send_with_publish(p, publish).await?;
         match replies.pop().unwrap_or(Value::Nil) {
             Value::ServerError(e) if e.kind() == Some(redis::ServerErrorKind::NoScript) => self.script(script, keys, args).await,
             Value::ServerError(e) => {
