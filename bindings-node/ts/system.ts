@@ -43,6 +43,12 @@ export interface CacheManagerOptions {
   maxValueBytes?: number
   /** Largest key in bytes (default 1,024). */
   maxKeyBytes?: number
+  /**
+   * How long L1 keeps serving after the invalidation bus was found down, in ms (default 2,500; at most
+   * 60,000; 0 bypasses L1 at once). An invalidation this process could not hear is served for at most
+   * this plus 2 s (docs/consistency.md).
+   */
+  busStaleMs?: number
 }
 
 /** Options of `initializeCacheSystem`. */

@@ -312,6 +312,9 @@ pub struct CacheOptions {
     pub breaker_threshold: Option<u32>,
     /// How long the breaker stays open before one probe is let through (default 1 s).
     pub breaker_cooldown: Option<Duration>,
+    /// How long L1 keeps serving after the invalidation bus was found down (default 2.5 s, at most
+    /// 60 s; 0 bypasses L1 at once). Add the bus's detection time (at most 2 s) for the staleness bound.
+    pub bus_stale: Option<Duration>,
 }
 
 /// Resolved cache-manager settings.
@@ -335,6 +338,8 @@ pub struct CacheConfig {
     pub breaker_threshold: u32,
     /// Breaker cooldown.
     pub breaker_cooldown: Duration,
+    /// How long an untrusted L1 still serves (see [`CacheOptions::bus_stale`]).
+    pub bus_stale: Duration,
 }
 
 impl Default for CacheConfig {
@@ -349,6 +354,7 @@ impl Default for CacheConfig {
             max_key_bytes: DEFAULT_MAX_KEY_BYTES,
             breaker_threshold: 3,
             breaker_cooldown: Duration::from_secs(1),
+            bus_stale: crate::l1::UNTRUSTED_SERVE,
         }
     }
 }
@@ -399,6 +405,10 @@ impl CacheOptions {
             return Err(Error::config(format!("maxKeyBytes must be 1..65536, got {max_key_bytes}")));
         }
         let breaker_threshold = self.breaker_threshold.unwrap_or(d.breaker_threshold).max(1);
+        let bus_stale = self.bus_stale.unwrap_or(d.bus_stale);
+        if bus_stale > Duration::from_secs(60) {
+            return Err(Error::config(format!("busStaleMs must be at most 60000, got {}", bus_stale.as_millis())));
+        }
         Ok(CacheConfig {
             l1_max_size,
             default_ttl,
@@ -409,6 +419,7 @@ impl CacheOptions {
             max_key_bytes,
             breaker_threshold,
             breaker_cooldown: self.breaker_cooldown.unwrap_or(d.breaker_cooldown),
+            bus_stale,
         })
     }
 }

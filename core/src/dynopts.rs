@@ -170,6 +170,7 @@ pub fn cache_options(v: Value) -> Result<CacheOptions> {
     o.compression_threshold = f.count(&["compressionThreshold", "compression_threshold"], 0)?.map(|n| n as usize);
     o.max_value_bytes = f.count(&["maxValueBytes", "max_value_bytes"], 1)?.map(|n| n as usize);
     o.max_key_bytes = f.count(&["maxKeyBytes", "max_key_bytes"], 1)?.map(|n| n as usize);
+    o.bus_stale = f.count(&["busStaleMs", "bus_stale_ms"], 0)?.map(Duration::from_millis);
     f.finish()?;
     Ok(o)
 }
@@ -227,6 +228,10 @@ mod tests {
         let e = set_options(json!({"tags": ["a", 1]})).unwrap_err();
         assert!(e.message().contains("number 1"), "{e}");
         assert!(cache_options(json!({"l1MaxSize": 1.5})).is_err());
+        assert_eq!(cache_options(json!({"busStaleMs": 0})).unwrap().bus_stale, Some(Duration::ZERO));
+        assert!(cache_options(json!({"busStaleMs": -1})).is_err());
+        let e = cache_options(json!({"busStaleMs": 120_000})).unwrap().resolve().unwrap_err();
+        assert!(e.message().contains("busStaleMs must be at most 60000, got 120000"), "{e}");
         let e = aside_options(json!({"lockLeaseMs": 1e30})).unwrap_err();
         assert!(e.message().contains("lockLeaseMs must be at most"), "{e}");
         assert!(redis_options(json!({"commandTimeoutMs": 1e30})).is_err());

@@ -133,7 +133,7 @@ impl StrataCache {
     /// runtime context; opens no connection. See [`StrataCache::start`].
     pub fn from_config(redis: RedisConfig, cache: CacheConfig) -> Result<Self> {
         let keys = KeySchema::new(&redis.namespace);
-        let l1 = Arc::new(L1::new(cache.enable_l1, cache.l1_max_size));
+        let l1 = Arc::new(L1::with_untrusted_serve(cache.enable_l1, cache.l1_max_size, cache.bus_stale));
         let l2 = if cache.enable_l2 {
             let l1_for_recovery = l1.clone();
             Some(Arc::new(L2::new(&redis, &cache, Box::new(move || l1_for_recovery.clear()))?))

@@ -33,7 +33,8 @@ use moka::Expiry;
 
 const STRIPES: usize = 1024;
 
-/// How long an untrusted L1 still serves after the bus was found down.
+/// How long an untrusted L1 still serves after the bus was found down, by default (the cache option
+/// `busStaleMs` changes it).
 pub const UNTRUSTED_SERVE: Duration = Duration::from_millis(2_500);
 
 /// Most tag marks kept before L1 is cleared and the table starts over (bounds memory in a process
@@ -113,6 +114,8 @@ pub struct L1 {
     /// 0 while trusted; else when trust was lost, in ms since `base` (at least 1).
     untrusted_since: AtomicU64,
     base: Instant,
+    /// How long an untrusted L1 still serves, ms.
+    untrusted_serve_ms: u64,
 }
 
 /// A snapshot taken before reading Redis for (or writing) a key: the sequence the value will be
@@ -136,8 +139,14 @@ fn stripe_of(key: &str) -> usize {
 }
 
 impl L1 {
-    /// A new L1 holding at most `max_size` entries, or a disabled one.
+    /// A new L1 holding at most `max_size` entries, or a disabled one, that serves for
+    /// [`UNTRUSTED_SERVE`] once untrusted.
     pub fn new(enabled: bool, max_size: u64) -> Self {
+        Self::with_untrusted_serve(enabled, max_size, UNTRUSTED_SERVE)
+    }
+
+    /// [`L1::new`] that serves for `untrusted_serve` once untrusted (0: misses at once).
+    pub fn with_untrusted_serve(enabled: bool, max_size: u64, untrusted_serve: Duration) -> Self {
         let cache = (enabled && max_size > 0)
             .then(|| Cache::builder().max_capacity(max_size).expire_after(DeadlineExpiry).build());
         L1 {
@@ -153,6 +162,7 @@ impl L1 {
             stripes: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
             untrusted_since: AtomicU64::new(0),
             base: Instant::now(),
+            untrusted_serve_ms: untrusted_serve.as_millis() as u64,
         }
     }
 
@@ -169,7 +179,7 @@ impl L1 {
         found
     }
 
-    /// Look `key` up without counting. Misses once L1 has been untrusted for [`UNTRUSTED_SERVE`].
+    /// Look `key` up without counting. Misses once L1 has been untrusted for the configured time.
     pub fn peek(&self, key: &str) -> Option<Arc<Entry>> {
         if !self.serving() {
             return None;
@@ -226,10 +236,10 @@ impl L1 {
         self.untrusted_since.load(Ordering::Acquire) == 0
     }
 
-    /// Whether lookups are served: trusted, or untrusted for less than [`UNTRUSTED_SERVE`].
+    /// Whether lookups are served: trusted, or untrusted for less than the configured time.
     pub fn serving(&self) -> bool {
         let since = self.untrusted_since.load(Ordering::Acquire);
-        since == 0 || (self.base.elapsed().as_millis() as u64).saturating_sub(since) < UNTRUSTED_SERVE.as_millis() as u64
+        since == 0 || (self.base.elapsed().as_millis() as u64).saturating_sub(since) < self.untrusted_serve_ms
     }
 
     /// Take a snapshot before reading Redis for `key` (or writing it).
@@ -510,6 +520,16 @@ mod tests {
         assert!(l1.get("a").is_some(), "within the bound");
         l1.untrusted_since.store(1, Ordering::Release); // trust lost UNTRUSTED_SERVE * 2 ago
         assert!(l1.get("a").is_none(), "past the bound");
+        l1.set_trusted(true);
+        assert!(l1.get("a").is_some());
+    }
+
+    #[test]
+    fn with_a_zero_bound_an_untrusted_l1_misses_at_once() {
+        let l1 = L1::with_untrusted_serve(true, 10, Duration::ZERO);
+        l1.put("a", entry("1", 60_000, &[]));
+        l1.set_trusted(false);
+        assert!(l1.get("a").is_none());
         l1.set_trusted(true);
         assert!(l1.get("a").is_some());
     }

@@ -639,5 +639,7 @@ describe('configuration', () => {
   test('bad cache options throw ERR_STRATACACHE_CONFIG naming the option and value', () => {
     assert.throws(() => getCacheManager({ l1MaxSize: 'lots' }), (e) => e.code === 'ERR_STRATACACHE_CONFIG' && /l1MaxSize|l1_max_size/.test(e.message) && /lots/.test(e.message))
     assert.throws(() => getCacheManager({ defaultTTL: -3 }), (e) => e.code === 'ERR_STRATACACHE_CONFIG' && /-3/.test(e.message))
+    assert.throws(() => getCacheManager({ busStaleMs: -1 }), (e) => e.code === 'ERR_STRATACACHE_CONFIG' && /busStaleMs/.test(e.message) && /-1/.test(e.message))
+    assert.throws(() => getCacheManager({ busStaleMs: 120000 }), (e) => e.code === 'ERR_STRATACACHE_CONFIG' && /busStaleMs must be at most 60000, got 120000/.test(e.message))
   })
 })

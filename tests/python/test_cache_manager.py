@@ -491,7 +491,7 @@ async def test_get_cache_manager_is_the_singleton(cache: Any) -> None:
 
 
 @pytest.mark.parametrize("options", [{"l1_max_size": "big"}, {"default_ttl": -1}, {"enable_l1": "yes"},
-                                     {"default_ttl": 0}])
+                                     {"default_ttl": 0}, {"bus_stale_ms": -1}])
 async def test_get_cache_manager_bad_options(options: dict[str, Any]) -> None:
     with pytest.raises(ConfigError) as info:
         get_cache_manager(**options)

@@ -86,14 +86,18 @@ def get_cache_manager(
     compression_threshold: Optional[int] = None,
     max_value_bytes: Optional[int] = None,
     max_key_bytes: Optional[int] = None,
+    bus_stale_ms: Optional[int] = None,
 ) -> CacheManager:
-    """Configure the cache manager (first call) and return the process-wide instance."""
+    """Configure the cache manager (first call) and return the process-wide instance.
+
+    ``bus_stale_ms``: how long L1 keeps serving after the invalidation bus was found down (default
+    2,500 ms, at most 60,000; 0 bypasses L1 at once); see docs/consistency.md."""
     options = {
         k: v
         for k, v in dict(
             l1_max_size=l1_max_size, default_ttl=default_ttl, enable_l1=enable_l1, enable_l2=enable_l2,
             compression_threshold=compression_threshold, max_value_bytes=max_value_bytes,
-            max_key_bytes=max_key_bytes,
+            max_key_bytes=max_key_bytes, bus_stale_ms=bus_stale_ms,
         ).items()
         if v is not None
     }
