@@ -81,8 +81,12 @@ export declare class NativeCache {
    * throws; `spawned`: the future that settles promise `id` panics.
    */
   _panicForTests(id: number, mode: string): void
-  /** `cacheAside.get`: the cached JSON, or the loader's (single-flight, cross-process locked). */
-  cacheAsideGet(key: string, loader: ((arg: string) => Promise<string>), options?: string | undefined | null): Promise<string | null>
+  /**
+   * `cacheAside.get` after [`NativeCache::cache_aside_probe`] missed: completion `id` waits for the
+   * key's load (the core's shared completions). The first waiter of a key starts the load with its
+   * `loader` and `options`; the others join it, and every one is settled by the same result.
+   */
+  cacheAsideStart(id: number, key: string, loader: (arg: string) => Promise<string>, options?: string | undefined | null): void
   /**
    * The synchronous front of `cacheAside.get` (the core's `CacheAside::probe`): checks the key and
    * the options, looks the key up in L1; the entry's id on a hit, 0 on a miss (then join or start the

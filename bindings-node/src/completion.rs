@@ -26,6 +26,7 @@ use crate::error::to_napi;
 pub type DrainFn = ThreadsafeFunction<(), Unknown<'static>, (), Status, false, true>;
 
 /// What a finished call resolves to.
+#[derive(Clone)]
 pub enum Done {
     /// `null` (a miss).
     Null,
@@ -39,6 +40,12 @@ pub enum Done {
     Numbers(Vec<f64>),
     /// An error: the `[CODE] message` text that `ts/errors.ts` maps.
     Error(String),
+    /// The outcome of the entry just before, again (a shared completion): JS gives this caller its
+    /// own copy of that value, or the same error object.
+    Same {
+        /// Whether that outcome was an error.
+        error: bool,
+    },
 }
 
 impl From<()> for Done {
@@ -119,6 +126,36 @@ impl Completer {
         });
     }
 
+    /// Run `fut`, one load that several calls wait for (the core's shared completions): its one
+    /// result settles every id it returns, converted once on the JS side.
+    pub fn spawn_shared<F>(self: &Arc<Self>, fut: F)
+    where
+        F: Future<Output = stratacache::patterns::Settled<u32>> + Send + 'static,
+    {
+        let me = self.clone();
+        napi::bindgen_prelude::spawn(async move {
+            // The core's future never panics out (it catches a panic of the load and still returns
+            // the waiters).
+            let (result, ids) = fut.await;
+            let first = match result {
+                Ok(v) => v.map(|t| t.to_string()).into(),
+                Err(e) => Done::Error(to_napi(e).reason),
+            };
+            let same = Done::Same { error: matches!(first, Done::Error(_)) };
+            let mut ids = ids.into_iter();
+            if let Some(lead) = ids.next() {
+                me.push_all(std::iter::once((lead, first)).chain(ids.map(|id| (id, same.clone()))));
+            }
+        });
+    }
+
+    /// Settle `ids` with the error `reason` (`[CODE] message`).
+    pub fn fail_all(&self, ids: Vec<u32>, reason: &str) {
+        if !ids.is_empty() {
+            self.push_all(ids.into_iter().map(|id| (id, Done::Error(reason.to_owned()))));
+        }
+    }
+
     fn push_all(&self, batch: impl Iterator<Item = (u32, Done)>) {
         let was_empty = {
             let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
@@ -151,23 +188,26 @@ impl Completer {
 }
 
 /// One batch as JS sees it: a flat array `[id, value, id, value, …]`; an error has a negative id
-/// (`-(id + 1)`) and its `[CODE] message` text as the value.
+/// (`-(id + 1)`) and its `[CODE] message` text as the value. `undefined` as a value means: the same
+/// outcome as the entry before (a shared completion).
 pub struct NativeCompletionsTake(pub Vec<(u32, Done)>);
 
 impl ToNapiValue for NativeCompletionsTake {
     unsafe fn to_napi_value(env: napi::sys::napi_env, val: Self) -> Result<napi::sys::napi_value> {
         let items = val.0;
-        let mut out: Vec<Either5<f64, String, bool, Null, Vec<f64>>> = Vec::with_capacity(items.len() * 2);
+        let mut out: Vec<Either6<f64, String, bool, Null, Vec<f64>, ()>> = Vec::with_capacity(items.len() * 2);
         for (id, done) in items {
             let (id, value) = match done {
-                Done::Null => (id as f64, Either5::D(Null)),
-                Done::Unit => (id as f64, Either5::D(Null)),
-                Done::Text(s) => (id as f64, Either5::B(s)),
-                Done::Bool(b) => (id as f64, Either5::C(b)),
-                Done::Numbers(v) => (id as f64, Either5::E(v)),
-                Done::Error(s) => (-(id as f64) - 1.0, Either5::B(s)),
+                Done::Null => (id as f64, Either6::D(Null)),
+                Done::Unit => (id as f64, Either6::D(Null)),
+                Done::Text(s) => (id as f64, Either6::B(s)),
+                Done::Bool(b) => (id as f64, Either6::C(b)),
+                Done::Numbers(v) => (id as f64, Either6::E(v)),
+                Done::Error(s) => (-(id as f64) - 1.0, Either6::B(s)),
+                Done::Same { error: false } => (id as f64, Either6::F(())),
+                Done::Same { error: true } => (-(id as f64) - 1.0, Either6::F(())),
             };
-            out.push(Either5::A(id));
+            out.push(Either6::A(id));
             out.push(value);
         }
         unsafe { Vec::to_napi_value(env, out) }

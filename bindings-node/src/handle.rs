@@ -2,6 +2,7 @@
 //! `ping` and `close`. The other components' methods live in the modules named after them (`manager`,
 //! `patterns`, `invalidator`, `session`, `ratelimit`).
 
+use stratacache::patterns::Coalescer;
 use std::sync::{Arc, OnceLock};
 
 use napi::bindgen_prelude::*;
@@ -31,7 +32,7 @@ pub async fn create_system(redis: Option<String>, cache: Option<String>) -> Resu
     let redis = dynopts::redis_options(parse_json("redis", redis)?).napi()?.resolve().napi()?;
     let cache = dynopts::cache_options(parse_json("cache", cache)?).napi()?.resolve().napi()?;
     let inner = StrataCache::start(redis, cache).await.napi()?;
-    Ok(NativeCache { inner: Arc::new(inner), completer: OnceLock::new(), aside_options: Default::default() })
+    Ok(NativeCache { inner: Arc::new(inner), completer: OnceLock::new(), aside_options: Default::default(), aside_waiters: Coalescer::new() })
 }
 
 /// One stratacache system.
@@ -40,6 +41,8 @@ pub struct NativeCache {
     pub(crate) inner: Arc<StrataCache>,
     /// The last `cacheAside` options text and what it parsed to (a conversion cache).
     pub(crate) aside_options: dynopts::AsideOptionsMemo,
+    /// The completion ids waiting for each key's cache-aside load (the core's shared completions).
+    pub(crate) aside_waiters: Arc<Coalescer<u32>>,
     /// Set once by the TS layer right after creation ([`crate::completion`]).
     pub(crate) completer: OnceLock<Arc<Completer>>,
 }

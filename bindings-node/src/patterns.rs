@@ -5,7 +5,7 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use stratacache::dynopts;
-use stratacache::patterns::WriteBehind;
+use stratacache::patterns::{Joined, WriteBehind};
 
 use crate::callbacks::{self, JsStashed};
 use crate::error::{parse_json, IntoNapi};
@@ -16,14 +16,33 @@ use crate::handle::NativeCache;
 
 #[napi]
 impl NativeCache {
-    /// `cacheAside.get`: the cached JSON, or the loader's (single-flight, cross-process locked).
-    #[napi]
-    pub async fn cache_aside_get(&self, key: String, loader: ThreadsafeFunction<String, Promise<String>, String, Status, false, true>, options: Option<String>) -> Result<Option<String>> {
-        let opts = self.aside_options.parse(options.as_deref()).napi()?;
+    /// `cacheAside.get` after [`NativeCache::cache_aside_probe`] missed: completion `id` waits for the
+    /// key's load (the core's shared completions). The first waiter of a key starts the load with its
+    /// `loader` and `options`; the others join it, and every one is settled by the same result.
+    #[napi(catch_unwind, ts_args_type = "id: number, key: string, loader: (arg: string) => Promise<string>, options?: string | undefined | null")]
+    pub fn cache_aside_start(&self, id: u32, key: String, loader: Function<'_, String, Promise<String>>, options: Option<String>) -> Result<()> {
+        let completer = self.completer()?;
         let sys = self.handle();
-        let loader = callbacks::loader(loader, key.clone());
-        // The TS layer looked L1 up synchronously just before (and missed).
-        Ok(sys.cache_aside().get_after_l1_miss(&key, loader, &opts).await.napi()?.map(|j| j.to_string()))
+        let lead = match sys.cache_aside().join(&self.aside_waiters, 0, &key, id).napi()? {
+            Joined::Waiting => return Ok(()),
+            Joined::Lead(lead) => lead,
+        };
+        let started = self.aside_options.parse(options.as_deref()).napi().and_then(|opts| {
+            let f = loader.build_threadsafe_function::<String>().weak::<true>().build()?;
+            Ok((callbacks::loader(f, key), opts))
+        });
+        match started {
+            Ok((loader, opts)) => {
+                completer.spawn_shared(lead.load(loader, &opts));
+                Ok(())
+            }
+            Err(e) => {
+                // Nobody else can have joined yet (one JS thread), but never strand a waiter.
+                let others: Vec<u32> = lead.abandon().into_iter().filter(|w| *w != id).collect();
+                completer.fail_all(others, &e.reason);
+                Err(e)
+            }
+        }
     }
 
     /// The synchronous front of `cacheAside.get` (the core's `CacheAside::probe`): checks the key and

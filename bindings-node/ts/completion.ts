@@ -7,8 +7,10 @@
  */
 import type { NativeCache } from './native-binding'
 import { mapError } from './errors'
+import { cloneJson } from './l1'
 
-type Settle = [resolve: (v: any) => void, reject: (e: unknown) => void]
+/** A pending call's resolvers; `json`: the call resolves to JSON text, handed over parsed. */
+type Settle = [resolve: (v: any) => void, reject: (e: unknown) => void, json: boolean]
 
 const slots = new Map<number, Settle>()
 let nextId = 0
@@ -29,23 +31,34 @@ function allocId(): number {
   return id
 }
 
+function take(id: number): Settle | undefined {
+  const s = slots.get(id)
+  if (s) slots.delete(id)
+  return s
+}
+
+/**
+ * Settle every call of a batch. A value `undefined` means "the outcome of the entry before, again"
+ * (the core's shared completions: many callers waiting for one load): each such caller gets its own
+ * copy of the value parsed once, or the same error object.
+ */
 function drainFrom(sys: NativeCache): () => void {
   return () => {
     const batch = sys.takeCompletions()
+    let shared: unknown = null
+    let sharedError: unknown = null
     for (let i = 0; i < batch.length; i += 2) {
       const id = batch[i] as number
+      const v = batch[i + 1]
       if (id >= 0) {
-        const s = slots.get(id)
-        if (s) {
-          slots.delete(id)
-          s[0](batch[i + 1])
-        }
+        const s = take(id)
+        if (v === undefined) s?.[0](cloneJson(shared))
+        else if (s?.[2]) s[0]((shared = v === null ? null : JSON.parse(v as string)))
+        else s?.[0](v)
       } else {
-        const s = slots.get(-id - 1)
-        if (s) {
-          slots.delete(-id - 1)
-          s[1](mapError(new Error(batch[i + 1] as string)))
-        }
+        const s = take(-id - 1)
+        if (v !== undefined) sharedError = mapError(new Error(v as string))
+        s?.[1](sharedError)
       }
     }
     if (slots.size === 0) keepAlive(false)
@@ -59,9 +72,10 @@ export function installDrain(sys: NativeCache): void {
 
 /**
  * Run `start(id)` (a synchronous native `…Start` call) and return the promise it settles. A synchronous
- * throw (bad options) rejects the promise, mapped to a stratacache error.
+ * throw (bad options) rejects the promise, mapped to a stratacache error. `json`: the call resolves to
+ * JSON text (or null), which the promise resolves to parsed.
  */
-export function batched<T>(start: (id: number) => void): Promise<T> {
+export function batched<T>(start: (id: number) => void, json = false): Promise<T> {
   const id = allocId()
   return new Promise<T>((resolve, reject) => {
     try {
@@ -71,7 +85,7 @@ export function batched<T>(start: (id: number) => void): Promise<T> {
       return
     }
     if (slots.size === 0) keepAlive(true)
-    slots.set(id, [resolve, reject])
+    slots.set(id, [resolve, reject, json])
   })
 }
 
@@ -124,7 +138,7 @@ export class StartBatch {
     const id = allocId()
     const p = new Promise<T>((resolve, reject) => {
       if (slots.size === 0) keepAlive(true)
-      slots.set(id, [resolve, reject])
+      slots.set(id, [resolve, reject, false])
     })
     if (this.ids.length === 0) {
       this.sys = sys

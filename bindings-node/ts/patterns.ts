@@ -7,9 +7,9 @@ import type { NativeCache, NativeWriteBehind } from './native-binding'
 import { wrapKeyLoader, wrapLoader, wrapWriter } from './callbacks'
 import { makeError, mapError, rethrow } from './errors'
 import type { CacheManager } from './cache-manager'
-import { MISS, cloneJson, probeL1 } from './l1'
+import { MISS, probeL1 } from './l1'
 import { stashed } from './stash'
-import { flushStarts } from './completion'
+import { batched, flushStarts } from './completion'
 import { currentSystem, ensureSystem } from './system'
 import { assertKey, fromJson, invalidArgument, optionsJson, toJson } from './values'
 
@@ -64,8 +64,6 @@ export type Loaded<T> = undefined extends T ? Exclude<T, undefined> | null : T
 
 /** Cache-aside: hit ⇒ the value; miss ⇒ the loader runs once (per process and across processes). */
 export class CacheAside {
-  private readonly inflight = new Map<string, Promise<unknown>>()
-
   /** The cached value of `key`, or what `loader` returns (stored unless null/undefined). */
   get<T>(key: string, loader: () => T | Promise<T>, options?: CacheAsideOptions): Promise<Loaded<T>> {
     try {
@@ -83,24 +81,16 @@ export class CacheAside {
 
   /**
    * The core's synchronous front (`cacheAsideProbe`: key and options checked, then L1) and, on a miss,
-   * the load. Concurrent misses of one key in this process share one crossing into the core (which
-   * single-flights across processes) and one JSON.parse; every caller gets its own deep copy (a copy
-   * costs a fraction of a parse: 1,000 waiters on a 1 KB value save ~10 ms). Joiners share the first
-   * caller's loader and options, as the core's own flights do.
+   * the load. Concurrent misses of one key wait for one load through the core's shared completions:
+   * the first caller's loader and options start it, every caller gets the one result (parsed once,
+   * then each its own deep copy) or the same error object.
    */
   private probeAndLoad<T>(s: NativeCache, key: string, loader: () => T | Promise<T>, opts: string | null): Promise<Loaded<T>> {
     try {
       const hit = probeL1<T>(s, key, opts)
       if (hit !== MISS) return Promise.resolve(hit as Loaded<T>)
-      const flight = this.inflight.get(key)
-      if (flight) return flight.then(cloneJson) as Promise<Loaded<T>>
       flushStarts() // a set made just before reaches Redis first
-      const parsed = s
-        .cacheAsideGet(key, wrapLoader(key, loader), opts)
-        .then((text) => fromJson<unknown>(text), rethrow)
-        .finally(() => this.inflight.delete(key))
-      this.inflight.set(key, parsed)
-      return parsed.then(cloneJson) as Promise<Loaded<T>>
+      return batched<Loaded<T>>((id) => s.cacheAsideStart(id, key, wrapLoader(key, loader), opts), true)
     } catch (e) {
       return Promise.reject(mapError(e))
     }

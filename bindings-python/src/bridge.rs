@@ -29,6 +29,9 @@ pub type LoopCall = Box<dyn for<'py> FnOnce(Python<'py>) + Send>;
 enum Item {
     /// Set a future's result.
     Complete(Py<PyAny>, Outcome),
+    /// Set the results of futures waiting for one load: the outcome converted once, then each
+    /// future its own copy of the value (or the same exception object).
+    CompleteShared(Vec<Py<PyAny>>, Outcome),
     /// Run something on the loop thread (start a user callback).
     Call(LoopCall),
 }
@@ -109,6 +112,11 @@ impl Completions {
                             e.print(py);
                         }
                     }
+                    Item::CompleteShared(futs, outcome) => {
+                        if let Err(e) = complete_shared(py, futs, outcome) {
+                            e.print(py);
+                        }
+                    }
                 }
             }
             Ok(n)
@@ -129,19 +137,61 @@ fn complete_one(py: Python<'_>, fut: &Bound<'_, PyAny>, outcome: Outcome) -> PyR
     }
     match outcome(py) {
         Ok(v) => fut.call_method1("set_result", (v,)).map(|_| ()),
-        Err(e) => {
-            let exc = e.into_value(py);
-            if fut.call_method1("set_exception", (exc.clone_ref(py),)).is_err() {
-                // e.g. StopIteration, which a Future refuses: wrap it so the caller still gets an error.
-                let wrapped = pyo3::exceptions::PyRuntimeError::new_err(format!("callback raised {}", exc.bind(py)));
-                fut.call_method1("set_exception", (wrapped.into_value(py),))?;
-            }
-            Ok(())
-        }
+        Err(e) => set_exception(py, fut, &e.into_value(py)),
     }
 }
 
+fn set_exception(py: Python<'_>, fut: &Bound<'_, PyAny>, exc: &Py<pyo3::exceptions::PyBaseException>) -> PyResult<()> {
+    if fut.call_method1("set_exception", (exc.clone_ref(py),)).is_err() {
+        // e.g. StopIteration, which a Future refuses: wrap it so the caller still gets an error.
+        let wrapped = pyo3::exceptions::PyRuntimeError::new_err(format!("callback raised {}", exc.bind(py)));
+        fut.call_method1("set_exception", (wrapped.into_value(py),))?;
+    }
+    Ok(())
+}
+
+/// Complete every future still waiting (a cancelled one is skipped) with one outcome: the first gets
+/// the converted value, each other one its own deep copy; on failure all get the same exception.
+fn complete_shared(py: Python<'_>, futs: Vec<Py<PyAny>>, outcome: Outcome) -> PyResult<()> {
+    let mut live = Vec::with_capacity(futs.len());
+    for f in futs {
+        if !f.bind(py).call_method0("done")?.is_truthy()? {
+            live.push(f);
+        }
+    }
+    if live.is_empty() {
+        return Ok(());
+    }
+    let outcome = outcome(py);
+    let values = match &outcome {
+        Ok(v) => crate::memo::json_copies(v, live.len() - 1).map(|copies| std::iter::once(v.clone()).chain(copies).collect::<Vec<_>>()),
+        Err(e) => Err(e.clone_ref(py)),
+    };
+    match values {
+        Ok(values) => {
+            for (f, v) in live.iter().zip(values) {
+                f.bind(py).call_method1("set_result", (v,))?;
+            }
+        }
+        Err(e) => {
+            // Each future gets the same exception object (a copy of the value may fail too: then
+            // every caller gets that error rather than waiting for ever).
+            let exc = e.into_value(py);
+            for f in &live {
+                set_exception(py, f.bind(py), &exc)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Completions {
+    /// The caller group of this loop's calls: a load started for one loop is never joined from
+    /// another (its futures must complete on their own loop).
+    pub fn group(&self) -> u64 {
+        Arc::as_ptr(&self.shared) as usize as u64
+    }
+
     /// The shared half, for callbacks that must run on this loop.
     pub fn shared(&self) -> Arc<Shared> {
         self.shared.clone()
@@ -170,6 +220,26 @@ where
             Err(e) => Err(to_py(py, &e)),
         });
         shared.complete(fut, outcome);
+    });
+    Ok(())
+}
+
+/// Run `task`, one load that several futures wait for (the core's shared completions), and complete
+/// them all through `completions` with the result converted once by `convert`.
+pub fn spawn_shared<T, F>(completions: &Completions, task: F, convert: for<'py> fn(Python<'py>, T) -> PyResult<Bound<'py, PyAny>>) -> PyResult<()>
+where
+    T: Send + 'static,
+    F: Future<Output = (stratacache::Result<T>, Vec<Py<PyAny>>)> + Send + 'static,
+{
+    let shared = completions.shared.clone();
+    runtime::handle()?.spawn(async move {
+        // The core's future catches a panic of the load itself and still returns the waiters.
+        let (result, futs) = task.await;
+        let outcome: Outcome = Box::new(move |py| match result {
+            Ok(v) => convert(py, v),
+            Err(e) => Err(to_py(py, &e)),
+        });
+        shared.push(Item::CompleteShared(futs, outcome));
     });
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! `patterns`, `invalidator`, `session`, `ratelimit`). Every method converts, calls the core, maps
 //! errors; async ones complete a future through the bridge.
 
+use stratacache::patterns::Coalescer;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
@@ -60,7 +61,7 @@ pub fn create_system(py: Python<'_>, redis: Option<&Bound<'_, PyAny>>, cache: Op
         // `StrataCache::start`, from this synchronous entry point: a bounded one-time wait (a round
         // trip or two) for the bus's first subscription, detached from the interpreter.
         let inner = py.detach(|| StrataCache::start_blocking(redis, cache, &handle)).py_err(py)?;
-        Ok(System { inner: Arc::new(inner), pid: std::process::id(), memo: Memo::new(memo_capacity) })
+        Ok(System { inner: Arc::new(inner), pid: std::process::id(), memo: Memo::new(memo_capacity), aside_waiters: Coalescer::new() })
     })
 }
 
@@ -88,6 +89,9 @@ pub struct System {
     pub(crate) inner: Arc<StrataCache>,
     pid: u32,
     pub(crate) memo: Memo,
+    /// The futures waiting for each key's cache-aside load, per event loop (the core's shared
+    /// completions).
+    pub(crate) aside_waiters: Arc<Coalescer<Py<PyAny>>>,
 }
 
 impl System {

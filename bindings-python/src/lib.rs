@@ -38,7 +38,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(runtime::_shutdown_runtime, m)?)?;
     m.add_function(wrap_pyfunction!(ratelimit::rate_limit_presets, m)?)?;
     m.add_function(wrap_pyfunction!(ratelimit::rate_limit_headers, m)?)?;
-    m.add_function(wrap_pyfunction!(memo::json_copies, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::_panic_for_tests, m)?)?;
     m.add("MISS", handle::miss(m.py())?)?;
     Ok(())

@@ -117,15 +117,12 @@ pub fn copy_with<'py>(obj: &Bound<'py, PyAny>, shape: &Shape) -> PyResult<Bound<
 }
 
 /// `n` deep copies of a converted JSON value (dicts and lists copied, leaves shared), for the callers
-/// that joined one cache-aside load: the shape is computed once, so each copy costs a fraction of a
-/// conversion.
-#[pyfunction]
+/// that waited for one cache-aside load (the core's shared completions): the shape is computed once,
+/// so each copy costs a fraction of a conversion.
 pub fn json_copies<'py>(value: &Bound<'py, PyAny>, n: usize) -> PyResult<Vec<Bound<'py, PyAny>>> {
-    crate::errors::guarded(|| {
-        if !is_container(value) {
-            return Ok(vec![value.clone(); n]);
-        }
-        let shape = shape_of(value);
-        (0..n).map(|_| copy_with(value, &shape)).collect()
-    })
+    if !is_container(value) {
+        return Ok(vec![value.clone(); n]);
+    }
+    let shape = shape_of(value);
+    (0..n).map(|_| copy_with(value, &shape)).collect()
 }

@@ -5,10 +5,10 @@ use std::sync::{Arc, Mutex};
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use stratacache::patterns::WriteBehind;
+use stratacache::patterns::{Joined, WriteBehind};
 use stratacache::{dynopts, Error, ErrorKind};
 
-use crate::bridge::{spawn, Completions};
+use crate::bridge::{spawn, spawn_shared, Completions};
 use crate::callbacks::{self, CallSite, PyPayload};
 use crate::conv::{from_json, options_value, to_json};
 use crate::errors::IntoPy;
@@ -35,17 +35,36 @@ fn callable(py: Python<'_>, what: &str, f: &Bound<'_, PyAny>) -> PyResult<Py<PyA
 
 #[pymethods]
 impl System {
-    /// `cache_aside.get`: completes with the cached value or the loader's.
+    /// `cache_aside.get` after `cache_aside_probe` missed: `fut` waits for the key's load (the core's
+    /// shared completions, per event loop). The first waiter of a key starts the load with its
+    /// `loader` and `options`; the others join it, and every one gets the same outcome (its own copy of
+    /// the value, or the same exception object).
     fn cache_aside_get(&self, py: Python<'_>, key: &Bound<'_, PyAny>, loader: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
         crate::errors::guarded(|| {
             let key = key_of(key).py_err(py)?;
             let loader = callable(py, "loader", loader)?;
-            let opts = dynopts::aside_options(options_value("cache_aside", options).py_err(py)?).py_err(py)?;
-            let site = CallSite::here(py, completions.shared())?;
             let sys = self.live(py)?;
-            let loader = callbacks::loader(site, loader, key.clone());
-            // The Python layer looked L1 up synchronously just before (and missed).
-            spawn(completions, fut, async move { sys.cache_aside().get_after_l1_miss(&key, loader, &opts).await }, json_or_none)
+            let mine = fut.clone_ref(py);
+            let lead = match sys.cache_aside().join(&self.aside_waiters, completions.group(), &key, fut).py_err(py)? {
+                Joined::Waiting => return Ok(()),
+                Joined::Lead(lead) => lead,
+            };
+            let started = (|| {
+                let opts = dynopts::aside_options(options_value("cache_aside", options).py_err(py)?).py_err(py)?;
+                let site = CallSite::here(py, completions.shared())?;
+                Ok::<_, PyErr>((callbacks::loader(site, loader, key.clone()), opts))
+            })();
+            match started {
+                Ok((loader, opts)) => spawn_shared(completions, lead.load(loader, &opts), json_or_none),
+                Err(e) => {
+                    // This call raises; any other waiter of the key fails with the same error.
+                    let exc = e.clone_ref(py).into_value(py);
+                    for other in lead.abandon().into_iter().filter(|w| !w.is(&mine)) {
+                        let _ = other.bind(py).call_method1("set_exception", (exc.clone_ref(py),));
+                    }
+                    Err(e)
+                }
+            }
         })
     }
 

@@ -196,6 +196,35 @@ describe('cacheAside.get', () => {
     assert.equal(await r.cmd('EXISTS', lockKey(key)), 0, 'the lock is released after the load')
   })
 
+  test('stampedes on several keys finishing together: each caller gets its own key\'s outcome', async () => {
+    // The loads end at the same moment, so their shared completions reach JS in one batch: a value, a
+    // null, an error and another value, each followed by its waiters.
+    let release
+    const gate = new Promise((r) => (release = r))
+    const boom = new MyError('c failed')
+    const loaders = {
+      'ca:multi:a': async () => (await gate, { k: 'a' }),
+      'ca:multi:b': async () => (await gate, null),
+      'ca:multi:c': async () => {
+        await gate
+        throw boom
+      },
+      'ca:multi:d': async () => (await gate, ['d']),
+    }
+    const calls = []
+    for (let i = 0; i < 20; i++) {
+      for (const [key, loader] of Object.entries(loaders)) calls.push([key, cacheAside.get(key, loader, { ttl: 60 })])
+    }
+    await sleep(20)
+    release()
+    const settled = await Promise.allSettled(calls.map(([, p]) => p))
+    for (const [i, [key]] of calls.entries()) {
+      const s = settled[i]
+      if (key === 'ca:multi:c') assert.equal(s.reason, boom, 'c rejects with the object its loader threw')
+      else assert.deepEqual(s.value, { 'ca:multi:a': { k: 'a' }, 'ca:multi:b': null, 'ca:multi:d': ['d'] }[key], `wrong outcome for ${key}`)
+    }
+  })
+
   test('a loader that throws: all 50 concurrent callers reject with that very object; nothing is cached', async () => {
     const key = 'ca:throws'
     const thrown = []

@@ -328,6 +328,65 @@ async def test_a_cancelled_caller_cancels_nobody_else(cache: Any) -> None:
     assert await cache_manager.get("cx") == {"v": [1]}  # the load finished and was stored
 
 
+async def test_stampedes_on_several_keys_finishing_together_keep_their_own_outcomes(cache: Any) -> None:
+    """Loads ending at the same moment reach the loop in one batch of shared completions: each caller
+    still gets its own key's outcome (a value, None, the loader's exception)."""
+    gate = asyncio.Event()
+    boom = MyError("c failed")
+
+    def loader_for(key: str) -> Any:
+        async def load() -> Any:
+            await gate.wait()
+            if key == "c":
+                raise boom
+            return {"a": {"k": "a"}, "b": None, "d": ["d"]}[key]
+        return load
+
+    keys = ["a", "b", "c", "d"] * 20
+    calls = [asyncio.ensure_future(cache_aside.get(f"multi:{k}", loader_for(k), ttl=60)) for k in keys]
+    await asyncio.sleep(0.02)
+    gate.set()
+    results = await bounded(asyncio.gather(*calls, return_exceptions=True))
+    for k, r in zip(keys, results):
+        if k == "c":
+            assert r is boom
+        else:
+            assert r == {"a": {"k": "a"}, "b": None, "d": ["d"]}[k], k
+
+
+def test_callers_on_two_event_loops_each_get_a_result_on_their_own_loop(cache: Any) -> None:
+    """A load started for one loop is never joined from another: each loop's callers are completed on
+    their own loop (the loader runs on each loop that missed; the core still loads once per process
+    at a time, so the second loop finds the stored value or waits for it)."""
+    import threading
+
+    out: dict[str, Any] = {}
+    calls = Counter()
+
+    async def loader() -> Any:
+        calls.calls.append(1)
+        await asyncio.sleep(0.05)
+        return {"v": 1}
+
+    async def many(name: str) -> None:
+        loop = asyncio.get_running_loop()
+        # No timeout here: a result completed on the wrong loop would leave this loop asleep for ever,
+        # and the join below reports it.
+        values = await asyncio.gather(*[cache_aside.get("two-loops", loader, ttl=60) for _ in range(20)])
+        out[name] = (values, loop is asyncio.get_running_loop())
+
+    threads = [threading.Thread(target=asyncio.run, args=(many(n),), daemon=True) for n in ("x", "y")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+        assert not t.is_alive(), "a loop's callers were never completed on their own loop"
+    assert set(out) == {"x", "y"}
+    for values, same_loop in out.values():
+        assert values == [{"v": 1}] * 20 and same_loop
+    assert 1 <= calls.n <= 2
+
+
 async def test_a_bad_option_fails_on_a_hit_exactly_as_on_a_miss(cache: Any) -> None:
     """The core checks the options before looking L1 up, so Python and Node agree (it used to return a
     hit before checking them here)."""

@@ -38,22 +38,9 @@ def _check_callable(what: str, f: Any) -> None:
         raise InvalidArgumentError(f"{what} must be callable, got {type(f).__name__}")
 
 
-class _Flight:
-    """Callers of one event loop waiting for one cache-aside load of a key (see ``CacheAside.get``)."""
-
-    __slots__ = ("loop", "waiters")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.waiters: list[asyncio.Future[Any]] = []
-
-
 class CacheAside:
     """Cache-aside: a hit returns the value; a miss runs the loader once (per process and across
     processes, through a short Redis lock) and stores its result."""
-
-    def __init__(self) -> None:
-        self._flights: dict[str, _Flight] = {}
 
     def get(
         self,
@@ -68,48 +55,15 @@ class CacheAside:
         """The cached value of ``key``, or what ``loader()`` returns (stored unless ``None``)."""
         _check_callable("loader", loader)
         # The core's synchronous front checks the key and the options (a bad option fails on a hit
-        # exactly as on a miss) and looks L1 up. Concurrent misses of one key on one loop then share one
-        # crossing into the core, which single-flights the load in the process and across processes;
-        # each caller gets its own copy of the result. Joiners share the first caller's loader and
-        # options, as the core's own flights do.
-        loop = asyncio.get_running_loop()
+        # exactly as on a miss) and looks L1 up. On a miss, concurrent callers of one key on one loop
+        # wait for one load through the core's shared completions: the first caller's loader and
+        # options start it; each caller gets its own future (cancelling one cancels nobody else's
+        # wait) and its own copy of the result, or the same exception object.
         opts = _options(ttl=ttl, tags=tags, negative_ttl=negative_ttl, lock_lease_ms=lock_lease_ms)
         value = current().cache_aside_probe(key, opts)
         if value is not _MISS:
             return Ready(value)
-        flight = self._flights.get(key)
-        if flight is None or flight.loop is not loop:
-            native = call("cache_aside_get", key, loader, opts)
-            flight = self._flights[key] = _Flight(loop)
-            native.add_done_callback(lambda done: self._settle(key, flight, done))
-        waiter: asyncio.Future[Any] = loop.create_future()
-        flight.waiters.append(waiter)
-        return waiter
-
-    def _settle(self, key: str, flight: _Flight, done: "asyncio.Future[Any]") -> None:
-        """Hand the outcome of a load to every caller that joined it: the same exception object, or
-        each its own copy of the value (the native future itself is never awaited by a caller, so one
-        caller being cancelled cancels nobody else's wait)."""
-        if self._flights.get(key) is flight:
-            del self._flights[key]
-        waiters = [w for w in flight.waiters if not w.done()]
-        if done.cancelled():
-            error: Optional[BaseException] = asyncio.CancelledError()
-        else:
-            error = done.exception()
-        if error is not None:
-            for w in waiters:
-                w.set_exception(error)
-            return
-        try:
-            value = done.result()
-            copies = _native.json_copies(value, len(waiters) - 1) if waiters else []
-        except BaseException as e:  # noqa: BLE001 - whatever it is, no caller may wait forever
-            for w in waiters:
-                w.set_exception(e)
-            return
-        for w, v in zip(waiters, [value, *copies]):
-            w.set_result(v)
+        return call("cache_aside_get", key, loader, opts)
 
     def get_with_refresh(
         self,

@@ -149,6 +149,10 @@ impl CacheAside {
         self.load(key, loader, opts).await
     }
 
+    pub(super) fn check_key(&self, key: &str) -> Result<()> {
+        self.state.manager.check_key_public(key)
+    }
+
     /// The cached value of `key`, if any (no loading).
     pub async fn get_cached(&self, key: &str) -> Result<Option<Arc<str>>> {
         Ok(self.state.manager.get_entry(key).await?.map(|e| e.json.clone()))

@@ -13,12 +13,14 @@ use futures::future::BoxFuture;
 use crate::manager::CacheManager;
 
 mod cache_aside;
+mod coalesce;
 mod lock;
 mod read_through;
 mod write_behind;
 mod write_through;
 
 pub use cache_aside::{AsideOptions, CacheAside, RefreshOptions};
+pub use coalesce::{Coalescer, Joined, Lead, Settled};
 pub use lock::LoadLock;
 pub use read_through::ReadThrough;
 

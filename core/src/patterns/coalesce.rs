@@ -1,0 +1,131 @@
+//! Shared completions for the bindings: concurrent `cacheAside.get` misses of one key, made by one
+//! caller group (a Node environment, a Python event loop), wait for one load and get one result.
+//!
+//! The core's flights already run the loader once per key per process (and once across processes,
+//! through the load lock). What this adds is for the front doors: each of 1,000 concurrent callers
+//! would otherwise get its own completion and convert the same JSON text into its own objects. Here a
+//! binding hands in one *waiter* per caller (a completion id in Node, an `asyncio.Future` in Python);
+//! the first caller of a key leads, the others join, and when the load ends the binding receives the
+//! one result with every waiter at once: it converts the text once and gives each caller its own copy.
+//!
+//! Joiners share the leader's loader and options, exactly as joiners of the core's own flights do.
+//! A waiter never joins a load started by another group: a Python future must be completed on its own
+//! loop.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+
+use futures::FutureExt;
+
+use super::{AsideOptions, CacheAside, Loader};
+use crate::error::{Error, Result};
+
+/// The waiters of one binding, per (group, key). Create one per system and binding.
+pub struct Coalescer<W> {
+    waiting: Mutex<HashMap<(u64, String), Vec<W>>>,
+}
+
+impl<W> Default for Coalescer<W> {
+    fn default() -> Self {
+        Coalescer { waiting: Mutex::new(HashMap::new()) }
+    }
+}
+
+impl<W> std::fmt::Debug for Coalescer<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.waiting.lock().map(|m| m.len()).unwrap_or(0);
+        f.debug_struct("Coalescer").field("keys_loading", &n).finish()
+    }
+}
+
+/// What [`CacheAside::join`] did with a waiter.
+pub enum Joined<W> {
+    /// A load of the key was already running for this group: the waiter gets its result.
+    Waiting,
+    /// The waiter is the first: start the load with [`Lead::load`] (or give it up with
+    /// [`Lead::abandon`]).
+    Lead(Lead<W>),
+}
+
+/// The first waiter's duty: run the load that every waiter of its key gets the result of.
+#[must_use = "the waiters of a lead wait until it is loaded or abandoned"]
+pub struct Lead<W> {
+    waiters: Unwait<W>,
+    aside: CacheAside,
+}
+
+/// The waiters of one (group, key), removed from the coalescer when this is dropped unless taken
+/// before: a load that never ends (its future dropped at shutdown) never wedges its key.
+struct Unwait<W> {
+    coalescer: Arc<Coalescer<W>>,
+    slot: Option<(u64, String)>,
+}
+
+impl<W> Unwait<W> {
+    fn take(&mut self) -> Vec<W> {
+        self.slot.take().map(|slot| self.coalescer.take(&slot)).unwrap_or_default()
+    }
+}
+
+impl<W> Drop for Unwait<W> {
+    fn drop(&mut self) {
+        drop(self.take());
+    }
+}
+
+/// A finished load: its one result, and every waiter of it (the leader first, then in join order).
+pub type Settled<W> = (Result<Option<Arc<str>>>, Vec<W>);
+
+impl<W> Coalescer<W> {
+    /// A coalescer with nobody waiting.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    fn take(&self, slot: &(u64, String)) -> Vec<W> {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(slot).unwrap_or_default()
+    }
+}
+
+impl CacheAside {
+    /// The bindings' miss path of `cacheAside.get`, after [`CacheAside::probe`] missed: add `waiter`
+    /// to the callers of `group` waiting for `key`. The first one gets a [`Lead`].
+    ///
+    /// # Errors
+    /// A bad key (nothing is added then).
+    pub fn join<W: Send + 'static>(&self, coalescer: &Arc<Coalescer<W>>, group: u64, key: &str, waiter: W) -> Result<Joined<W>> {
+        self.check_key(key)?;
+        let slot = (group, key.to_owned());
+        let mut waiting = coalescer.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(list) = waiting.get_mut(&slot) {
+            list.push(waiter);
+            return Ok(Joined::Waiting);
+        }
+        waiting.insert(slot.clone(), vec![waiter]);
+        Ok(Joined::Lead(Lead { waiters: Unwait { coalescer: coalescer.clone(), slot: Some(slot) }, aside: self.clone() }))
+    }
+}
+
+impl<W: Send + 'static> Lead<W> {
+    /// Load the key (the core's flight: L2, then the loader under the cross-process lock) and hand
+    /// the result to every waiter that joined meanwhile. Spawn the returned future: it always ends
+    /// with the waiters, a panic in the load included (then as an internal error).
+    pub fn load(self, loader: Loader, opts: &AsideOptions) -> impl std::future::Future<Output = Settled<W>> + Send + 'static {
+        let Lead { mut waiters, aside } = self;
+        let opts = opts.clone();
+        async move {
+            let key = waiters.slot.as_ref().map(|s| s.1.clone()).unwrap_or_default();
+            let load = aside.get_after_l1_miss(&key, loader, &opts);
+            let result = AssertUnwindSafe(load).catch_unwind().await.unwrap_or_else(|p| Err(Error::from_panic(p)));
+            // Taken after the result: a caller arriving from now on starts a new load (which finds
+            // the value just stored, in L1).
+            (result, waiters.take())
+        }
+    }
+
+    /// Give the load up (the binding could not start it): every waiter of the key, to fail.
+    pub fn abandon(mut self) -> Vec<W> {
+        self.waiters.take()
+    }
+}

@@ -1,0 +1,100 @@
+//! Shared completions (`patterns::Coalescer`): the bindings' waiters of one key and group get one
+//! load and one result; other groups, abandoned and dropped leads never wedge a key.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use stratacache::patterns::{AsideOptions, Coalescer, Joined, Loader};
+use stratacache::ErrorKind;
+use support::{cache, unique_ns, RedisServer};
+
+fn counting_loader(count: Arc<AtomicUsize>, json: &'static str) -> Loader {
+    Arc::new(move || {
+        let count = count.clone();
+        async move {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            Ok(Some(json.to_string()))
+        }
+        .boxed()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiters_of_one_key_and_group_get_one_result_together() {
+    let server = RedisServer::start();
+    let c = cache(&server.url(), &unique_ns("co")).await;
+    let co = Coalescer::<u32>::new();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let aside = c.cache_aside();
+    let mut lead = None;
+    for w in 0..500u32 {
+        match aside.join(&co, 7, "user:1", w).unwrap() {
+            Joined::Lead(l) => {
+                assert!(lead.is_none(), "a second lead for the same key and group");
+                lead = Some(l);
+            }
+            Joined::Waiting => assert!(lead.is_some(), "waiter {w} joined before any lead"),
+        }
+    }
+    let opts = AsideOptions::ttl(Duration::from_secs(60));
+    let (result, waiters) = lead.unwrap().load(counting_loader(runs.clone(), "{\"id\":1}"), &opts).await;
+    assert_eq!(result.unwrap().as_deref(), Some("{\"id\":1}"));
+    assert_eq!(waiters, (0..500).collect::<Vec<u32>>(), "every waiter once, the leader first, in join order");
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    // The load is over: the next caller leads again (and finds the stored value without loading).
+    let Joined::Lead(again) = aside.join(&co, 7, "user:1", 900).unwrap() else { panic!("the key stayed wedged") };
+    let (result, waiters) = again.load(counting_loader(runs.clone(), "{\"id\":2}"), &opts).await;
+    assert_eq!(result.unwrap().as_deref(), Some("{\"id\":1}"));
+    assert_eq!(waiters, vec![900]);
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "a stored value was loaded again");
+}
+
+#[tokio::test]
+async fn another_group_never_joins_and_errors_reach_every_waiter() {
+    let server = RedisServer::start();
+    let c = cache(&server.url(), &unique_ns("co")).await;
+    let co = Coalescer::<&'static str>::new();
+    let aside = c.cache_aside();
+    let Joined::Lead(a) = aside.join(&co, 1, "k", "a1").unwrap() else { panic!() };
+    assert!(matches!(aside.join(&co, 1, "k", "a2").unwrap(), Joined::Waiting));
+    let Joined::Lead(b) = aside.join(&co, 2, "k", "b1").unwrap() else { panic!("group 2 joined group 1's load") };
+    let failing: Loader = Arc::new(|| async { Err(stratacache::Error::new(ErrorKind::Callback, "db down")) }.boxed());
+    let opts = AsideOptions::default();
+    let (ra, wa) = a.load(failing.clone(), &opts).await;
+    assert_eq!(ra.unwrap_err().kind(), ErrorKind::Callback);
+    assert_eq!(wa, vec!["a1", "a2"]);
+    let (rb, wb) = b.load(failing, &opts).await;
+    assert!(rb.is_err());
+    assert_eq!(wb, vec!["b1"]);
+}
+
+#[tokio::test]
+async fn abandoned_and_dropped_leads_free_their_key() {
+    let server = RedisServer::start();
+    let c = cache(&server.url(), &unique_ns("co")).await;
+    let co = Coalescer::<u8>::new();
+    let aside = c.cache_aside();
+    let Joined::Lead(lead) = aside.join(&co, 0, "k", 1).unwrap() else { panic!() };
+    assert!(matches!(aside.join(&co, 0, "k", 2).unwrap(), Joined::Waiting));
+    assert_eq!(lead.abandon(), vec![1, 2], "abandon hands back every waiter to fail");
+    let Joined::Lead(lead) = aside.join(&co, 0, "k", 3).unwrap() else { panic!("abandoned key stayed wedged") };
+    // A load future dropped before it ends (shutdown) frees the key too.
+    drop(lead.load(Arc::new(|| async { Ok(None) }.boxed()), &AsideOptions::default()));
+    assert!(matches!(aside.join(&co, 0, "k", 4).unwrap(), Joined::Lead(_)), "dropped load left the key wedged");
+    assert!(format!("{co:?}").contains("keys_loading"));
+}
+
+#[tokio::test]
+async fn a_bad_key_is_refused_before_anyone_waits() {
+    let server = RedisServer::start();
+    let c = cache(&server.url(), &unique_ns("co")).await;
+    let co = Coalescer::<u8>::new();
+    let err = c.cache_aside().join(&co, 0, "", 1).err().expect("an empty key was accepted");
+    assert_eq!(err.kind(), ErrorKind::InvalidKey);
+    assert!(matches!(c.cache_aside().join(&co, 0, "", 2), Err(_)));
+}
