@@ -26,8 +26,6 @@ export declare class NativeCache {
   onInvalidation(listener: ((arg: string) => unknown)): number
   /** Remove a listener. */
   offInvalidation(id: number): boolean
-  /** Register the rule of a domain: `rule(id)` resolves to the outcome of `{ keys?, tags?, patterns? }`. */
-  registerDomain(domain: string, rule: ((arg: string) => Promise<string>)): void
   /**
    * Invalidate what a domain's rule (registered, else built-in) says for `id`; resolves to the
    * targets as JSON text.
@@ -97,10 +95,6 @@ export declare class NativeCache {
   cacheAsideGetWithRefresh(key: string, loader: ((arg: string) => Promise<string>), options?: string | undefined | null): Promise<string | null>
   /** `writeThrough.write`: the writer first, the cache only on success. */
   writeThrough(key: string, json: string, writer: ((arg: string) => Promise<string>), options?: string | undefined | null): Promise<void>
-  /** `readThrough.registerLoader`. */
-  registerLoader(pattern: string, loader: ((arg: string) => Promise<string>)): void
-  /** `readThrough.unregisterLoader`. */
-  unregisterLoader(pattern: string): boolean
   /** `readThrough.read`. */
   readThrough(key: string, options?: string | undefined | null): Promise<string | null>
   /** A new write-behind queue (`WriteBehindPattern`), flushed by `close()`. */
@@ -171,10 +165,17 @@ export interface CacheStatsJs {
 }
 
 /**
- * Build a system from Redis and cache options (JSON text); resolves once the invalidation bus has
- * subscribed or failed to (bounded, see `StrataCache::start`).
+ * Set the process system's `redis` or `cache` options (JSON text); throws a config error naming a bad
+ * option, or when the system already runs with other options.
  */
-export declare function createSystem(redis?: string | undefined | null, cache?: string | undefined | null): Promise<NativeCache>
+export declare function configure(kind: string, options?: string | undefined | null): void
+
+/**
+ * Create the process system from the options set so far; resolves once the invalidation bus has
+ * subscribed or failed to (bounded, see `StrataCache::start`). Rejects with `ERR_STRATACACHE_CLOSED`
+ * after a shutdown.
+ */
+export declare function createSystem(): Promise<NativeCache>
 
 /** An L1 entry: its id (changes whenever the entry does) and its JSON text. */
 export interface L1Peek {
@@ -210,6 +211,9 @@ export interface L2StatsJs {
   errors: number
 }
 
+/** Mark the process system shut down (calls reject with `ERR_STRATACACHE_CLOSED` until `reopen`). */
+export declare function markShutDown(): void
+
 /** The standard headers of a decision as `[name, value]` pairs (see the core's `ratelimit::headers`). */
 export declare function rateLimitHeaders(allowed: boolean, total: number, remaining: number, resetTime: number, retryAfter?: number | undefined | null, windowMs?: number | undefined | null): Array<Array<string>>
 
@@ -226,11 +230,29 @@ export interface RateLimitStatsJs {
   fallbacks: number
 }
 
-/** Check cache options (JSON text); throws a config error naming what is wrong. */
-export declare function validateCacheOptions(cache?: string | undefined | null): void
+/**
+ * Register the rule of a domain with the process (every system, now and after a restart, uses it):
+ * `rule(id)` resolves to the outcome of `{ keys?, tags?, patterns? }`.
+ */
+export declare function registerDomain(domain: string, rule: ((arg: string) => Promise<string>)): void
 
-/** Check Redis options (JSON text) without connecting; throws a config error naming what is wrong. */
-export declare function validateRedisOptions(redis?: string | undefined | null): void
+/**
+ * `readThrough.registerLoader`: registered with the process (every system, now and after a restart,
+ * uses it).
+ */
+export declare function registerLoader(pattern: string, loader: ((arg: string) => Promise<string>)): void
+
+/** Allow the process system to be created again after a shutdown. */
+export declare function reopen(): void
+
+/**
+ * Remove the registered rule of a domain (a built-in domain falls back to its built-in rule);
+ * whether there was one.
+ */
+export declare function unregisterDomain(domain: string): boolean
+
+/** `readThrough.unregisterLoader`. */
+export declare function unregisterLoader(pattern: string): boolean
 
 /** Counters of a write-behind queue. */
 export interface WriteBehindStatsJs {

@@ -3,36 +3,58 @@
 //! `patterns`, `invalidator`, `session`, `ratelimit`).
 
 use stratacache::patterns::Coalescer;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
+use stratacache::singleton::{EntryNames, Options, Singleton};
 use stratacache::{dynopts, StrataCache};
 
 use crate::completion::Completer;
 use crate::error::{parse_json, IntoNapi};
 
-/// Check Redis options (JSON text) without connecting; throws a config error naming what is wrong.
+/// The process-wide system's rules and registries (the core's `Singleton`), with this binding's names.
+pub(crate) static PROCESS: LazyLock<Singleton> =
+    LazyLock::new(|| Singleton::new(EntryNames { initialize: "initializeCacheSystem()", shutdown: "shutdownCacheSystem()" }));
+
+/// Set the process system's `redis` or `cache` options (JSON text); throws a config error naming a bad
+/// option, or when the system already runs with other options.
 #[napi(catch_unwind)]
-pub fn validate_redis_options(redis: Option<String>) -> Result<()> {
-    dynopts::redis_options(parse_json("redis", redis)?).napi()?.resolve().napi().map(|_| ())
+pub fn configure(kind: String, options: Option<String>) -> Result<()> {
+    let which = match kind.as_str() {
+        "redis" => Options::Redis,
+        "cache" => Options::Cache,
+        other => return Err(crate::error::internal(&format!("unknown options kind {other:?}"))),
+    };
+    PROCESS.configure(which, Some(parse_json(&kind, options)?)).napi()
 }
 
-/// Check cache options (JSON text); throws a config error naming what is wrong.
+/// Allow the process system to be created again after a shutdown.
 #[napi(catch_unwind)]
-pub fn validate_cache_options(cache: Option<String>) -> Result<()> {
-    dynopts::cache_options(parse_json("cache", cache)?).napi()?.resolve().napi().map(|_| ())
+pub fn reopen() {
+    PROCESS.reopen();
 }
 
-/// Build a system from Redis and cache options (JSON text); resolves once the invalidation bus has
-/// subscribed or failed to (bounded, see `StrataCache::start`).
+/// Mark the process system shut down (calls reject with `ERR_STRATACACHE_CLOSED` until `reopen`).
+#[napi(catch_unwind)]
+pub fn mark_shut_down() {
+    PROCESS.shut_down();
+}
+
+/// Create the process system from the options set so far; resolves once the invalidation bus has
+/// subscribed or failed to (bounded, see `StrataCache::start`). Rejects with `ERR_STRATACACHE_CLOSED`
+/// after a shutdown.
 #[napi]
-pub async fn create_system(redis: Option<String>, cache: Option<String>) -> Result<NativeCache> {
+pub async fn create_system() -> Result<NativeCache> {
     crate::logging::init();
-    let redis = dynopts::redis_options(parse_json("redis", redis)?).napi()?.resolve().napi()?;
-    let cache = dynopts::cache_options(parse_json("cache", cache)?).napi()?.resolve().napi()?;
-    let inner = StrataCache::start(redis, cache).await.napi()?;
-    Ok(NativeCache { inner: Arc::new(inner), completer: OnceLock::new(), aside_options: Default::default(), aside_waiters: Coalescer::new() })
+    let (redis, cache) = PROCESS.begin_start().napi()?;
+    match StrataCache::start(redis, cache, PROCESS.registries().clone()).await {
+        Ok(inner) => Ok(NativeCache { inner: Arc::new(inner), completer: OnceLock::new(), aside_options: Default::default(), aside_waiters: Coalescer::new() }),
+        Err(e) => {
+            PROCESS.start_failed();
+            Err(e).napi()
+        }
+    }
 }
 
 /// One stratacache system.

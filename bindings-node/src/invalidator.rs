@@ -59,19 +59,6 @@ impl NativeCache {
         self.handle().invalidator().off_invalidation(id as u64)
     }
 
-    /// Register the rule of a domain: `rule(id)` resolves to the outcome of `{ keys?, tags?, patterns? }`.
-    #[napi(catch_unwind)]
-    pub fn register_domain(&self, domain: String, rule: ThreadsafeFunction<String, Promise<String>, String, Status, false, true>) -> Result<()> {
-        let loader = callbacks::key_loader(rule);
-        let name = domain.clone();
-        let rule: DomainRule = Arc::new(move |id: String, ctx: &stratacache::callbacks::CallContext| {
-            let (loader, name) = (loader.clone(), name.clone());
-            let fut = loader(id.clone(), ctx);
-            Box::pin(async move { targets_from_json(&name, &id, fut.await?.as_deref()) })
-        });
-        self.handle().domains().register(&domain, rule).napi()
-    }
-
     /// Invalidate what a domain's rule (registered, else built-in) says for `id`; resolves to the
     /// targets as JSON text.
     #[napi]
@@ -98,4 +85,25 @@ impl NativeCache {
     pub fn bus_source(&self) -> String {
         self.handle().manager().bus().source().to_owned()
     }
+}
+
+/// Register the rule of a domain with the process (every system, now and after a restart, uses it):
+/// `rule(id)` resolves to the outcome of `{ keys?, tags?, patterns? }`.
+#[napi(catch_unwind)]
+pub fn register_domain(domain: String, rule: ThreadsafeFunction<String, Promise<String>, String, Status, false, true>) -> Result<()> {
+    let loader = callbacks::key_loader(rule);
+    let name = domain.clone();
+    let rule: DomainRule = Arc::new(move |id: String, ctx: &stratacache::callbacks::CallContext| {
+        let (loader, name) = (loader.clone(), name.clone());
+        let fut = loader(id.clone(), ctx);
+        Box::pin(async move { targets_from_json(&name, &id, fut.await?.as_deref()) })
+    });
+    crate::handle::PROCESS.registries().domain_rules().register(&domain, rule).napi()
+}
+
+/// Remove the registered rule of a domain (a built-in domain falls back to its built-in rule);
+/// whether there was one.
+#[napi(catch_unwind)]
+pub fn unregister_domain(domain: String) -> bool {
+    crate::handle::PROCESS.registries().domain_rules().unregister(&domain)
 }

@@ -71,18 +71,6 @@ impl NativeCache {
         sys.write_through().write(&key, &json, callbacks::writer(writer), &opts).await.napi()
     }
 
-    /// `readThrough.registerLoader`.
-    #[napi(catch_unwind)]
-    pub fn register_loader(&self, pattern: String, loader: ThreadsafeFunction<String, Promise<String>, String, Status, false, true>) -> Result<()> {
-        self.handle().read_through().register_loader(&pattern, callbacks::key_loader(loader)).napi()
-    }
-
-    /// `readThrough.unregisterLoader`.
-    #[napi(catch_unwind)]
-    pub fn unregister_loader(&self, pattern: String) -> bool {
-        self.handle().read_through().unregister_loader(&pattern)
-    }
-
     /// `readThrough.read`.
     #[napi]
     pub async fn read_through(&self, key: String, options: Option<String>) -> Result<Option<String>> {
@@ -104,6 +92,19 @@ impl NativeCache {
         }
         Ok(NativeWriteBehind { inner: self.handle().new_write_behind(opts) })
     }
+}
+
+/// `readThrough.registerLoader`: registered with the process (every system, now and after a restart,
+/// uses it).
+#[napi(catch_unwind)]
+pub fn register_loader(pattern: String, loader: ThreadsafeFunction<String, Promise<String>, String, Status, false, true>) -> Result<()> {
+    crate::handle::PROCESS.registries().loaders().register(&pattern, callbacks::key_loader(loader)).napi()
+}
+
+/// `readThrough.unregisterLoader`.
+#[napi(catch_unwind)]
+pub fn unregister_loader(pattern: String) -> bool {
+    crate::handle::PROCESS.registries().loaders().unregister(&pattern)
 }
 
 /// Counters of a write-behind queue.

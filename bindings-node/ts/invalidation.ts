@@ -5,7 +5,8 @@
 import type { NativeCache } from './native-binding'
 import { wrapRule } from './callbacks'
 import { rethrow } from './errors'
-import { currentSystem, ensureSystem, onSystem } from './system'
+import { ensureSystem, onSystem } from './system'
+import native = require('./native')
 import { assertKey, assertStrings, invalidArgument } from './values'
 
 /** One invalidation, as listeners see it. */
@@ -110,27 +111,29 @@ export class CacheInvalidator {
   }
 }
 
-/** Domain rules: an id → keys, tags and patterns to invalidate; built-ins for the guide's domains. */
+/**
+ * Domain rules: an id → keys, tags and patterns to invalidate; built-ins for the guide's domains.
+ * Rules belong to the process: they stay registered across `shutdownCacheSystem()`.
+ */
 export class DomainInvalidator {
-  private readonly rules = new Map<string, (id: string) => Promise<string>>()
-
-  constructor() {
-    onSystem((s: NativeCache) => {
-      for (const [domain, rule] of this.rules) s.registerDomain(domain, rule)
-    })
-  }
-
   /**
    * Register (or replace) the rule of `domain`: `rule(id)` returns `{ keys?, tags?, patterns? }` (or a
    * promise of it); anything else makes `invalidate` reject with `ERR_STRATACACHE_INVALID_ARGUMENT`.
    */
   register(domain: string, rule: (id: string) => DomainTargets | Promise<DomainTargets>): void {
-    if (typeof domain !== 'string' || domain === '') throw invalidArgument(`domain must be a non-empty string, got ${JSON.stringify(domain)}`)
+    if (typeof domain !== 'string') throw invalidArgument(`domain must be a non-empty string, got ${JSON.stringify(domain)}`)
     if (typeof rule !== 'function') throw invalidArgument(`rule must be a function, got ${typeof rule}`)
-    const wrapped = wrapRule(rule)
-    this.rules.set(domain, wrapped)
-    const s = currentSystem()
-    if (s) s.registerDomain(domain, wrapped)
+    // Registered with the process (the core's registry): the rule stays across a restart.
+    try {
+      native.registerDomain(domain, wrapRule(rule))
+    } catch (e) {
+      rethrow(e)
+    }
+  }
+
+  /** Remove the registered rule of `domain` (a built-in domain falls back to its built-in rule); returns whether there was one. */
+  unregister(domain: string): boolean {
+    return native.unregisterDomain(domain)
   }
 
   /** Invalidate what `domain`'s rule says for `id` (a non-empty string or a finite number); resolves to those targets. */

@@ -11,6 +11,7 @@ import { MISS, probeL1 } from './l1'
 import { stashed } from './stash'
 import { batched, flushStarts } from './completion'
 import { currentSystem, ensureSystem } from './system'
+import native = require('./native')
 import { assertKey, fromJson, invalidArgument, optionsJson, toJson } from './values'
 
 /** Options of `cacheAside.get` and `readThrough.read`. */
@@ -181,37 +182,32 @@ export class WriteBehindPattern {
   }
 }
 
-/** Read-through: loaders registered by glob pattern; the most specific pattern wins. */
+/**
+ * Read-through: loaders registered by glob pattern; the most specific pattern wins. Loaders belong to
+ * the process (the core's registry): they stay registered across `shutdownCacheSystem()` and
+ * re-initialization.
+ */
 export class ReadThrough {
-  private readonly loaders = new Map<string, (key: string) => Promise<string>>()
-  private registeredOn: NativeCache | null = null
-
   /** Register `loader` for keys matching `pattern` (`*` any run, `?` one character). */
   registerLoader<T>(pattern: string, loader: (key: string) => T | Promise<T>): void {
-    if (typeof pattern !== 'string' || pattern === '') throw invalidArgument(`pattern must be a non-empty string, got ${JSON.stringify(pattern)}`)
+    if (typeof pattern !== 'string') throw invalidArgument(`pattern must be a non-empty string, got ${JSON.stringify(pattern)}`)
     assertFunction(loader, 'loader')
-    const wrapped = wrapKeyLoader(loader)
-    this.loaders.set(pattern, wrapped)
-    const sys = currentSystem()
-    if (sys && this.registeredOn === sys) sys.registerLoader(pattern, wrapped)
+    try {
+      native.registerLoader(pattern, wrapKeyLoader(loader))
+    } catch (e) {
+      rethrow(e)
+    }
   }
 
   /** Remove the loader of `pattern`; returns whether there was one. */
   unregisterLoader(pattern: string): boolean {
-    const had = this.loaders.delete(pattern)
-    const sys = currentSystem()
-    if (sys && this.registeredOn === sys) sys.unregisterLoader(pattern)
-    return had
+    return native.unregisterLoader(pattern)
   }
 
   /** The value of `key`: a hit, or the matching loader's result (stored). No match ⇒ `ERR_STRATACACHE_NO_LOADER`. */
   async read<T = unknown>(key: string, options?: CacheAsideOptions): Promise<T | null> {
     assertKey(key)
     const sys = await ensureSystem()
-    if (this.registeredOn !== sys) {
-      for (const [pattern, loader] of this.loaders) sys.registerLoader(pattern, loader)
-      this.registeredOn = sys
-    }
     const text = await sys.readThrough(key, optionsJson(options)).catch(rethrow)
     return fromJson<T>(text)
   }

@@ -5,7 +5,7 @@
  */
 import native = require('./native')
 import type { NativeCache } from './native-binding'
-import { makeError, rethrow } from './errors'
+import { rethrow } from './errors'
 import { clearMemo } from './l1'
 import { installDrain } from './completion'
 import { optionsJson } from './values'
@@ -75,11 +75,10 @@ export interface RedisClientHandle {
   ping(): Promise<boolean>
 }
 
-let redisOptions: string | null = null
-let cacheOptions: string | null = null
+// The rules (options before first use, closed after shutdown until re-opened) are the core's
+// `Singleton`, held by the native module; this file keeps only the JS object of the running system.
 let system: NativeCache | null = null
 let pending: Promise<NativeCache> | null = null
-let closed = false
 let initialized: Promise<InitializeResult> | null = null
 
 const creationHooks: Array<(s: NativeCache) => void> = []
@@ -95,16 +94,11 @@ export function currentSystem(): NativeCache | null {
   return system
 }
 
-/** The native system, created on first use. */
+/** The native system, created on first use (rejects with `ERR_STRATACACHE_CLOSED` after shutdown). */
 export function ensureSystem(): Promise<NativeCache> {
   if (system) return Promise.resolve(system)
-  if (closed) {
-    return Promise.reject(
-      makeError('ERR_STRATACACHE_CLOSED', 'the cache system has been shut down; call initializeCacheSystem() to start it again'),
-    )
-  }
   if (!pending) {
-    pending = native.createSystem(redisOptions, cacheOptions).then(
+    pending = native.createSystem().then(
       (s) => {
         installDrain(s)
         system = s
@@ -121,28 +115,17 @@ export function ensureSystem(): Promise<NativeCache> {
 }
 
 function configure(kind: 'redis' | 'cache', json: string | null): void {
-  // Validate first, so a bad option is named even when the system is already running.
   try {
-    if (kind === 'redis') native.validateRedisOptions(json)
-    else native.validateCacheOptions(json)
+    native.configure(kind, json)
   } catch (e) {
     rethrow(e)
   }
-  const current = kind === 'redis' ? redisOptions : cacheOptions
-  if ((system || pending) && json !== current) {
-    throw makeError(
-      'ERR_STRATACACHE_CONFIG',
-      `the cache system is already running with other ${kind} options; configure it before first use, or call shutdownCacheSystem() first`,
-    )
-  }
-  if (kind === 'redis') redisOptions = json
-  else cacheOptions = json
 }
 
 /** Configure the process-wide Redis connection the singletons use (before first use). */
 export function createRedisClient(options: RedisClientOptions = {}): RedisClientHandle {
   configure('redis', optionsJson(options))
-  closed = false
+  native.reopen()
   return {
     options: Object.freeze({ ...options }),
     ping: () =>
@@ -165,14 +148,14 @@ export function configureCache(options: CacheManagerOptions | undefined): void {
  * the background). Idempotent; after `shutdownCacheSystem()` it starts the system again.
  */
 export function initializeCacheSystem(options: InitializeOptions = {}): Promise<InitializeResult> {
-  if (initialized && !closed) return initialized
+  if (initialized) return initialized
   try {
     if (options.redis) configure('redis', optionsJson(options.redis))
     if (options.cache) configure('cache', optionsJson(options.cache))
   } catch (e) {
     return Promise.reject(e)
   }
-  closed = false
+  native.reopen()
   initialized = ensureSystem().then(async (s) => {
     try {
       await s.ping()
@@ -190,11 +173,11 @@ export function initializeCacheSystem(options: InitializeOptions = {}): Promise<
 
 /** Close everything; afterwards the process exits by itself. Cache calls then reject until `initializeCacheSystem()`. */
 export async function shutdownCacheSystem(): Promise<void> {
+  native.markShutDown()
   const s = system ?? (pending ? await pending.catch(() => null) : null)
   system = null
   pending = null
   initialized = null
-  closed = true
   clearMemo()
   if (s) await s.close()
 }

@@ -4,12 +4,13 @@
 //! errors; async ones complete a future through the bridge.
 
 use stratacache::patterns::Coalescer;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyString;
-use stratacache::{dynopts, Error, ErrorKind, StrataCache};
+use stratacache::singleton::{EntryNames, Options, Singleton};
+use stratacache::{Error, ErrorKind, StrataCache};
 
 use crate::bridge::{spawn, Completions};
 use crate::conv::options_value;
@@ -48,38 +49,55 @@ pub(crate) fn none<'py>(py: Python<'py>, _: ()) -> PyResult<Bound<'py, PyAny>> {
 }
 
 
-/// Build a system from option dicts (`None` for defaults). Opens no connection.
+/// The process-wide system's rules and registries (the core's `Singleton`), with this binding's names.
+pub(crate) static PROCESS: LazyLock<Singleton> =
+    LazyLock::new(|| Singleton::new(EntryNames { initialize: "initialize_cache_system()", shutdown: "shutdown_cache_system()" }));
+
+/// Set the process system's `"redis"` or `"cache"` options (a dict); raises `ConfigError` naming a bad
+/// option, or when the system already runs with other options.
 #[pyfunction]
-#[pyo3(signature = (redis=None, cache=None))]
-pub fn create_system(py: Python<'_>, redis: Option<&Bound<'_, PyAny>>, cache: Option<&Bound<'_, PyAny>>) -> PyResult<System> {
+pub fn configure(py: Python<'_>, kind: &str, options: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
     crate::errors::guarded(|| {
-        let redis = dynopts::redis_options(options_value("redis", redis).py_err(py)?).py_err(py)?.resolve().py_err(py)?;
-        let cache = dynopts::cache_options(options_value("cache", cache).py_err(py)?).py_err(py)?.resolve().py_err(py)?;
+        let which = match kind {
+            "redis" => Options::Redis,
+            "cache" => Options::Cache,
+            other => return Err(crate::errors::to_py(py, &Error::new(ErrorKind::Internal, format!("unknown options kind {other:?}")))),
+        };
+        PROCESS.configure(which, Some(options_value(kind, options).py_err(py)?)).py_err(py)
+    })
+}
+
+/// Allow the process system to be created again after a shutdown.
+#[pyfunction]
+pub fn reopen() {
+    PROCESS.reopen();
+}
+
+/// Mark the process system shut down (calls raise `ClosedError` until `reopen`).
+#[pyfunction]
+pub fn mark_shut_down() {
+    PROCESS.shut_down();
+}
+
+/// Create the process system from the options set so far. Opens no connection; raises `ClosedError`
+/// after a shutdown.
+#[pyfunction]
+pub fn create_system(py: Python<'_>) -> PyResult<System> {
+    crate::errors::guarded(|| {
+        let (redis, cache) = PROCESS.begin_start().py_err(py)?;
         crate::logging::init();
-        let handle = runtime::handle()?;
-        let memo_capacity = cache.l1_max_size.min(100_000) as usize;
-        // `StrataCache::start`, from this synchronous entry point: a bounded one-time wait (a round
-        // trip or two) for the bus's first subscription, detached from the interpreter.
-        let inner = py.detach(|| StrataCache::start_blocking(redis, cache, &handle)).py_err(py)?;
-        Ok(System { inner: Arc::new(inner), pid: std::process::id(), memo: Memo::new(memo_capacity), aside_waiters: Coalescer::new() })
-    })
-}
-
-/// Check Redis options without connecting (raises the config error naming what is wrong).
-#[pyfunction]
-#[pyo3(signature = (redis=None))]
-pub fn validate_redis_options(py: Python<'_>, redis: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-    crate::errors::guarded(|| {
-        dynopts::redis_options(options_value("redis", redis).py_err(py)?).py_err(py)?.resolve().py_err(py).map(|_| ())
-    })
-}
-
-/// Check cache options (raises the config error naming what is wrong).
-#[pyfunction]
-#[pyo3(signature = (cache=None))]
-pub fn validate_cache_options(py: Python<'_>, cache: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-    crate::errors::guarded(|| {
-        dynopts::cache_options(options_value("cache", cache).py_err(py)?).py_err(py)?.resolve().py_err(py).map(|_| ())
+        let started = (|| {
+            let handle = runtime::handle()?;
+            // `StrataCache::start`, from this synchronous entry point: a bounded one-time wait (a round
+            // trip or two) for the bus's first subscription, detached from the interpreter.
+            let memo_capacity = cache.l1_max_size.min(100_000) as usize;
+            let inner = py.detach(|| StrataCache::start_blocking(redis, cache, PROCESS.registries().clone(), &handle)).py_err(py)?;
+            Ok(System { inner: Arc::new(inner), pid: std::process::id(), memo: Memo::new(memo_capacity), aside_waiters: Coalescer::new() })
+        })();
+        if started.is_err() {
+            PROCESS.start_failed();
+        }
+        started
     })
 }
 

@@ -76,20 +76,6 @@ impl System {
         })
     }
 
-    /// Register the rule of a domain: `rule(id)` returns `{"keys", "tags", "patterns"}` (may be async).
-    fn register_domain(&self, py: Python<'_>, domain: &str, rule: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
-            let loader = callbacks::key_loader(rule);
-            let name = domain.to_owned();
-            let rule: DomainRule = Arc::new(move |id: String, ctx: &stratacache::callbacks::CallContext| {
-                let fut = loader(id.clone(), ctx);
-                let name = name.clone();
-                Box::pin(async move { targets_from_json(&name, &id, fut.await?.as_deref()) })
-            });
-            self.live(py)?.domains().register(domain, rule).py_err(py)
-        })
-    }
-
     /// Invalidate what a domain's rule says for `id`: completes with the targets dict.
     fn invalidate_domain(&self, py: Python<'_>, domain: String, id: String, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
         crate::errors::guarded(|| {
@@ -119,4 +105,27 @@ impl System {
             Ok(self.live(py)?.manager().bus().source().to_owned())
         })
     }
+}
+
+/// Register the rule of a domain with the process (every system, now and after a restart, uses it):
+/// `rule(id)` returns (or resolves to) `{"keys": …, "tags": …, "patterns": …}`.
+#[pyfunction]
+pub fn register_domain(py: Python<'_>, domain: &str, rule: Py<PyAny>) -> PyResult<()> {
+    crate::errors::guarded(|| {
+        let loader = callbacks::key_loader(rule);
+        let name = domain.to_owned();
+        let rule: DomainRule = Arc::new(move |id: String, ctx: &stratacache::callbacks::CallContext| {
+            let fut = loader(id.clone(), ctx);
+            let name = name.clone();
+            Box::pin(async move { targets_from_json(&name, &id, fut.await?.as_deref()) })
+        });
+        crate::handle::PROCESS.registries().domain_rules().register(domain, rule).py_err(py)
+    })
+}
+
+/// Remove the registered rule of a domain (a built-in domain falls back to its built-in rule);
+/// whether there was one.
+#[pyfunction]
+pub fn unregister_domain(domain: &str) -> PyResult<bool> {
+    crate::errors::guarded(|| Ok(crate::handle::PROCESS.registries().domain_rules().unregister(domain)))
 }

@@ -32,8 +32,13 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<patterns::WriteBehindHandle>()?;
     m.add_class::<callbacks::Resolver>()?;
     m.add_function(wrap_pyfunction!(handle::create_system, m)?)?;
-    m.add_function(wrap_pyfunction!(handle::validate_redis_options, m)?)?;
-    m.add_function(wrap_pyfunction!(handle::validate_cache_options, m)?)?;
+    m.add_function(wrap_pyfunction!(handle::configure, m)?)?;
+    m.add_function(wrap_pyfunction!(handle::reopen, m)?)?;
+    m.add_function(wrap_pyfunction!(handle::mark_shut_down, m)?)?;
+    m.add_function(wrap_pyfunction!(patterns::register_loader, m)?)?;
+    m.add_function(wrap_pyfunction!(patterns::unregister_loader, m)?)?;
+    m.add_function(wrap_pyfunction!(invalidator::register_domain, m)?)?;
+    m.add_function(wrap_pyfunction!(invalidator::unregister_domain, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_after_fork_in_child, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_shutdown_runtime, m)?)?;
     m.add_function(wrap_pyfunction!(ratelimit::rate_limit_presets, m)?)?;

@@ -109,21 +109,6 @@ impl System {
         })
     }
 
-    /// `read_through.register_loader`.
-    fn register_loader(&self, py: Python<'_>, pattern: &str, loader: &Bound<'_, PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
-            let loader = callable(py, "loader", loader)?;
-            self.live(py)?.read_through().register_loader(pattern, callbacks::key_loader(loader)).py_err(py)
-        })
-    }
-
-    /// `read_through.unregister_loader`.
-    fn unregister_loader(&self, py: Python<'_>, pattern: &str) -> PyResult<bool> {
-        crate::errors::guarded(|| {
-            Ok(self.live(py)?.read_through().unregister_loader(pattern))
-        })
-    }
-
     /// `read_through.read`: the loader runs on the caller's loop.
     fn read_through(&self, py: Python<'_>, key: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
         crate::errors::guarded(|| {
@@ -215,4 +200,20 @@ impl WriteBehindHandle {
             Ok(d)
         })
     }
+}
+
+/// `read_through.register_loader`: registered with the process (every system, now and after a
+/// restart, uses it).
+#[pyfunction]
+pub fn register_loader(py: Python<'_>, pattern: &str, loader: &Bound<'_, PyAny>) -> PyResult<()> {
+    crate::errors::guarded(|| {
+        let loader = callable(py, "loader", loader)?;
+        crate::handle::PROCESS.registries().loaders().register(pattern, callbacks::key_loader(loader)).py_err(py)
+    })
+}
+
+/// `read_through.unregister_loader`: whether there was one.
+#[pyfunction]
+pub fn unregister_loader(pattern: &str) -> PyResult<bool> {
+    crate::errors::guarded(|| Ok(crate::handle::PROCESS.registries().loaders().unregister(pattern)))
 }

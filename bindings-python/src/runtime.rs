@@ -42,6 +42,7 @@ pub fn handle() -> PyResult<Handle> {
 /// Forget the runtime inherited across `fork()` (called in the child by `os.register_at_fork`).
 #[pyfunction]
 pub fn _after_fork_in_child() {
+    crate::handle::PROCESS.forget_after_fork();
     let mut guard = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
     if guard.as_ref().is_some_and(|o| o.pid != std::process::id()) {
         std::mem::forget(guard.take());

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::bus::{Bus, SubscriberContext};
-use crate::invalidator::{CacheInvalidator, DomainInvalidator};
+use crate::invalidator::{CacheInvalidator, DomainInvalidator, DomainRules};
 use crate::ratelimit::RateLimiter;
 use crate::session::SessionManager;
 use crate::config::{CacheConfig, CacheOptions, RedisConfig, RedisOptions};
@@ -13,8 +13,35 @@ use crate::key::KeySchema;
 use crate::l1::L1;
 use crate::l2::L2;
 use crate::manager::CacheManager;
-use crate::patterns::{CacheAside, Patterns, ReadThrough, WriteBehind, WriteBehindOptions, WriteThrough};
+use crate::patterns::{CacheAside, Loaders, Patterns, ReadThrough, WriteBehind, WriteBehindOptions, WriteThrough};
 use crate::tasks::Tasks;
+
+/// The user callbacks a system looks up by name: read-through loaders and domain rules. Cheap to
+/// clone (clones share them). A system gets fresh ones unless given these: the bindings keep one per
+/// process, so that what a user registered outlives `shutdownCacheSystem()` and re-initialization.
+#[derive(Clone, Default)]
+pub struct Registries {
+    loaders: Loaders,
+    domain_rules: DomainRules,
+}
+
+impl Registries {
+    /// The read-through loaders.
+    pub fn loaders(&self) -> &Loaders {
+        &self.loaders
+    }
+
+    /// The domain rules.
+    pub fn domain_rules(&self) -> &DomainRules {
+        &self.domain_rules
+    }
+}
+
+impl std::fmt::Debug for Registries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registries").finish_non_exhaustive()
+    }
+}
 
 /// Builds a [`StrataCache`]. Every setting is optional: unset ones come from the environment, then
 /// the documented defaults (see [`crate::config`]).
@@ -76,7 +103,7 @@ impl StrataCacheBuilder {
     pub async fn build(self) -> Result<StrataCache> {
         let redis = self.redis.resolve()?;
         let cache = self.cache.resolve()?;
-        StrataCache::start(redis, cache).await
+        StrataCache::start(redis, cache, Registries::default()).await
     }
 }
 
@@ -111,19 +138,19 @@ impl StrataCache {
     /// invalidation bus has subscribed, or failed to: L1 is cleared when the first subscription is
     /// made (entries filled before it may have missed invalidations), so a system that is used right
     /// away should not fill L1 before that. The data connection stays lazy.
-    pub async fn start(redis: RedisConfig, cache: CacheConfig) -> Result<Self> {
+    pub async fn start(redis: RedisConfig, cache: CacheConfig, registries: Registries) -> Result<Self> {
         let wait = Self::start_wait(&redis);
-        let s = Self::from_config(redis, cache)?;
+        let s = Self::from_config(redis, cache, registries)?;
         s.manager().bus().wait_settled(wait).await;
         Ok(s)
     }
 
     /// [`StrataCache::start`] from a thread outside the runtime `rt` (a binding whose entry point is
     /// synchronous): builds inside `rt`'s context and blocks this thread for the bounded wait.
-    pub fn start_blocking(redis: RedisConfig, cache: CacheConfig, rt: &tokio::runtime::Handle) -> Result<Self> {
+    pub fn start_blocking(redis: RedisConfig, cache: CacheConfig, registries: Registries, rt: &tokio::runtime::Handle) -> Result<Self> {
         let s = {
             let _inside = rt.enter();
-            Self::from_config(redis.clone(), cache)?
+            Self::from_config(redis.clone(), cache, registries)?
         };
         rt.block_on(s.manager().bus().wait_settled(Self::start_wait(&redis)));
         Ok(s)
@@ -131,7 +158,7 @@ impl StrataCache {
 
     /// Build from resolved configuration (the bindings resolve it themselves). Needs a tokio
     /// runtime context; opens no connection. See [`StrataCache::start`].
-    pub fn from_config(redis: RedisConfig, cache: CacheConfig) -> Result<Self> {
+    pub fn from_config(redis: RedisConfig, cache: CacheConfig, registries: Registries) -> Result<Self> {
         let keys = KeySchema::new(&redis.namespace);
         let l1 = Arc::new(L1::with_untrusted_serve(cache.enable_l1, cache.l1_max_size, cache.bus_stale));
         let l2 = if cache.enable_l2 {
@@ -153,9 +180,9 @@ impl StrataCache {
             bus.start(ctx, &tasks);
         }
         let manager = Arc::new(CacheManager::new(cache, keys, l1, l2, bus, tasks));
-        let patterns = Patterns::new(manager.clone());
+        let patterns = Patterns::new(manager.clone(), registries.loaders);
         let invalidator = CacheInvalidator::new(manager.clone());
-        let domains = DomainInvalidator::new(invalidator.clone());
+        let domains = DomainInvalidator::new(invalidator.clone(), registries.domain_rules);
         let sessions = SessionManager::new(manager.clone());
         let rate_limiter = RateLimiter::new(manager.clone());
         Ok(StrataCache { inner: Arc::new(Inner { redis, manager, patterns, invalidator, domains, sessions, rate_limiter }) })

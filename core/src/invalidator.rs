@@ -123,25 +123,60 @@ fn shown_text(text: &str) -> String {
     }
 }
 
-/// Domain rules: `register(domain, id => targets)`, `invalidate(domain, id)`, and the built-ins.
-#[derive(Clone)]
-pub struct DomainInvalidator {
-    invalidator: CacheInvalidator,
-    rules: Arc<RwLock<HashMap<String, DomainRule>>>,
+/// Registered domain rules by domain. Cheap to clone (clones share the rules): the bindings keep one
+/// per process so that rules outlive a system (see `Registries`).
+#[derive(Clone, Default)]
+pub struct DomainRules {
+    table: Arc<RwLock<HashMap<String, DomainRule>>>,
 }
 
-impl DomainInvalidator {
-    pub(crate) fn new(invalidator: CacheInvalidator) -> Self {
-        DomainInvalidator { invalidator, rules: Arc::new(RwLock::new(HashMap::new())) }
-    }
-
+impl DomainRules {
     /// Register (or replace) the rule of `domain`.
+    ///
+    /// # Errors
+    /// An empty domain.
     pub fn register(&self, domain: &str, rule: DomainRule) -> Result<()> {
         if domain.is_empty() {
             return Err(Error::invalid_argument("domain must be a non-empty string, got \"\""));
         }
-        self.rules.write().unwrap_or_else(|p| p.into_inner()).insert(domain.to_owned(), rule);
+        self.table.write().unwrap_or_else(|p| p.into_inner()).insert(domain.to_owned(), rule);
         Ok(())
+    }
+
+    /// Remove the registered rule of `domain` (a built-in domain falls back to its built-in rule);
+    /// returns whether there was one.
+    pub fn unregister(&self, domain: &str) -> bool {
+        self.table.write().unwrap_or_else(|p| p.into_inner()).remove(domain).is_some()
+    }
+
+    fn get(&self, domain: &str) -> Option<DomainRule> {
+        self.table.read().unwrap_or_else(|p| p.into_inner()).get(domain).cloned()
+    }
+}
+
+/// Domain rules: `register(domain, id => targets)`, `invalidate(domain, id)`, and the built-ins.
+#[derive(Clone)]
+pub struct DomainInvalidator {
+    invalidator: CacheInvalidator,
+    rules: DomainRules,
+}
+
+impl DomainInvalidator {
+    pub(crate) fn new(invalidator: CacheInvalidator, rules: DomainRules) -> Self {
+        DomainInvalidator { invalidator, rules }
+    }
+
+    /// Register (or replace) the rule of `domain`.
+    ///
+    /// # Errors
+    /// An empty domain.
+    pub fn register(&self, domain: &str, rule: DomainRule) -> Result<()> {
+        self.rules.register(domain, rule)
+    }
+
+    /// Remove the registered rule of `domain`; returns whether there was one.
+    pub fn unregister(&self, domain: &str) -> bool {
+        self.rules.unregister(domain)
     }
 
     /// Invalidate what `domain`'s rule (a registered one, else a built-in) says for `id`.
@@ -151,7 +186,7 @@ impl DomainInvalidator {
 
     /// [`DomainInvalidator::invalidate`], handing `context` to a registered rule.
     pub async fn invalidate_with_context(&self, domain: &str, id: &str, context: CallContext) -> Result<DomainTargets> {
-        let rule = self.rules.read().unwrap_or_else(|p| p.into_inner()).get(domain).cloned();
+        let rule = self.rules.get(domain);
         let targets = match rule {
             Some(rule) => rule(id.to_owned(), &context).await?,
             None => builtin_targets(domain, id).ok_or_else(|| {

@@ -36,12 +36,13 @@ pub mod options;
 pub mod patterns;
 pub mod ratelimit;
 pub mod session;
+pub mod singleton;
 pub mod stats;
 pub mod tasks;
 
 pub use config::{CacheConfig, CacheOptions, RedisConfig, RedisOptions};
 pub use error::{Error, ErrorKind, Result};
-pub use handle::{StrataCache, StrataCacheBuilder};
+pub use handle::{Registries, StrataCache, StrataCacheBuilder};
 pub use l1::Entry;
 pub use manager::CacheManager;
 pub use options::{count_from_f64, ttl_from_secs, MsetItem, SetItem, SetOptions};

@@ -555,6 +555,12 @@ describe('domainInvalidator', () => {
     assert.deepEqual(await domainInvalidator.invalidate('order', 1), { keys: ['order:v2:1'], tags: [], patterns: [] })
     domainInvalidator.register('ticket', (id) => ({ tags: [`custom-ticket:${id}`] }))
     assert.deepEqual(await domainInvalidator.invalidateTicket(1), { keys: [], tags: ['custom-ticket:1'], patterns: [] })
+    // Unregistering: a built-in domain falls back to its built-in rule, another one is unknown again.
+    assert.equal(domainInvalidator.unregister('ticket'), true)
+    assert.equal(domainInvalidator.unregister('ticket'), false)
+    assert.deepEqual(await domainInvalidator.invalidateTicket(1), { keys: ['ticket:1'], tags: ['ticket:1', 'tickets', 'dashboard'], patterns: [] })
+    assert.equal(domainInvalidator.unregister('order'), true)
+    await rejectsWith(domainInvalidator.invalidate('order', 1), 'ERR_STRATACACHE_INVALID_ARGUMENT', /order/)
   })
 
   test('a rule registered before the system started works', async () => {

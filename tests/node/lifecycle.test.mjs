@@ -151,6 +151,39 @@ describe('shutdown', () => {
     assert.equal((await r.cmd('GET', `${ns}:d:life:closed`)).subarray(-7).toString(), '"after"')
   })
 
+  test('read-through loaders and domain rules registered before a shutdown work after re-initialization', async () => {
+    const res = await runChild(
+      'registries.cjs',
+      `const sc = require('stratacache')
+       const { readThrough, domainInvalidator, cacheManager } = sc
+       ${asyncMain(`
+         readThrough.registerLoader('life:rt:*', async (key) => ({ loadedFor: key }))
+         domainInvalidator.register('order', (id) => ({ keys: ['life:order:' + id] }))
+         console.log(JSON.stringify(await readThrough.read('life:rt:1')))
+         await sc.shutdownCacheSystem()
+         // Registered while shut down: kept for the next system too.
+         readThrough.registerLoader('life:late:*', async () => 'late')
+         await sc.initializeCacheSystem()
+         console.log(JSON.stringify(await readThrough.read('life:rt:2')))
+         console.log(JSON.stringify(await readThrough.read('life:late:1')))
+         await cacheManager.set('life:order:7', 'x', { ttl: 60 })
+         console.log(JSON.stringify(await domainInvalidator.invalidate('order', 7)))
+         console.log(JSON.stringify(await cacheManager.get('life:order:7')))
+         console.log(JSON.stringify(readThrough.unregisterLoader('life:rt:*')))
+         await sc.shutdownCacheSystem()
+       `)}`,
+    )
+    const lines = res.stdout.trim().split('\n').map((l) => JSON.parse(l))
+    assert.deepEqual(lines, [
+      { loadedFor: 'life:rt:1' },
+      { loadedFor: 'life:rt:2' },
+      'late',
+      { keys: ['life:order:7'], tags: [], patterns: [] },
+      null,
+      true,
+    ])
+  })
+
   test('initializeCacheSystem() is idempotent', async () => {
     const res = await runChild(
       'idempotent.cjs',

@@ -365,7 +365,7 @@ async def test_listener_and_rule_registered_before_the_system_starts(redis_serve
         assert ids == ["0", "1"]
     finally:
         off()
-        domain_invalidator._rules.pop("early-domain", None)  # type: ignore[attr-defined]
+        domain_invalidator.unregister("early-domain")
         await shutdown_cache_system()
 
 
@@ -536,7 +536,25 @@ async def test_domain_registered_rules(cache: Any, peer: Peer) -> None:
         assert info.value is failure
     finally:
         for name in ("order", "invoice", "user", "failing"):
-            domain_invalidator._rules.pop(name, None)  # type: ignore[attr-defined]
+            domain_invalidator.unregister(name)
+
+
+async def test_unregistering_a_domain_rule(cache: Any) -> None:
+    """A built-in domain falls back to its built-in rule; another domain is unknown again."""
+    domain_invalidator.register("ticket", lambda id: {"tags": [f"custom-ticket:{id}"]})
+    domain_invalidator.register("shipment", lambda id: {"keys": [f"shipment:{id}"]})
+    try:
+        assert await domain_invalidator.invalidate_ticket(1) == {"keys": [], "tags": ["custom-ticket:1"], "patterns": []}
+        assert domain_invalidator.unregister("ticket") is True
+        assert domain_invalidator.unregister("ticket") is False
+        assert await domain_invalidator.invalidate_ticket(1) == {
+            "keys": ["ticket:1"], "tags": ["ticket:1", "tickets", "dashboard"], "patterns": []}
+        assert domain_invalidator.unregister("shipment") is True
+        with pytest.raises(InvalidArgumentError, match="shipment"):
+            await domain_invalidator.invalidate("shipment", 1)
+    finally:
+        domain_invalidator.unregister("ticket")
+        domain_invalidator.unregister("shipment")
 
 
 async def test_domain_errors(cache: Any) -> None:
@@ -576,7 +594,7 @@ async def test_domain_errors(cache: Any) -> None:
             domain_invalidator.register("x", 42)  # type: ignore[arg-type]
         assert await cache_manager.get("a") == 1
     finally:
-        domain_invalidator._rules.pop("garbage", None)  # type: ignore[attr-defined]
+        domain_invalidator.unregister("garbage")
 
 
 async def test_invalidator_bad_arguments(cache: Any) -> None:

@@ -12,7 +12,7 @@ import inspect
 import logging
 from typing import Any, Awaitable, Callable, Sequence, Union
 
-from . import _system
+from . import _native, _system
 from ._records import Record
 from ._system import call, current
 from .errors import InvalidArgumentError
@@ -120,36 +120,31 @@ def _id_string(id: Any) -> str:
 
 
 class DomainInvalidator:
-    """Domain rules: an id → keys, tags and patterns to invalidate; built-ins for the guide's domains."""
-
-    def __init__(self) -> None:
-        self._rules: dict[str, Callable[[str], Any]] = {}
-        self._registered_on: Any = None  # the native system the rules were given to
+    """Domain rules: an id → keys, tags and patterns to invalidate; built-ins for the guide's domains.
+    Rules belong to the process (the core's registry): they stay registered across
+    :func:`~stratacache.shutdown_cache_system` and re-initialization."""
 
     def register(self, domain: str, rule: DomainRuleFn) -> None:
         """Register (or replace) the rule of ``domain``: ``rule(id)`` returns
         ``{"keys": [...], "tags": [...], "patterns": [...]}`` (each optional; may be ``async``);
         anything else makes :meth:`invalidate` raise :class:`~stratacache.errors.InvalidArgumentError`."""
-        if not isinstance(domain, str) or not domain:
+        if not isinstance(domain, str):
             raise InvalidArgumentError(f"domain must be a non-empty str, got {domain!r}")
         if not callable(rule):
             raise InvalidArgumentError(f"rule must be callable, got {type(rule).__name__}")
         # What the rule returns is checked by the core, before anything is invalidated.
-        self._rules[domain] = rule
-        live = _system._system
-        if live is not None and self._registered_on is live:
-            live.register_domain(domain, rule)
+        _native.register_domain(domain, rule)
+
+    def unregister(self, domain: str) -> bool:
+        """Remove the registered rule of ``domain`` (a built-in domain falls back to its built-in
+        rule); returns whether there was one."""
+        return _native.unregister_domain(domain)
 
     def invalidate(self, domain: str, id: Union[str, int]) -> Awaitable[dict[str, list[str]]]:
         """Invalidate what ``domain``'s rule says for ``id`` (a non-empty str or an int); returns those targets."""
         if not isinstance(domain, str) or not domain:
             raise InvalidArgumentError(f"domain must be a non-empty str, got {_shown(domain)}")
         key = _id_string(id)
-        system = current()
-        if self._registered_on is not system:
-            for name, rule in self._rules.items():
-                system.register_domain(name, rule)
-            self._registered_on = system
         return call("invalidate_domain", domain, key)
 
     def invalidate_ticket(self, id: Union[str, int]) -> Awaitable[dict[str, list[str]]]:

@@ -206,45 +206,23 @@ def _call_on(target: Any, method: str, *args: Any) -> "asyncio.Future[Any]":
 
 class ReadThrough:
     """Read-through: loaders registered by glob pattern (``*`` any run, ``?`` one character); the most
-    specific pattern wins (exact beats wildcard; the longer literal part wins)."""
-
-    def __init__(self) -> None:
-        self._loaders: dict[str, Callable[[str], Any]] = {}
-        self._registered_on: Any = None
+    specific pattern wins (exact beats wildcard; the longer literal part wins). Loaders belong to the
+    process (the core's registry): they stay registered across
+    :func:`~stratacache.shutdown_cache_system` and re-initialization."""
 
     def register_loader(self, pattern: str, loader: Callable[[str], Any]) -> None:
         """Register ``loader(key)`` for keys matching ``pattern``."""
-        from .errors import InvalidArgumentError
-
-        if not isinstance(pattern, str) or not pattern:
+        if not isinstance(pattern, str):
             raise InvalidArgumentError(f"pattern must be a non-empty string, got {pattern!r}")
-        if not callable(loader):
-            raise InvalidArgumentError(f"loader must be callable, got {type(loader).__name__}")
-        self._loaders[pattern] = loader
-        if self._registered_on is not None and self._registered_on is _current_or_none():
-            self._registered_on.register_loader(pattern, loader)
+        _native.register_loader(pattern, loader)
 
     def unregister_loader(self, pattern: str) -> bool:
         """Remove the loader of ``pattern``; returns whether there was one."""
-        had = self._loaders.pop(pattern, None) is not None
-        if self._registered_on is not None and self._registered_on is _current_or_none():
-            self._registered_on.unregister_loader(pattern)
-        return had
+        return _native.unregister_loader(pattern)
 
     def read(self, key: str, *, ttl: Optional[float] = None, tags: Optional[Sequence[str]] = None) -> Awaitable[Any]:
         """A hit, or the matching loader's result (stored). No match raises :class:`~stratacache.errors.NoLoaderError`."""
-        system = current()
-        if self._registered_on is not system:
-            for pattern, loader in self._loaders.items():
-                system.register_loader(pattern, loader)
-            self._registered_on = system
         return call("read_through", key, _options(ttl=ttl, tags=tags))
-
-
-def _current_or_none() -> Any:
-    from . import _system
-
-    return _system._system
 
 
 cache_aside = CacheAside()

@@ -15,13 +15,11 @@ from typing import Any, Callable, Optional
 from . import _native
 from ._bridge import bridge_for, close_all, forget_all, settle_pending
 from ._records import InitializeResult
-from .errors import ClosedError, ConfigError
 
 
-_redis_options: Optional[dict[str, Any]] = None
-_cache_options: Optional[dict[str, Any]] = None
+# The rules (options before first use, closed after shutdown until re-opened) are the core's
+# `Singleton`, held by the native module; this module keeps only the running system's object.
 _system: Optional[Any] = None
-_closed = False
 _leaked: list[Any] = []
 _SETTLE_TIMEOUT_S = 5.0
 
@@ -30,11 +28,7 @@ def current() -> Any:
     """The native system, created on first use (synchronous: creating opens no connection)."""
     global _system
     if _system is None:
-        if _closed:
-            raise ClosedError(
-                "the cache system has been shut down; call initialize_cache_system() to start it again"
-            )
-        _system = _native.create_system(_redis_options, _cache_options)
+        _system = _native.create_system()  # ClosedError after shutdown_cache_system()
     return _system
 
 
@@ -74,19 +68,7 @@ def call(method: str, *args: Any) -> "asyncio.Future[Any]":
 
 
 def _configure(kind: str, options: dict[str, Any]) -> None:
-    global _redis_options, _cache_options
-    current_options = _redis_options if kind == "redis" else _cache_options
-    if _system is not None and options != current_options:
-        raise ConfigError(
-            f"the cache system is already running with other {kind} options; "
-            "configure it before first use, or call shutdown_cache_system() first"
-        )
-    if kind == "redis":
-        _native.validate_redis_options(options)
-        _redis_options = options
-    else:
-        _native.validate_cache_options(options)
-        _cache_options = options
+    _native.configure(kind, options)
 
 
 def _given(**kwargs: Any) -> dict[str, Any]:
@@ -124,14 +106,13 @@ def create_redis_client(
     namespace: Optional[str] = None,
 ) -> RedisClient:
     """Configure the process-wide Redis connection the singletons use (before first use)."""
-    global _closed
     options = _given(
         host=host, port=port, password=password, db=db, cluster=cluster, username=username, url=url,
         nodes=nodes, tls=tls, connect_timeout_ms=connect_timeout_ms, command_timeout_ms=command_timeout_ms,
         namespace=namespace,
     )
     _configure("redis", options)
-    _closed = False
+    _native.reopen()
     return RedisClient(options)
 
 
@@ -150,12 +131,11 @@ async def initialize_cache_system(
 ) -> InitializeResult:
     """Connect, and return even when Redis is unreachable (degraded mode: L1 only, one warning,
     reconnecting in the background). Idempotent; after :func:`shutdown_cache_system` it starts again."""
-    global _closed
     if redis is not None:
         _configure("redis", dict(redis))
     if cache is not None:
         _configure("cache", dict(cache))
-    _closed = False
+    _native.reopen()
     current()
     try:
         await call("ping")
@@ -168,9 +148,9 @@ async def initialize_cache_system(
 async def shutdown_cache_system() -> None:
     """Close everything; the event loop then closes cleanly. Cache calls then raise
     :class:`~stratacache.errors.ClosedError` until :func:`initialize_cache_system`."""
-    global _system, _closed
+    global _system
+    _native.mark_shut_down()
     s, _system = _system, None
-    _closed = True
     if s is not None:
         # Flushes every write-behind queue (their writers run on this loop), then closes.
         loop = asyncio.get_running_loop()

@@ -22,7 +22,7 @@ mod write_through;
 pub use cache_aside::{AsideOptions, CacheAside, RefreshOptions};
 pub use coalesce::{Coalescer, Joined, Lead, Settled};
 pub use lock::LoadLock;
-pub use read_through::ReadThrough;
+pub use read_through::{Loaders, ReadThrough};
 
 pub use write_behind::{ErrorHook, WriteBehind, WriteBehindOptions, WriteBehindStats};
 pub use write_through::WriteThrough;
@@ -48,11 +48,11 @@ pub(crate) struct Patterns {
 }
 
 impl Patterns {
-    pub(crate) fn new(manager: Arc<CacheManager>) -> Self {
+    pub(crate) fn new(manager: Arc<CacheManager>, loaders: Loaders) -> Self {
         let cache_aside = CacheAside::new(manager.clone());
         Patterns {
             write_through: WriteThrough::new(manager.clone()),
-            read_through: ReadThrough::new(cache_aside.clone()),
+            read_through: ReadThrough::new(cache_aside.clone(), loaders),
             write_behind: WriteBehind::new(manager.clone(), WriteBehindOptions::default()),
             cache_aside,
             manager,

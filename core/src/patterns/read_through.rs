@@ -14,24 +14,23 @@ fn specificity(pattern: &str) -> (bool, usize) {
     (!wild, pattern.chars().filter(|c| *c != '*' && *c != '?').count())
 }
 
-/// The read-through registry of one system. Cheap to clone.
-#[derive(Clone)]
-pub struct ReadThrough {
-    aside: CacheAside,
-    loaders: Arc<RwLock<Vec<(String, KeyLoader)>>>,
+/// Read-through loaders by glob pattern. Cheap to clone (clones share the loaders): the bindings keep
+/// one per process so that loaders outlive a system (see `Registries`).
+#[derive(Clone, Default)]
+pub struct Loaders {
+    table: Arc<RwLock<Vec<(String, KeyLoader)>>>,
 }
 
-impl ReadThrough {
-    pub(crate) fn new(aside: CacheAside) -> Self {
-        ReadThrough { aside, loaders: Arc::new(RwLock::new(Vec::new())) }
-    }
-
+impl Loaders {
     /// Register `loader` for keys matching `pattern`; a pattern registered again is replaced.
-    pub fn register_loader(&self, pattern: &str, loader: KeyLoader) -> Result<()> {
+    ///
+    /// # Errors
+    /// An empty pattern.
+    pub fn register(&self, pattern: &str, loader: KeyLoader) -> Result<()> {
         if pattern.is_empty() {
             return Err(Error::invalid_argument("pattern must be a non-empty glob, got \"\""));
         }
-        let mut l = self.loaders.write().unwrap_or_else(|p| p.into_inner());
+        let mut l = self.table.write().unwrap_or_else(|p| p.into_inner());
         match l.iter_mut().find(|(p, _)| p == pattern) {
             Some(entry) => entry.1 = loader,
             None => l.push((pattern.to_owned(), loader)),
@@ -40,8 +39,8 @@ impl ReadThrough {
     }
 
     /// Remove the loader of `pattern`; returns whether there was one.
-    pub fn unregister_loader(&self, pattern: &str) -> bool {
-        let mut l = self.loaders.write().unwrap_or_else(|p| p.into_inner());
+    pub fn unregister(&self, pattern: &str) -> bool {
+        let mut l = self.table.write().unwrap_or_else(|p| p.into_inner());
         let before = l.len();
         l.retain(|(p, _)| p != pattern);
         l.len() != before
@@ -49,7 +48,7 @@ impl ReadThrough {
 
     /// The loader for `key`: the most specific matching pattern.
     fn loader_for(&self, key: &str) -> Result<(String, KeyLoader)> {
-        let l = self.loaders.read().unwrap_or_else(|p| p.into_inner());
+        let l = self.table.read().unwrap_or_else(|p| p.into_inner());
         let mut best: Option<&(String, KeyLoader)> = None;
         for entry in l.iter().filter(|(p, _)| glob_match(p, key)) {
             if best.is_none_or(|b| specificity(&entry.0) > specificity(&b.0)) {
@@ -61,6 +60,32 @@ impl ReadThrough {
             Error::new(ErrorKind::NoLoader, format!("no read-through loader matches key {key:?} (registered patterns: {patterns:?})"))
         })
     }
+}
+
+/// The read-through pattern of one system. Cheap to clone.
+#[derive(Clone)]
+pub struct ReadThrough {
+    aside: CacheAside,
+    loaders: Loaders,
+}
+
+impl ReadThrough {
+    pub(crate) fn new(aside: CacheAside, loaders: Loaders) -> Self {
+        ReadThrough { aside, loaders }
+    }
+
+    /// Register `loader` for keys matching `pattern`; a pattern registered again is replaced.
+    ///
+    /// # Errors
+    /// An empty pattern.
+    pub fn register_loader(&self, pattern: &str, loader: KeyLoader) -> Result<()> {
+        self.loaders.register(pattern, loader)
+    }
+
+    /// Remove the loader of `pattern`; returns whether there was one.
+    pub fn unregister_loader(&self, pattern: &str) -> bool {
+        self.loaders.unregister(pattern)
+    }
 
     /// The value of `key`: a hit, or the matching loader's result through cache-aside (single-flight).
     pub async fn read(&self, key: &str, opts: &AsideOptions) -> Result<Option<Arc<str>>> {
@@ -69,7 +94,7 @@ impl ReadThrough {
 
     /// [`ReadThrough::read`], handing `context` to the loader.
     pub async fn read_with_context(&self, key: &str, opts: &AsideOptions, context: CallContext) -> Result<Option<Arc<str>>> {
-        match self.loader_for(key) {
+        match self.loaders.loader_for(key) {
             Ok((_, loader)) => {
                 let k = key.to_owned();
                 let bound: Loader = Arc::new(move || loader(k.clone(), &context));
