@@ -1,7 +1,7 @@
 /** `cacheManager`: the guide's cache manager over the native core. L1 hits resolve without leaving the JS thread. */
 import type { NativeCache } from './native-binding'
-import { mapError, rethrow } from './errors'
-import { configureCache, currentSystem, ensureSystem, type CacheManagerOptions } from './system'
+import { mapError, rethrow } from './error'
+import { configureCache, currentSystem, ensureSystem, type CacheManagerOptions } from './handle'
 import { MISS, readL1 } from './l1'
 import { batched, flushStarts, StartBatch } from './completion'
 import { assertKey, assertStrings, fromJson, invalidArgument, optionsJson, toJson } from './values'

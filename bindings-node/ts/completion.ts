@@ -6,7 +6,7 @@
  * process with nothing in flight exits by itself.
  */
 import type { NativeCache } from './native-binding'
-import { mapError } from './errors'
+import { mapError } from './error'
 import { cloneJson } from './l1'
 
 /** A pending call's resolvers; `json`: the call resolves to JSON text, handed over parsed. */

@@ -5,17 +5,17 @@
  */
 export { cacheManager, getCacheManager, CacheManager } from './cache-manager'
 export type { SetOptions, MsetItem, CacheStats } from './cache-manager'
-export { createRedisClient, initializeCacheSystem, shutdownCacheSystem } from './system'
-export type { RedisClientOptions, CacheManagerOptions, InitializeOptions, InitializeResult, RedisClientHandle } from './system'
-export { StrataCacheError, StrataCacheTypeError, isStrataCacheError } from './errors'
-export type { StrataCacheErrorCode } from './errors'
+export { createRedisClient, initializeCacheSystem, shutdownCacheSystem } from './handle'
+export type { RedisClientOptions, CacheManagerOptions, InitializeOptions, InitializeResult, RedisClientHandle } from './handle'
+export { StrataCacheError, StrataCacheTypeError, isStrataCacheError } from './error'
+export type { StrataCacheErrorCode } from './error'
 export { cacheAside, writeThrough, writeBehind, readThrough, CacheAside, WriteThrough, WriteBehindPattern, ReadThrough } from './patterns'
 export type { CacheAsideOptions, RefreshOptions, WriteOptions, WriteBehindOptions, Loaded } from './patterns'
-export { cacheInvalidator, domainInvalidator, CacheInvalidator, DomainInvalidator } from './invalidation'
-export type { InvalidationEvent, InvalidationListener, DomainTargets } from './invalidation'
-export { sessionManager, SessionManager } from './sessions'
-export type { Session, SessionData, CreateSessionOptions, GetSessionOptions, SessionStats } from './sessions'
-export { redisRateLimiter, rateLimitPresets, rateLimitHeaders, RedisRateLimiter } from './rate-limit'
+export { cacheInvalidator, domainInvalidator, CacheInvalidator, DomainInvalidator } from './invalidator'
+export type { InvalidationEvent, InvalidationListener, DomainTargets } from './invalidator'
+export { sessionManager, SessionManager } from './session'
+export type { Session, SessionData, CreateSessionOptions, GetSessionOptions, SessionStats } from './session'
+export { redisRateLimiter, rateLimitPresets, rateLimitHeaders, RedisRateLimiter } from './ratelimit'
 export type {
   RateLimitAlgorithm,
   RedisErrorPolicy,
@@ -25,4 +25,4 @@ export type {
   RateLimitResult,
   RateLimitStats,
   RateLimitPreset,
-} from './rate-limit'
+} from './ratelimit'

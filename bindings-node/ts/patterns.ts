@@ -5,12 +5,12 @@
  */
 import type { NativeCache, NativeWriteBehind } from './native-binding'
 import { wrapKeyLoader, wrapLoader, wrapWriter } from './callbacks'
-import { makeError, mapError, rethrow } from './errors'
+import { makeError, mapError, rethrow } from './error'
 import type { CacheManager } from './cache-manager'
 import { MISS, probeL1 } from './l1'
 import { stashed } from './stash'
 import { batched, flushStarts } from './completion'
-import { currentSystem, ensureSystem } from './system'
+import { currentSystem, ensureSystem } from './handle'
 import native = require('./native')
 import { assertKey, fromJson, invalidArgument, optionsJson, toJson } from './values'
 

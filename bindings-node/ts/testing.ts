@@ -5,7 +5,7 @@
  */
 
 import { batched } from './completion'
-import { ensureSystem } from './system'
+import { ensureSystem } from './handle'
 
 /** Make native code panic: in the synchronous entry point (`sync`) or in the future it spawns (`spawned`). */
 export async function panicForTests(mode: 'sync' | 'spawned'): Promise<void> {

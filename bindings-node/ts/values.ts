@@ -6,7 +6,7 @@
  * invalid Dates, Map/Set/RegExp/class instances, and cycles. Object properties whose value is
  * `undefined` are left out, as `JSON.stringify` does. A `Date` is stored as its ISO string.
  */
-import { makeError } from './errors'
+import { makeError } from './error'
 
 /** A short description of a received value for error messages (`string "x"`, `number 42`, `an object`). */
 export function describe(v: unknown): string {

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use pyo3::prelude::*;
 
-use crate::errors::to_py;
+use crate::error::to_py;
 use crate::runtime;
 
 /// Turns a finished task's output into the future's result, on the loop thread.
@@ -96,7 +96,7 @@ impl Completions {
 
     /// Set the result (or exception) of every finished future. Call on the loop thread.
     fn drain(&self, py: Python<'_>) -> PyResult<usize> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let items = {
                 let mut q = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
                 q.signaled = false;
@@ -249,7 +249,7 @@ where
 /// the task that completes `fut` panics.
 #[pyfunction]
 pub fn _panic_for_tests(mode: &str, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-    crate::errors::guarded(|| {
+    crate::error::guarded(|| {
         if mode == "sync" {
             panic!("test panic (sync)");
         }

@@ -237,6 +237,6 @@ impl<'de, 'py> Visitor<'de> for PySeed<'py> {
 pub fn from_json<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
     let mut de = serde_json::Deserializer::from_str(text);
     PySeed(py).deserialize(&mut de).map_err(|e| {
-        crate::errors::to_py(py, &Error::new(ErrorKind::Serialization, format!("a stored value does not convert to Python: {e}")))
+        crate::error::to_py(py, &Error::new(ErrorKind::Serialization, format!("a stored value does not convert to Python: {e}")))
     })
 }

@@ -14,7 +14,7 @@ use stratacache::{Error, ErrorKind, StrataCache};
 
 use crate::bridge::{spawn, Completions};
 use crate::conv::options_value;
-use crate::errors::IntoPy;
+use crate::error::IntoPy;
 use crate::memo::Memo;
 use crate::runtime;
 
@@ -57,11 +57,11 @@ pub(crate) static PROCESS: LazyLock<Singleton> =
 /// option, or when the system already runs with other options.
 #[pyfunction]
 pub fn configure(py: Python<'_>, kind: &str, options: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-    crate::errors::guarded(|| {
+    crate::error::guarded(|| {
         let which = match kind {
             "redis" => Options::Redis,
             "cache" => Options::Cache,
-            other => return Err(crate::errors::to_py(py, &Error::new(ErrorKind::Internal, format!("unknown options kind {other:?}")))),
+            other => return Err(crate::error::to_py(py, &Error::new(ErrorKind::Internal, format!("unknown options kind {other:?}")))),
         };
         PROCESS.configure(which, Some(options_value(kind, options).py_err(py)?)).py_err(py)
     })
@@ -83,7 +83,7 @@ pub fn mark_shut_down() {
 /// after a shutdown.
 #[pyfunction]
 pub fn create_system(py: Python<'_>) -> PyResult<System> {
-    crate::errors::guarded(|| {
+    crate::error::guarded(|| {
         let (redis, cache) = PROCESS.begin_start().py_err(py)?;
         crate::logging::init();
         let started = (|| {
@@ -117,7 +117,7 @@ impl System {
     pub fn live(&self, py: Python<'_>) -> PyResult<Arc<StrataCache>> {
         if self.pid != std::process::id() {
             let e = Error::new(ErrorKind::Closed, "this cache system was created before fork(); the child creates its own on first use");
-            return Err(crate::errors::to_py(py, &e));
+            return Err(crate::error::to_py(py, &e));
         }
         Ok(self.inner.clone())
     }
@@ -127,7 +127,7 @@ impl System {
 impl System {
     /// Completes when Redis answers PING; fails with a connection or timeout error otherwise.
     fn ping(&self, py: Python<'_>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let sys = self.live(py)?;
             spawn(completions, fut, async move { sys.ping().await }, none)
         })
@@ -136,7 +136,7 @@ impl System {
     /// Completes `fut` when done. Idempotent.
     /// Shut the system down: flush write-behind queues, then later calls raise `ClosedError`.
     fn close(&self, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             self.memo.clear();
             let sys = self.inner.clone();
             spawn(completions, fut, async move {

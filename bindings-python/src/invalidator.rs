@@ -9,7 +9,7 @@ use stratacache::invalidator::{targets_from_json, DomainRule, DomainTargets};
 
 use crate::bridge::{spawn, Completions};
 use crate::callbacks::{self, CallSite};
-use crate::errors::IntoPy;
+use crate::error::IntoPy;
 use crate::handle::{key_of, System};
 
 fn count<'py>(py: Python<'py>, n: u64) -> PyResult<Bound<'py, PyAny>> {
@@ -28,7 +28,7 @@ fn targets_dict<'py>(py: Python<'py>, t: DomainTargets) -> PyResult<Bound<'py, P
 impl System {
     /// Delete keys in every process: completes with how many existed.
     fn invalidate_keys(&self, py: Python<'_>, keys: Vec<Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let keys = keys.iter().map(key_of).collect::<Result<Vec<_>, _>>().py_err(py)?;
             let sys = self.live(py)?;
             spawn(completions, fut, async move { sys.invalidator().invalidate_keys(&keys).await }, count)
@@ -37,7 +37,7 @@ impl System {
 
     /// Delete every key matching a glob in every process: completes with how many.
     fn invalidate_pattern(&self, py: Python<'_>, glob: String, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let sys = self.live(py)?;
             spawn(completions, fut, async move { sys.invalidator().invalidate_pattern(&glob).await }, count)
         })
@@ -45,7 +45,7 @@ impl System {
 
     /// Call `dispatcher(event_dict)` on the loop of `completions` for every invalidation; returns an id.
     fn on_invalidation(&self, py: Python<'_>, dispatcher: Py<PyAny>, completions: &Completions) -> PyResult<u64> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let shared = completions.shared();
             let dispatcher = Arc::new(dispatcher);
             Ok(self.live(py)?.invalidator().on_invalidation(Arc::new(move |e: &InvalidationEvent| {
@@ -71,14 +71,14 @@ impl System {
 
     /// Remove a listener.
     fn off_invalidation(&self, py: Python<'_>, id: u64) -> PyResult<bool> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             Ok(self.live(py)?.invalidator().off_invalidation(id))
         })
     }
 
     /// Invalidate what a domain's rule says for `id`: completes with the targets dict.
     fn invalidate_domain(&self, py: Python<'_>, domain: String, id: String, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let site: stratacache::callbacks::CallContext = Some(CallSite::here(py, completions.shared())?);
             let sys = self.live(py)?;
             spawn(completions, fut, async move { sys.domains().invalidate_with_context(&domain, &id, site).await }, targets_dict)
@@ -87,7 +87,7 @@ impl System {
 
     /// Counters of the invalidation bus.
     fn bus_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let s = self.live(py)?.manager().bus().stats();
             let d = PyDict::new(py);
             d.set_item("connected", s.connected)?;
@@ -101,7 +101,7 @@ impl System {
 
     /// This process's id on the bus.
     fn bus_source(&self, py: Python<'_>) -> PyResult<String> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             Ok(self.live(py)?.manager().bus().source().to_owned())
         })
     }
@@ -111,7 +111,7 @@ impl System {
 /// `rule(id)` returns (or resolves to) `{"keys": …, "tags": …, "patterns": …}`.
 #[pyfunction]
 pub fn register_domain(py: Python<'_>, domain: &str, rule: Py<PyAny>) -> PyResult<()> {
-    crate::errors::guarded(|| {
+    crate::error::guarded(|| {
         let loader = callbacks::key_loader(rule);
         let name = domain.to_owned();
         let rule: DomainRule = Arc::new(move |id: String, ctx: &stratacache::callbacks::CallContext| {
@@ -127,5 +127,5 @@ pub fn register_domain(py: Python<'_>, domain: &str, rule: Py<PyAny>) -> PyResul
 /// whether there was one.
 #[pyfunction]
 pub fn unregister_domain(domain: &str) -> PyResult<bool> {
-    crate::errors::guarded(|| Ok(crate::handle::PROCESS.registries().domain_rules().unregister(domain)))
+    crate::error::guarded(|| Ok(crate::handle::PROCESS.registries().domain_rules().unregister(domain)))
 }

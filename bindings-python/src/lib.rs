@@ -13,7 +13,7 @@ use pyo3::prelude::*;
 pub mod bridge;
 pub mod callbacks;
 pub mod conv;
-pub mod errors;
+pub mod error;
 pub mod handle;
 pub mod invalidator;
 pub mod logging;

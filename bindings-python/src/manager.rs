@@ -8,7 +8,7 @@ use stratacache::{dynopts, Error, ErrorKind};
 
 use crate::bridge::{spawn, Completions};
 use crate::conv::{from_json, options_value, to_json};
-use crate::errors::IntoPy;
+use crate::error::IntoPy;
 use crate::handle::{describe, key_of, miss, none, System};
 
 fn strings_of(what: &str, obj: &Bound<'_, PyAny>) -> Result<Vec<String>, Error> {
@@ -42,7 +42,7 @@ fn boolean<'py>(py: Python<'py>, b: bool) -> PyResult<Bound<'py, PyAny>> {
 impl System {
     /// The L1 lookup, synchronous: the value on a hit, the `MISS` sentinel on a miss.
     fn get_l1<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let key = key_of(key).py_err(py)?;
             match self.live(py)?.manager().get_l1(&key).py_err(py)? {
                 Some(e) => self.memo.value(py, &key, e.id, &e.json),
@@ -53,7 +53,7 @@ impl System {
 
     /// The Redis part of a get (after `get_l1` missed): completes `fut` with the value or `None`.
     fn get_l2(&self, py: Python<'_>, key: &Bound<'_, PyAny>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let key = key_of(key).py_err(py)?;
             let sys = self.live(py)?;
             spawn(completions, fut, async move { Ok(sys.manager().get_l2(&key).await?.map(|e| e.json.to_string())) }, json_or_none)
@@ -63,7 +63,7 @@ impl System {
     /// Store a value with an options dict (`ttl`, `tags`, `compress`, `compression_threshold`).
     #[pyo3(signature = (key, value, options, completions, fut))]
     fn set(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let key = key_of(key).py_err(py)?;
             let json = to_json(&key, value).py_err(py)?;
             let opts = dynopts::set_options(options_value("set", options).py_err(py)?).py_err(py)?;
@@ -74,7 +74,7 @@ impl System {
 
     /// Delete a key: completes with whether it existed.
     fn delete(&self, py: Python<'_>, key: &Bound<'_, PyAny>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let key = key_of(key).py_err(py)?;
             let sys = self.live(py)?;
             spawn(completions, fut, async move { sys.manager().del(&key).await }, boolean)
@@ -83,7 +83,7 @@ impl System {
 
     /// Get many keys: completes with a dict in input order (`None` for misses).
     fn mget(&self, py: Python<'_>, keys: &Bound<'_, PyAny>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let keys = strings_of("keys", keys).map_err(|e| Error::new(ErrorKind::InvalidKey, e.message().to_owned())).py_err(py)?;
             let sys = self.live(py)?;
             spawn(
@@ -106,8 +106,8 @@ impl System {
 
     /// Store many `{"key", "value", "ttl"?, "tags"?}` dicts; everything is checked before anything is written.
     fn mset(&self, py: Python<'_>, items: &Bound<'_, PyAny>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
-            let bad = |what: String| crate::errors::to_py(py, &Error::new(ErrorKind::InvalidArgument, what));
+        crate::error::guarded(|| {
+            let bad = |what: String| crate::error::to_py(py, &Error::new(ErrorKind::InvalidArgument, what));
             let list = items.cast::<PyList>().map_err(|_| bad(format!("mset expects a list of dicts, got {}", describe(items))))?;
             let mut parsed = Vec::with_capacity(list.len());
             for item in list.iter() {
@@ -129,7 +129,7 @@ impl System {
 
     /// Invalidate every entry carrying any of `tags`.
     fn invalidate_by_tags(&self, py: Python<'_>, tags: &Bound<'_, PyAny>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let tags = strings_of("tags", tags).py_err(py)?;
             let sys = self.live(py)?;
             spawn(completions, fut, async move { sys.manager().invalidate_by_tags(&tags).await }, none)
@@ -138,7 +138,7 @@ impl System {
 
     /// Counters as a dict (the Python layer wraps it in records).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let s = self.inner.manager().stats();
             let l1 = PyDict::new(py);
             l1.set_item("size", s.l1.size)?;

@@ -11,7 +11,7 @@ use stratacache::{dynopts, Error, ErrorKind};
 use crate::bridge::{spawn, spawn_shared, Completions};
 use crate::callbacks::{self, CallSite, PyPayload};
 use crate::conv::{from_json, options_value, to_json};
-use crate::errors::IntoPy;
+use crate::error::IntoPy;
 use crate::handle::{key_of, System};
 
 fn json_or_none<'py>(py: Python<'py>, v: Option<Arc<str>>) -> PyResult<Bound<'py, PyAny>> {
@@ -28,7 +28,7 @@ fn none<'py>(py: Python<'py>, _: ()) -> PyResult<Bound<'py, PyAny>> {
 fn callable(py: Python<'_>, what: &str, f: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
     if !f.is_callable() {
         let t = f.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-        return Err(crate::errors::to_py(py, &Error::new(ErrorKind::InvalidArgument, format!("{what} must be callable, got {t}"))));
+        return Err(crate::error::to_py(py, &Error::new(ErrorKind::InvalidArgument, format!("{what} must be callable, got {t}"))));
     }
     Ok(f.clone().unbind())
 }
@@ -40,7 +40,7 @@ impl System {
     /// `loader` and `options`; the others join it, and every one gets the same outcome (its own copy of
     /// the value, or the same exception object).
     fn cache_aside_get(&self, py: Python<'_>, key: &Bound<'_, PyAny>, loader: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let key = key_of(key).py_err(py)?;
             let loader = callable(py, "loader", loader)?;
             let sys = self.live(py)?;
@@ -72,7 +72,7 @@ impl System {
     /// the options, looks the key up in L1; the value on a hit, the `MISS` sentinel on a miss (then
     /// join or start the load with `cache_aside_get`).
     fn cache_aside_probe<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>, options: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let key = key_of(key).py_err(py)?;
             let opts = dynopts::aside_options(options_value("cache_aside", options).py_err(py)?).py_err(py)?;
             match self.live(py)?.cache_aside().probe(&key, &opts).py_err(py)? {
@@ -84,7 +84,7 @@ impl System {
 
     /// `cache_aside.get_with_refresh`.
     fn cache_aside_get_with_refresh(&self, py: Python<'_>, key: &Bound<'_, PyAny>, loader: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let key = key_of(key).py_err(py)?;
             let loader = callable(py, "loader", loader)?;
             let opts = dynopts::refresh_options(options_value("get_with_refresh", options).py_err(py)?).py_err(py)?;
@@ -97,7 +97,7 @@ impl System {
 
     /// `write_through.write`: `writer` is a zero-argument callable (the Python layer binds the value).
     fn write_through(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, writer: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let key = key_of(key).py_err(py)?;
             let json = to_json(&key, value).py_err(py)?;
             let writer = callable(py, "writer", writer)?;
@@ -111,7 +111,7 @@ impl System {
 
     /// `read_through.read`: the loader runs on the caller's loop.
     fn read_through(&self, py: Python<'_>, key: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let key = key_of(key).py_err(py)?;
             let opts = dynopts::aside_options(options_value("read_through", options).py_err(py)?).py_err(py)?;
             let site: stratacache::callbacks::CallContext = Some(CallSite::here(py, completions.shared())?);
@@ -123,7 +123,7 @@ impl System {
     /// A new write-behind queue (`WriteBehindPattern`), flushed by `close()`.
     #[pyo3(signature = (options, on_error=None))]
     fn new_write_behind(&self, py: Python<'_>, options: Option<&Bound<'_, PyAny>>, on_error: Option<&Bound<'_, PyAny>>) -> PyResult<WriteBehindHandle> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let mut opts = dynopts::write_behind_options(options_value("WriteBehindPattern", options).py_err(py)?).py_err(py)?;
             let last_site: Arc<Mutex<Option<Arc<CallSite>>>> = Arc::new(Mutex::new(None));
             if let Some(hook) = on_error.filter(|h| !h.is_none()) {
@@ -135,7 +135,7 @@ impl System {
                     site.call_soon(Box::new(move |py| {
                         let exc = match e.payload().and_then(|p| p.downcast_ref::<PyPayload>()) {
                             Some(p) => p.0.bind(py).clone(),
-                            None => crate::errors::to_py(py, &e).into_value(py).into_bound(py).into_any(),
+                            None => crate::error::to_py(py, &e).into_value(py).into_bound(py).into_any(),
                         };
                         let value = from_json(py, &json).unwrap_or_else(|_| py.None().into_bound(py));
                         if let Err(err) = hook.bind(py).call1((exc, key, value)) {
@@ -166,7 +166,7 @@ pub struct WriteBehindHandle {
 impl WriteBehindHandle {
     /// Cache now, queue `writer` (a zero-argument callable).
     fn write(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, writer: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let key = key_of(key).py_err(py)?;
             let json = to_json(&key, value).py_err(py)?;
             let writer = callable(py, "writer", writer)?;
@@ -181,7 +181,7 @@ impl WriteBehindHandle {
 
     /// Run every queued write now; completes with how many were written.
     fn flush(&self, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let wb = self.inner.clone();
             spawn(completions, fut, async move { Ok(wb.flush().await) }, |py, n: usize| Ok(n.into_pyobject(py)?.into_any()))
         })
@@ -189,7 +189,7 @@ impl WriteBehindHandle {
 
     /// Counters as a dict: pending, written, coalesced, retries, failed.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let s = self.inner.stats();
             let d = PyDict::new(py);
             d.set_item("pending", s.pending)?;
@@ -206,7 +206,7 @@ impl WriteBehindHandle {
 /// restart, uses it).
 #[pyfunction]
 pub fn register_loader(py: Python<'_>, pattern: &str, loader: &Bound<'_, PyAny>) -> PyResult<()> {
-    crate::errors::guarded(|| {
+    crate::error::guarded(|| {
         let loader = callable(py, "loader", loader)?;
         crate::handle::PROCESS.registries().loaders().register(pattern, callbacks::key_loader(loader)).py_err(py)
     })
@@ -215,5 +215,5 @@ pub fn register_loader(py: Python<'_>, pattern: &str, loader: &Bound<'_, PyAny>)
 /// `read_through.unregister_loader`: whether there was one.
 #[pyfunction]
 pub fn unregister_loader(pattern: &str) -> PyResult<bool> {
-    crate::errors::guarded(|| Ok(crate::handle::PROCESS.registries().loaders().unregister(pattern)))
+    crate::error::guarded(|| Ok(crate::handle::PROCESS.registries().loaders().unregister(pattern)))
 }

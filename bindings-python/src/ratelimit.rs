@@ -9,7 +9,7 @@ use stratacache::ratelimit::{self, RateLimitResult};
 
 use crate::bridge::{spawn, Completions};
 use crate::conv::{from_json, options_value};
-use crate::errors::IntoPy;
+use crate::error::IntoPy;
 use crate::handle::System;
 
 static RESULT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -28,7 +28,7 @@ fn result<'py>(py: Python<'py>, r: RateLimitResult) -> PyResult<Bound<'py, PyAny
 impl System {
     /// One decision: `options` = `{window_ms, max_requests, algorithm?, cost?, on_redis_error?}`.
     fn rate_limit(&self, py: Python<'_>, identifier: String, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let opts = dynopts::limit_options(options_value("limit", options).py_err(py)?).py_err(py)?;
             let sys = self.live(py)?;
             spawn(completions, fut, async move { sys.rate_limiter().limit(&identifier, &opts).await }, result)
@@ -37,7 +37,7 @@ impl System {
 
     /// A token-bucket decision: `{window_ms, max_requests, refill_rate?, bucket_size?, cost?, on_redis_error?}`.
     fn token_bucket(&self, py: Python<'_>, identifier: String, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let v = options_value("token_bucket", options).py_err(py)?;
             let opts = dynopts::bucket_options(v, "token_bucket", &["refillRate", "refill_rate"]).py_err(py)?;
             let sys = self.live(py)?;
@@ -47,7 +47,7 @@ impl System {
 
     /// A leaky-bucket decision: `{window_ms, max_requests, leak_rate?, bucket_size?, cost?, on_redis_error?}`.
     fn leaky_bucket(&self, py: Python<'_>, identifier: String, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let v = options_value("leaky_bucket", options).py_err(py)?;
             let opts = dynopts::bucket_options(v, "leaky_bucket", &["leakRate", "leak_rate"]).py_err(py)?;
             let sys = self.live(py)?;
@@ -57,7 +57,7 @@ impl System {
 
     /// Forget an identifier's state (every algorithm); completes with `None`.
     fn rate_limit_reset(&self, py: Python<'_>, identifier: String, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let sys = self.live(py)?;
             spawn(completions, fut, async move { sys.rate_limiter().reset(&identifier).await }, |py, _: ()| Ok(py.None().into_bound(py)))
         })
@@ -65,7 +65,7 @@ impl System {
 
     /// `(allowed, denied, fallbacks)` counters.
     fn rate_limit_stats(&self, py: Python<'_>) -> PyResult<(u64, u64, u64)> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let s = self.live(py)?.rate_limiter().stats();
             Ok((s.allowed, s.denied, s.fallbacks))
         })
@@ -75,7 +75,7 @@ impl System {
 /// The presets as a dict `{name: {"window_ms", "max_requests", "algorithm"}}`.
 #[pyfunction]
 pub fn rate_limit_presets(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
-    crate::errors::guarded(|| {
+    crate::error::guarded(|| {
         let mut m = serde_json::Map::new();
         for (name, p) in ratelimit::PRESETS {
             m.insert(name.into(), serde_json::json!({"window_ms": p.window_ms, "max_requests": p.max_requests, "algorithm": p.algorithm.name()}));
@@ -97,7 +97,7 @@ pub fn rate_limit_headers<'py>(
     retry_after: Option<u64>,
     window_ms: Option<u64>,
 ) -> PyResult<Bound<'py, PyList>> {
-    crate::errors::guarded(|| {
+    crate::error::guarded(|| {
         let r = RateLimitResult { allowed, total, remaining, reset_time, retry_after };
         PyList::new(py, ratelimit::headers(&r, window_ms))
     })

@@ -6,7 +6,7 @@ use stratacache::{dynopts, session};
 
 use crate::bridge::{spawn, Completions};
 use crate::conv::{from_json, options_value, to_json};
-use crate::errors::IntoPy;
+use crate::error::IntoPy;
 use crate::handle::System;
 
 fn json<'py>(py: Python<'py>, text: String) -> PyResult<Bound<'py, PyAny>> {
@@ -18,7 +18,7 @@ fn value_of(py: Python<'_>, what: &str, v: &Bound<'_, PyAny>) -> PyResult<serde_
     let text = to_json(what, v).py_err(py)?;
     serde_json::from_str(&text).map_err(|e| {
         let e = stratacache::Error::new(stratacache::ErrorKind::Serialization, format!("{what} is not valid JSON: {e}"));
-        crate::errors::to_py(py, &e)
+        crate::error::to_py(py, &e)
     })
 }
 
@@ -30,7 +30,7 @@ fn user_of(py: Python<'_>, user_id: &Bound<'_, PyAny>) -> PyResult<serde_json::V
 impl System {
     /// Create a session: completes with `{"sessionId", "session"}`.
     fn create_session(&self, py: Python<'_>, data: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let input = value_of(py, "session", data)?;
             let opts = dynopts::session_options(options_value("create_session", options).py_err(py)?).py_err(py)?;
             let sys = self.live(py)?;
@@ -43,7 +43,7 @@ impl System {
 
     /// The session (a dict) or `None`.
     fn get_session(&self, py: Python<'_>, id: String, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let (ip, ua) = dynopts::session_validation(options_value("get_session", options).py_err(py)?).py_err(py)?;
             let sys = self.live(py)?;
             spawn(completions, fut, async move {
@@ -57,7 +57,7 @@ impl System {
 
     /// Slide the expiry: completes with whether the session exists.
     fn touch_session(&self, py: Python<'_>, id: String, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let sys = self.live(py)?;
             spawn(completions, fut, async move { sys.sessions().touch(&id).await }, |py, b: bool| Ok(pyo3::types::PyBool::new(py, b).to_owned().into_any()))
         })
@@ -65,7 +65,7 @@ impl System {
 
     /// Delete by id or handle: completes with whether it existed.
     fn delete_session(&self, py: Python<'_>, id: String, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let sys = self.live(py)?;
             spawn(completions, fut, async move { sys.sessions().delete(&id).await }, |py, b: bool| Ok(pyo3::types::PyBool::new(py, b).to_owned().into_any()))
         })
@@ -73,7 +73,7 @@ impl System {
 
     /// Delete every session of a user: completes with how many.
     fn delete_user_sessions(&self, py: Python<'_>, user_id: &Bound<'_, PyAny>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let user = user_of(py, user_id)?;
             let sys = self.live(py)?;
             spawn(completions, fut, async move { sys.sessions().delete_user(&user).await }, |py, n: u64| Ok(n.into_pyobject(py)?.into_any()))
@@ -82,7 +82,7 @@ impl System {
 
     /// A user's sessions (list of dicts), most recently active first.
     fn get_user_sessions(&self, py: Python<'_>, user_id: &Bound<'_, PyAny>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let user = user_of(py, user_id)?;
             let sys = self.live(py)?;
             spawn(completions, fut, async move {
@@ -93,7 +93,7 @@ impl System {
 
     /// Session counters (a dict).
     fn session_stats(&self, py: Python<'_>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
-        crate::errors::guarded(|| {
+        crate::error::guarded(|| {
             let sys = self.live(py)?;
             spawn(completions, fut, async move { Ok(session::stats_json(&sys.sessions().stats().await?)) }, json)
         })

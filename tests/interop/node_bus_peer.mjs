@@ -26,7 +26,7 @@ import {
 // The native system behind the package (the same CommonJS instance index.mjs re-exports), to look at
 // L1 without touching it and to read the bus's counters and id.
 const require = createRequire(import.meta.url)
-const { currentSystem } = require('../../dist/system.js')
+const { currentSystem } = require('../../dist/handle.js')
 
 const [url, namespace] = process.argv.slice(2)
 const events = []

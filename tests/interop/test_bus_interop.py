@@ -35,7 +35,7 @@ EVICTION_BOUND_S = 0.5  # typically a few ms; room for a loaded 2-core machine
 
 
 def native() -> Any:
-    return stratacache._system.current()  # type: ignore[attr-defined]
+    return stratacache._handle.current()  # type: ignore[attr-defined]
 
 
 async def poll(check: Any, what: str) -> None:

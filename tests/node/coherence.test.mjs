@@ -30,7 +30,7 @@ import { forkWorker, makeSandbox, raw, startRedis, uniqueNamespace } from './sup
 
 const require = createRequire(import.meta.url)
 // The same module instances as the package's singleton (test hooks, not public API).
-const { currentSystem } = require('../../dist/system.js')
+const { currentSystem } = require('../../dist/handle.js')
 const { panicForTests } = require('../../dist/testing.js')
 
 const TIMEOUTS = { connectTimeoutMs: 500, commandTimeoutMs: 500 }

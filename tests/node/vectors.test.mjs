@@ -276,12 +276,12 @@ describe('error-codes.json', () => {
     return new Set(text.slice(start, end).match(/ERR_STRATACACHE_[A-Z0-9_]+/g))
   }
 
-  test('the TypeScript StrataCacheErrorCode union (bindings-node/ts/errors.ts) lists exactly the pinned codes', () => {
-    assert.deepEqual([...unionCodes('bindings-node/ts/errors.ts')].sort(), [...known].sort())
+  test('the TypeScript StrataCacheErrorCode union (bindings-node/ts/error.ts) lists exactly the pinned codes', () => {
+    assert.deepEqual([...unionCodes('bindings-node/ts/error.ts')].sort(), [...known].sort())
   })
 
-  test('the shipped typings (dist/errors.d.ts) name no code outside error-codes.json', () => {
-    const shipped = unionCodes('dist/errors.d.ts')
+  test('the shipped typings (dist/error.d.ts) name no code outside error-codes.json', () => {
+    const shipped = unionCodes('dist/error.d.ts')
     assert.ok(shipped.size >= 10)
     assert.deepEqual([...shipped].filter((c) => !known.has(c)), [])
   })

@@ -39,7 +39,7 @@ events: list[dict[str, Any]] = []
 
 
 def native() -> Any:
-    return stratacache._system.current()
+    return stratacache._handle.current()
 
 
 def in_l1(key: str) -> bool:

@@ -57,7 +57,7 @@ UNAVAILABLE = ("ERR_STRATACACHE_CONNECTION", "ERR_STRATACACHE_TIMEOUT")
 
 
 def native() -> Any:
-    return stratacache._system.current()  # type: ignore[attr-defined]
+    return stratacache._handle.current()  # type: ignore[attr-defined]
 
 
 def bus_state() -> str:

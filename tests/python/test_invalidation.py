@@ -53,7 +53,7 @@ MISS = stratacache._native.MISS  # type: ignore[attr-defined]
 
 
 def native() -> Any:
-    return stratacache._system.current()  # type: ignore[attr-defined]
+    return stratacache._handle.current()  # type: ignore[attr-defined]
 
 
 def in_l1(key: str) -> bool:
@@ -335,7 +335,7 @@ async def test_a_failing_listener_is_logged_not_propagated(cache: Any, caplog: p
 
 
 async def test_listener_and_rule_registered_before_the_system_starts(redis_server: Any, resp: Any, ns: str) -> None:
-    assert stratacache._system._system is None  # type: ignore[attr-defined]
+    assert stratacache._handle._system is None  # type: ignore[attr-defined]
     got: list[InvalidationEvent] = []
     off = cache_invalidator.on_invalidation(got.append)
     ids: list[str] = []

@@ -335,7 +335,7 @@ async def test_service_returns_when_redis_comes_back(redis_server_factory: Any, 
 
 def test_package_state_is_clean_between_tests() -> None:
     # The suite's fixtures leave the process-wide system shut down (no leaked system between tests).
-    assert stratacache._system._system is None  # type: ignore[attr-defined]
+    assert stratacache._handle._system is None  # type: ignore[attr-defined]
 
 
 def test_corrupt_entry_is_logged_once(venv_python: str, child_env: dict[str, str], redis_server: Any, resp: Any,

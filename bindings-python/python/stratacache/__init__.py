@@ -5,7 +5,7 @@ invalidations are shared with Node and Rust processes on the same Redis.
 >>> await cache_manager.set("greeting", "Hello World", ttl=60)   # doctest: +SKIP
 """
 
-from ._invalidation import (
+from ._invalidator import (
     CacheInvalidator,
     DomainInvalidator,
     InvalidationEvent,
@@ -13,7 +13,7 @@ from ._invalidation import (
     domain_invalidator,
 )
 from ._manager import CacheManager, cache_manager, get_cache_manager
-from ._sessions import CreatedSession, Session, SessionManager, SessionStats, session_manager
+from ._session import CreatedSession, Session, SessionManager, SessionStats, session_manager
 from ._patterns import (
     CacheAside,
     ReadThrough,
@@ -36,7 +36,7 @@ from ._ratelimit import (
     redis_rate_limiter,
 )
 from ._records import CacheStats, InitializeResult, L1Stats, L2Stats, Record
-from ._system import RedisClient, create_redis_client, initialize_cache_system, shutdown_cache_system
+from ._handle import RedisClient, create_redis_client, initialize_cache_system, shutdown_cache_system
 from .errors import (
     CacheConnectionError,
     CacheTimeoutError,

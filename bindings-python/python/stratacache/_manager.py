@@ -11,7 +11,7 @@ from typing import Any, Awaitable, Iterable, Mapping, Optional, Sequence, TypeVa
 from . import _native
 from ._bridge import Ready
 from ._records import CacheStats
-from ._system import call, configure_cache, current
+from ._handle import call, configure_cache, current
 
 T = TypeVar("T")
 

@@ -17,7 +17,7 @@ from typing import Any, Awaitable, Callable, Optional, Sequence
 from . import _native
 from ._bridge import Ready
 from ._records import Record
-from ._system import call, current
+from ._handle import call, current
 from .errors import InvalidArgumentError
 
 _MISS = _native.MISS

@@ -10,7 +10,7 @@ from typing import Any, Awaitable, Literal, Mapping, Optional
 
 from . import _native
 from ._records import Record
-from ._system import call, current
+from ._handle import call, current
 from .errors import InvalidKeyError
 
 Algorithm = Literal["fixed-window", "sliding-log", "sliding-counter", "token-bucket", "leaky-bucket"]

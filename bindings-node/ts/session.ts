@@ -3,8 +3,8 @@
  * and logout everywhere. Ids come from the OS CSPRNG (128 bits, URL-safe); Redis stores only their
  * hashes. Everything happens in the core; this file converts.
  */
-import { rethrow } from './errors'
-import { ensureSystem } from './system'
+import { rethrow } from './error'
+import { ensureSystem } from './handle'
 import { invalidArgument, optionsJson, toJson } from './values'
 
 /** What `createSession` takes. */

@@ -5,7 +5,7 @@
  */
 import native = require('./native')
 import type { NativeCache } from './native-binding'
-import { rethrow } from './errors'
+import { rethrow } from './error'
 import { clearMemo } from './l1'
 import { installDrain } from './completion'
 import { optionsJson } from './values'

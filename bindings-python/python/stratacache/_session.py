@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Awaitable, Mapping, Optional, Union
 
 from ._records import Record
-from ._system import call
+from ._handle import call
 from .errors import InvalidArgumentError
 
 # Stored field name (shared with Node) → Python attribute.

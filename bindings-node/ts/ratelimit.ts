@@ -6,8 +6,8 @@
  */
 import native = require('./native')
 import { StartBatch } from './completion'
-import { mapError, rethrow } from './errors'
-import { currentSystem, ensureSystem } from './system'
+import { mapError, rethrow } from './error'
+import { currentSystem, ensureSystem } from './handle'
 import { assertKey, describe, invalidArgument, optionsJson } from './values'
 
 /** The algorithms of `limit` (`sliding-counter` is the default). */

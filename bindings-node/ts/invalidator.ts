@@ -4,8 +4,8 @@
  */
 import type { NativeCache } from './native-binding'
 import { wrapRule } from './callbacks'
-import { rethrow } from './errors'
-import { ensureSystem, onSystem } from './system'
+import { rethrow } from './error'
+import { ensureSystem, onSystem } from './handle'
 import native = require('./native')
 import { assertKey, assertStrings, invalidArgument } from './values'
 

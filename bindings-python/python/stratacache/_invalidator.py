@@ -12,9 +12,9 @@ import inspect
 import logging
 from typing import Any, Awaitable, Callable, Sequence, Union
 
-from . import _native, _system
+from . import _native, _handle
 from ._records import Record
-from ._system import call, current
+from ._handle import call, current
 from .errors import InvalidArgumentError
 
 _log = logging.getLogger("stratacache")
@@ -42,7 +42,7 @@ class CacheInvalidator:
         # its own registration, however often it is called and however often ``listener`` was added.
         self._listeners: list[list[Listener]] = []
         self._native: Any = None  # (system, native listener id) of the loop events are dispatched on
-        _system.on_loop_system(self._attach)
+        _handle.on_loop_system(self._attach)
 
     def _attach(self, system: Any, completions: Any) -> None:
         if self._native is not None and self._native[0] is system:
