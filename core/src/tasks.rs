@@ -60,8 +60,11 @@ impl Tasks {
         let table = self.running.clone();
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         running.insert(id, Running { name, stage, handle: None });
+        // Made here and moved in, not made inside the task: a task aborted before its first poll
+        // drops its future unpolled, and must leave the table all the same.
+        let done = Remove { table, id };
         let handle = tokio::spawn(async move {
-            let _done = Remove { table, id };
+            let _done = done;
             fut.await;
         });
         if let Some(r) = running.get_mut(&id) {
@@ -141,6 +144,15 @@ mod tests {
         assert_eq!(*order.lock().unwrap(), vec!["refresh", "flusher", "bus"], "stopped stage by stage");
         assert!(tasks.running().is_empty());
         assert!(!tasks.spawn("late", Stage::Requests, async {}), "nothing starts after shutdown");
+    }
+
+    #[tokio::test]
+    async fn a_task_stopped_before_it_ever_ran_leaves_the_table() {
+        // On this single-threaded runtime the task cannot be polled before shutdown aborts it.
+        let tasks = Tasks::new();
+        assert!(tasks.spawn("never polled", Stage::Requests, std::future::pending::<()>()));
+        tasks.shutdown(Duration::from_secs(1)).await;
+        assert!(tasks.running().is_empty(), "still listed: {:?}", tasks.running());
     }
 
     #[tokio::test]
