@@ -51,7 +51,7 @@ function shown(v: unknown): string {
 
 /** Check `id` (a non-empty string or a finite number) and return it as the rule and the built-ins see it. */
 function idString(id: unknown): string {
-  if ((typeof id === 'string' && id !== '') || (typeof id === 'number' && Number.isFinite(id))) return String(id)
+  if (typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id))) return String(id)
   throw invalidArgument(`id must be a non-empty string or a finite number, got ${shown(id)}`)
 }
 
@@ -86,7 +86,7 @@ export class CacheInvalidator {
 
   /** Delete every key matching `glob` (`*`, `?`; SCAN + UNLINK, never KEYS); resolves to how many. */
   async invalidatePattern(glob: string): Promise<number> {
-    if (typeof glob !== 'string' || glob === '') throw invalidArgument(`pattern must be a non-empty string, got ${JSON.stringify(glob)}`)
+    if (typeof glob !== 'string') throw invalidArgument(`pattern must be a non-empty string, got ${JSON.stringify(glob)}`)
     const s = await ensureSystem()
     return s.invalidatePattern(glob).catch(rethrow)
   }
@@ -138,7 +138,7 @@ export class DomainInvalidator {
 
   /** Invalidate what `domain`'s rule says for `id` (a non-empty string or a finite number); resolves to those targets. */
   async invalidate(domain: string, id: string | number): Promise<Required<DomainTargets>> {
-    if (typeof domain !== 'string' || domain === '') throw invalidArgument(`domain must be a non-empty string, got ${shown(domain)}`)
+    if (typeof domain !== 'string') throw invalidArgument(`domain must be a non-empty string, got ${shown(domain)}`)
     const key = idString(id)
     const s = await ensureSystem()
     const json = await s.invalidateDomain(domain, key).catch(rethrow)

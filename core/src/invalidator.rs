@@ -186,6 +186,12 @@ impl DomainInvalidator {
 
     /// [`DomainInvalidator::invalidate`], handing `context` to a registered rule.
     pub async fn invalidate_with_context(&self, domain: &str, id: &str, context: CallContext) -> Result<DomainTargets> {
+        if domain.is_empty() {
+            return Err(Error::invalid_argument("domain must be a non-empty string, got \"\""));
+        }
+        if id.is_empty() {
+            return Err(Error::invalid_argument(format!("id must be a non-empty string or a number, got \"\" (domain {domain:?})")));
+        }
         let rule = self.rules.get(domain);
         let targets = match rule {
             Some(rule) => rule(id.to_owned(), &context).await?,

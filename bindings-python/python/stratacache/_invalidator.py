@@ -68,7 +68,7 @@ class CacheInvalidator:
 
     def invalidate_pattern(self, glob: str) -> Awaitable[int]:
         """Delete every key matching ``glob`` (``*``, ``?``; SCAN + UNLINK, never KEYS); returns how many."""
-        if not isinstance(glob, str) or not glob:
+        if not isinstance(glob, str):
             raise InvalidArgumentError(f"pattern must be a non-empty str, got {glob!r}")
         return call("invalidate_pattern", glob)
 
@@ -114,7 +114,7 @@ def _shown(value: Any) -> str:
 
 
 def _id_string(id: Any) -> str:
-    if (isinstance(id, str) and id) or (isinstance(id, int) and not isinstance(id, bool)):
+    if isinstance(id, str) or (isinstance(id, int) and not isinstance(id, bool)):
         return str(id)
     raise InvalidArgumentError(f"id must be a non-empty str or an int, got {_shown(id)}")
 
@@ -142,7 +142,7 @@ class DomainInvalidator:
 
     def invalidate(self, domain: str, id: Union[str, int]) -> Awaitable[dict[str, list[str]]]:
         """Invalidate what ``domain``'s rule says for ``id`` (a non-empty str or an int); returns those targets."""
-        if not isinstance(domain, str) or not domain:
+        if not isinstance(domain, str):
             raise InvalidArgumentError(f"domain must be a non-empty str, got {_shown(domain)}")
         key = _id_string(id)
         return call("invalidate_domain", domain, key)
