@@ -56,8 +56,11 @@ export declare class NativeCache {
   isDegraded(): boolean
   /** Install the JS function that drains finished calls (once, right after creation). */
   setDrain(drain: () => void): void
-  /** Every call finished since the last drain: `[id, value, …]`, errors with id `-(id + 1)`. */
-  takeCompletions(): Array<number | string | boolean | null | number[]>
+  /**
+   * Every call finished since the last drain: `[id, value, …]`, errors with id `-(id + 1)`, the
+   * other waiters of a shared completion as a `Uint32Array` in place of an id.
+   */
+  takeCompletions(): Array<number | string | boolean | null | number[] | Uint32Array>
   /**
    * Start the Redis part of the gets that one tick of JS issued (after `getL1` missed), together
    * (one Redis round trip): `ids[i]` settles with the JSON text of `keys[i]` or `null`.
@@ -80,17 +83,18 @@ export declare class NativeCache {
    */
   _panicForTests(id: number, mode: string): void
   /**
-   * `cacheAside.get` after [`NativeCache::cache_aside_probe`] missed: completion `id` waits for the
-   * key's load (the core's shared completions). The first waiter of a key starts the load with its
-   * `loader` and `options`; the others join it, and every one is settled by the same result.
+   * `cacheAside.get`'s synchronous front, for completion `id` (the core's `CacheAside::enter`: key
+   * and options checked; a load of the key already running is joined; else, with `probe`, L1 is
+   * looked up): the hit entry's id (> 0); 0 when `id` joined a running load; -1 when `id` leads a
+   * new one: then start it with `cacheAsideLoad(id, loader, options)`. Every waiter of a load is
+   * settled by its one result (the core's shared completions).
    */
-  cacheAsideStart(id: number, key: string, loader: (arg: string) => Promise<string>, options?: string | undefined | null): void
+  cacheAsideEnter(id: number, key: string, options: string | undefined | null, probe: boolean): number
   /**
-   * The synchronous front of `cacheAside.get` (the core's `CacheAside::probe`): checks the key and
-   * the options, looks the key up in L1; the entry's id on a hit, 0 on a miss (then join or start the
-   * load with `cacheAsideGet`).
+   * Start the load that completion `id` leads (after `cacheAsideEnter` returned -1) with `loader`
+   * and `options`; every waiter of the key is settled by its result.
    */
-  cacheAsideProbe(key: string, options?: string | undefined | null): number
+  cacheAsideLoad(id: number, loader: (arg: string) => Promise<string>, options?: string | undefined | null): void
   /** `cacheAside.getWithRefresh`. */
   cacheAsideGetWithRefresh(key: string, loader: ((arg: string) => Promise<string>), options?: string | undefined | null): Promise<string | null>
   /** `writeThrough.write`: the writer first, the cache only on success. */

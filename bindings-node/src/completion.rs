@@ -40,12 +40,9 @@ pub enum Done {
     Numbers(Vec<f64>),
     /// An error: the `[CODE] message` text that `ts/errors.ts` maps.
     Error(String),
-    /// The outcome of the entry just before, again (a shared completion): JS gives this caller its
-    /// own copy of that value, or the same error object.
-    Same {
-        /// Whether that outcome was an error.
-        error: bool,
-    },
+    /// The outcome of the entry just before, again, for each of these ids (the other waiters of a
+    /// shared completion): JS gives each its own copy of that value, or the same error object.
+    Followers(Vec<u32>),
 }
 
 impl From<()> for Done {
@@ -141,10 +138,14 @@ impl Completer {
                 Ok(v) => v.map(|t| t.to_string()).into(),
                 Err(e) => Done::Error(to_napi(e).reason),
             };
-            let same = Done::Same { error: matches!(first, Done::Error(_)) };
             let mut ids = ids.into_iter();
             if let Some(lead) = ids.next() {
-                me.push_all(std::iter::once((lead, first)).chain(ids.map(|id| (id, same.clone()))));
+                let followers: Vec<u32> = ids.collect();
+                if followers.is_empty() {
+                    me.push(lead, first);
+                } else {
+                    me.push_all([(lead, first), (0, Done::Followers(followers))].into_iter());
+                }
             }
         });
     }
@@ -188,14 +189,15 @@ impl Completer {
 }
 
 /// One batch as JS sees it: a flat array `[id, value, id, value, …]`; an error has a negative id
-/// (`-(id + 1)`) and its `[CODE] message` text as the value. `undefined` as a value means: the same
-/// outcome as the entry before (a shared completion).
+/// (`-(id + 1)`) and its `[CODE] message` text as the value. A `Uint32Array` in place of an id lists
+/// the other waiters of a shared completion: each gets the outcome of the entry before (its value
+/// `null` is unused). One typed array instead of two JS values per waiter.
 pub struct NativeCompletionsTake(pub Vec<(u32, Done)>);
 
 impl ToNapiValue for NativeCompletionsTake {
     unsafe fn to_napi_value(env: napi::sys::napi_env, val: Self) -> Result<napi::sys::napi_value> {
         let items = val.0;
-        let mut out: Vec<Either6<f64, String, bool, Null, Vec<f64>, ()>> = Vec::with_capacity(items.len() * 2);
+        let mut out: Vec<Either6<f64, String, bool, Null, Vec<f64>, Uint32Array>> = Vec::with_capacity(items.len() * 2);
         for (id, done) in items {
             let (id, value) = match done {
                 Done::Null => (id as f64, Either6::D(Null)),
@@ -204,8 +206,11 @@ impl ToNapiValue for NativeCompletionsTake {
                 Done::Bool(b) => (id as f64, Either6::C(b)),
                 Done::Numbers(v) => (id as f64, Either6::E(v)),
                 Done::Error(s) => (-(id as f64) - 1.0, Either6::B(s)),
-                Done::Same { error: false } => (id as f64, Either6::F(())),
-                Done::Same { error: true } => (-(id as f64) - 1.0, Either6::F(())),
+                Done::Followers(ids) => {
+                    out.push(Either6::F(Uint32Array::new(ids)));
+                    out.push(Either6::D(Null));
+                    continue;
+                }
             };
             out.push(Either6::A(id));
             out.push(value);

@@ -2,8 +2,9 @@
 //! `ping` and `close`. The other components' methods live in the modules named after them (`manager`,
 //! `patterns`, `invalidator`, `session`, `ratelimit`).
 
-use stratacache::patterns::Coalescer;
-use std::sync::{Arc, LazyLock, OnceLock};
+use stratacache::patterns::{Coalescer, Lead};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -49,7 +50,7 @@ pub async fn create_system() -> Result<NativeCache> {
     crate::logging::init();
     let (redis, cache) = PROCESS.begin_start().napi()?;
     match StrataCache::start(redis, cache, PROCESS.registries().clone()).await {
-        Ok(inner) => Ok(NativeCache { inner: Arc::new(inner), completer: OnceLock::new(), aside_options: Default::default(), aside_waiters: Coalescer::new() }),
+        Ok(inner) => Ok(NativeCache { inner: Arc::new(inner), completer: OnceLock::new(), aside_options: Default::default(), aside_waiters: Coalescer::new(), aside_leads: Default::default() }),
         Err(e) => {
             PROCESS.start_failed();
             Err(e).napi()
@@ -65,6 +66,8 @@ pub struct NativeCache {
     pub(crate) aside_options: dynopts::AsideOptionsMemo,
     /// The completion ids waiting for each key's cache-aside load (the core's shared completions).
     pub(crate) aside_waiters: Arc<Coalescer<u32>>,
+    /// Loads led by a completion id, from `cacheAsideEnter` until `cacheAsideLoad` starts them.
+    pub(crate) aside_leads: Mutex<HashMap<u32, (String, Lead<u32>)>>,
     /// Set once by the TS layer right after creation ([`crate::completion`]).
     pub(crate) completer: OnceLock<Arc<Completer>>,
 }

@@ -160,8 +160,9 @@ impl NativeCache {
             .map_err(|_| crate::error::internal("the completion drain is already installed"))
     }
 
-    /// Every call finished since the last drain: `[id, value, …]`, errors with id `-(id + 1)`.
-    #[napi(ts_return_type = "Array<number | string | boolean | null | number[]>", catch_unwind)]
+    /// Every call finished since the last drain: `[id, value, …]`, errors with id `-(id + 1)`, the
+    /// other waiters of a shared completion as a `Uint32Array` in place of an id.
+    #[napi(ts_return_type = "Array<number | string | boolean | null | number[] | Uint32Array>", catch_unwind)]
     pub fn take_completions(&self) -> Result<NativeCompletionsTake> {
         Ok(NativeCompletionsTake(self.completer()?.take()))
     }

@@ -5,7 +5,7 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use stratacache::dynopts;
-use stratacache::patterns::{Joined, WriteBehind};
+use stratacache::patterns::{Entered, WriteBehind};
 
 use crate::callbacks::{self, JsStashed};
 use crate::error::{parse_json, IntoNapi};
@@ -16,16 +16,32 @@ use crate::handle::NativeCache;
 
 #[napi]
 impl NativeCache {
-    /// `cacheAside.get` after [`NativeCache::cache_aside_probe`] missed: completion `id` waits for the
-    /// key's load (the core's shared completions). The first waiter of a key starts the load with its
-    /// `loader` and `options`; the others join it, and every one is settled by the same result.
-    #[napi(catch_unwind, ts_args_type = "id: number, key: string, loader: (arg: string) => Promise<string>, options?: string | undefined | null")]
-    pub fn cache_aside_start(&self, id: u32, key: String, loader: Function<'_, String, Promise<String>>, options: Option<String>) -> Result<()> {
-        let completer = self.completer()?;
+    /// `cacheAside.get`'s synchronous front, for completion `id` (the core's `CacheAside::enter`: key
+    /// and options checked; a load of the key already running is joined; else, with `probe`, L1 is
+    /// looked up): the hit entry's id (> 0); 0 when `id` joined a running load; -1 when `id` leads a
+    /// new one: then start it with `cacheAsideLoad(id, loader, options)`. Every waiter of a load is
+    /// settled by its one result (the core's shared completions).
+    #[napi(catch_unwind)]
+    pub fn cache_aside_enter(&self, id: u32, key: String, options: Option<String>, probe: bool) -> Result<f64> {
+        let opts = self.aside_options.parse(options.as_deref()).napi()?;
         let sys = self.handle();
-        let lead = match sys.cache_aside().join(&self.aside_waiters, 0, &key, id).napi()? {
-            Joined::Waiting => return Ok(()),
-            Joined::Lead(lead) => lead,
+        match sys.cache_aside().enter(&self.aside_waiters, 0, &key, &opts, probe, || id).napi()? {
+            Entered::Hit(e) => Ok(e.id as f64),
+            Entered::Waiting => Ok(0.0),
+            Entered::Lead(lead) => {
+                self.aside_leads.lock().unwrap_or_else(|p| p.into_inner()).insert(id, (key, lead));
+                Ok(-1.0)
+            }
+        }
+    }
+
+    /// Start the load that completion `id` leads (after `cacheAsideEnter` returned -1) with `loader`
+    /// and `options`; every waiter of the key is settled by its result.
+    #[napi(catch_unwind, ts_args_type = "id: number, loader: (arg: string) => Promise<string>, options?: string | undefined | null")]
+    pub fn cache_aside_load(&self, id: u32, loader: Function<'_, String, Promise<String>>, options: Option<String>) -> Result<()> {
+        let completer = self.completer()?;
+        let Some((key, lead)) = self.aside_leads.lock().unwrap_or_else(|p| p.into_inner()).remove(&id) else {
+            return Err(crate::error::internal(&format!("cacheAsideLoad: completion {id} leads no load")));
         };
         let started = self.aside_options.parse(options.as_deref()).napi().and_then(|opts| {
             let f = loader.build_threadsafe_function::<String>().weak::<true>().build()?;
@@ -43,15 +59,6 @@ impl NativeCache {
                 Err(e)
             }
         }
-    }
-
-    /// The synchronous front of `cacheAside.get` (the core's `CacheAside::probe`): checks the key and
-    /// the options, looks the key up in L1; the entry's id on a hit, 0 on a miss (then join or start the
-    /// load with `cacheAsideGet`).
-    #[napi(catch_unwind)]
-    pub fn cache_aside_probe(&self, key: String, options: Option<String>) -> Result<f64> {
-        let opts = self.aside_options.parse(options.as_deref()).napi()?;
-        Ok(self.handle().cache_aside().probe(&key, &opts).napi()?.map_or(0.0, |e| e.id as f64))
     }
 
     /// `cacheAside.getWithRefresh`.

@@ -25,7 +25,8 @@ function keepAlive(on: boolean): void {
   }
 }
 
-function allocId(): number {
+/** A fresh completion id (for `settleLater`). */
+export function allocId(): number {
   const id = nextId
   nextId = nextId >= 0x7ffffffe ? 0 : nextId + 1
   return id
@@ -38,27 +39,34 @@ function take(id: number): Settle | undefined {
 }
 
 /**
- * Settle every call of a batch. A value `undefined` means "the outcome of the entry before, again"
- * (the core's shared completions: many callers waiting for one load): each such caller gets its own
- * copy of the value parsed once, or the same error object.
+ * Settle every call of a batch. A `Uint32Array` in place of an id lists the other waiters of a shared
+ * completion (the core's shared completions: many callers waiting for one load): each gets the
+ * outcome of the entry before, its own copy of the value parsed once, or the same error object.
  */
 function drainFrom(sys: NativeCache): () => void {
   return () => {
     const batch = sys.takeCompletions()
     let shared: unknown = null
-    let sharedError: unknown = null
+    let failure: unknown = null
+    let failed = false
     for (let i = 0; i < batch.length; i += 2) {
-      const id = batch[i] as number
+      const id = batch[i]
       const v = batch[i + 1]
-      if (id >= 0) {
+      if (typeof id !== 'number') {
+        for (const follower of id as Uint32Array) {
+          const s = take(follower)
+          if (s) failed ? s[1](failure) : s[0](cloneJson(shared))
+        }
+      } else if (id >= 0) {
         const s = take(id)
-        if (v === undefined) s?.[0](cloneJson(shared))
-        else if (s?.[2]) s[0]((shared = v === null ? null : JSON.parse(v as string)))
+        failed = false
+        if (s?.[2]) s[0]((shared = v === null ? null : JSON.parse(v as string)))
         else s?.[0](v)
       } else {
         const s = take(-id - 1)
-        if (v !== undefined) sharedError = mapError(new Error(v as string))
-        s?.[1](sharedError)
+        failed = true
+        failure = mapError(new Error(v as string))
+        s?.[1](failure)
       }
     }
     if (slots.size === 0) keepAlive(false)
@@ -77,9 +85,17 @@ export function installDrain(sys: NativeCache): void {
  */
 export function batched<T>(start: (id: number) => void, json = false): Promise<T> {
   const id = allocId()
+  return settleLater<T>(id, json, () => start(id))
+}
+
+/**
+ * The promise that completion `id` (from `allocId`, already handed to the native side) settles; runs
+ * `start()` first (a synchronous throw rejects the promise, mapped). `json` as for `batched`.
+ */
+export function settleLater<T>(id: number, json: boolean, start: () => void): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     try {
-      start(id)
+      start()
     } catch (e) {
       reject(mapError(e))
       return

@@ -44,15 +44,10 @@ export function readL1<T>(s: NativeCache, key: string): T | typeof MISS {
 }
 
 /**
- * `cacheAside.get`'s synchronous front: the core checks the key and the options (`optionsJson` text)
- * and looks L1 up; the value as a fresh object, or `MISS`. Throws the core's error for a bad option,
- * hit or miss.
+ * The value of L1 entry `id` of `key` (an id the core just returned for a hit) as a fresh object, or
+ * `MISS` when the entry changed meanwhile.
  */
-export function probeL1<T>(s: NativeCache, key: string, optionsJson: string | null): T | typeof MISS {
-  return valueOf<T>(s, key, s.cacheAsideProbe(key, optionsJson))
-}
-
-function valueOf<T>(s: NativeCache, key: string, id: number): T | typeof MISS {
+export function valueOf<T>(s: NativeCache, key: string, id: number): T | typeof MISS {
   if (id === 0) return MISS
   const m = memo.get(key)
   if (m !== undefined && m.id === id) return cloneJson(m.value as T)

@@ -7,9 +7,9 @@ import type { NativeCache, NativeWriteBehind } from './native-binding'
 import { wrapKeyLoader, wrapLoader, wrapWriter } from './callbacks'
 import { makeError, mapError, rethrow } from './error'
 import type { CacheManager } from './cache-manager'
-import { MISS, probeL1 } from './l1'
+import { MISS, valueOf } from './l1'
 import { stashed } from './stash'
-import { batched, flushStarts } from './completion'
+import { allocId, flushStarts, settleLater } from './completion'
 import { currentSystem, ensureSystem } from './handle'
 import native = require('./native')
 import { assertKey, fromJson, invalidArgument, optionsJson, toJson } from './values'
@@ -81,17 +81,24 @@ export class CacheAside {
   }
 
   /**
-   * The core's synchronous front (`cacheAsideProbe`: key and options checked, then L1) and, on a miss,
-   * the load. Concurrent misses of one key wait for one load through the core's shared completions:
-   * the first caller's loader and options start it, every caller gets the one result (parsed once,
-   * then each its own deep copy) or the same error object.
+   * The core's synchronous front (`cacheAsideEnter`: key and options checked, then L1) and, on a
+   * miss, the load, in one crossing for a caller that joins a load already running. Concurrent misses
+   * of one key wait for one load through the core's shared completions: the first caller's loader and
+   * options start it (`cacheAsideLoad`), every caller gets the one result (parsed once, then each its
+   * own deep copy) or the same error object.
    */
   private probeAndLoad<T>(s: NativeCache, key: string, loader: () => T | Promise<T>, opts: string | null): Promise<Loaded<T>> {
     try {
-      const hit = probeL1<T>(s, key, opts)
-      if (hit !== MISS) return Promise.resolve(hit as Loaded<T>)
+      const id = allocId()
+      let entered = s.cacheAsideEnter(id, key, opts, true)
+      if (entered > 0) {
+        const hit = valueOf<T>(s, key, entered)
+        if (hit !== MISS) return Promise.resolve(hit as Loaded<T>)
+        entered = s.cacheAsideEnter(id, key, opts, false) // the entry changed just now: wait for a load
+      }
+      if (entered === 0) return settleLater<Loaded<T>>(id, true, () => {})
       flushStarts() // a set made just before reaches Redis first
-      return batched<Loaded<T>>((id) => s.cacheAsideStart(id, key, wrapLoader(key, loader), opts), true)
+      return settleLater<Loaded<T>>(id, true, () => s.cacheAsideLoad(id, wrapLoader(key, loader), opts))
     } catch (e) {
       return Promise.reject(mapError(e))
     }

@@ -129,8 +129,13 @@ impl CacheAside {
     /// # Errors
     /// A bad key; a bad option (`ttl`, `negativeTtl`, `tags`), named with the value received.
     pub fn probe(&self, key: &str, opts: &AsideOptions) -> Result<Option<Arc<crate::l1::Entry>>> {
-        let m = &self.state.manager;
-        m.check_key_public(key)?;
+        self.check_options(key, opts)?;
+        self.probe_l1(key)
+    }
+
+    /// The checks of [`CacheAside::probe`]: the key, the tags, non-zero TTLs.
+    pub(super) fn check_options(&self, key: &str, opts: &AsideOptions) -> Result<()> {
+        self.state.manager.check_key_public(key)?;
         for t in &opts.tags {
             crate::key::validate_tag(t)?;
         }
@@ -139,7 +144,12 @@ impl CacheAside {
                 return Err(Error::invalid_argument(format!("ttl must be > 0, got 0 (key {key:?})")));
             }
         }
-        m.get_l1(key)
+        Ok(())
+    }
+
+    /// L1's entry for `key` (counting the hit or miss).
+    pub(super) fn probe_l1(&self, key: &str) -> Result<Option<Arc<crate::l1::Entry>>> {
+        self.state.manager.get_l1(key)
     }
 
     /// [`CacheAside::get`] for a caller that has just looked `key` up in L1 itself and missed (the

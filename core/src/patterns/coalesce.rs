@@ -21,9 +21,9 @@ use futures::FutureExt;
 use super::{AsideOptions, CacheAside, Loader};
 use crate::error::{Error, Result};
 
-/// The waiters of one binding, per (group, key). Create one per system and binding.
+/// The waiters of one binding, per group and key. Create one per system and binding.
 pub struct Coalescer<W> {
-    waiting: Mutex<HashMap<(u64, String), Vec<W>>>,
+    waiting: Mutex<HashMap<u64, HashMap<String, Vec<W>>>>,
 }
 
 impl<W> Default for Coalescer<W> {
@@ -34,9 +34,19 @@ impl<W> Default for Coalescer<W> {
 
 impl<W> std::fmt::Debug for Coalescer<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = self.waiting.lock().map(|m| m.len()).unwrap_or(0);
+        let n = self.waiting.lock().map(|m| m.values().map(HashMap::len).sum::<usize>()).unwrap_or(0);
         f.debug_struct("Coalescer").field("keys_loading", &n).finish()
     }
+}
+
+/// What [`CacheAside::enter`] found.
+pub enum Entered<W> {
+    /// An L1 hit: the value to return (no waiter was made).
+    Hit(Arc<crate::l1::Entry>),
+    /// The caller's waiter joined a load already running for its group.
+    Waiting,
+    /// The caller's waiter is the first: start the load with [`Lead::load`].
+    Lead(Lead<W>),
 }
 
 /// What [`CacheAside::join`] did with a waiter.
@@ -84,11 +94,94 @@ impl<W> Coalescer<W> {
     }
 
     fn take(&self, slot: &(u64, String)) -> Vec<W> {
-        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(slot).unwrap_or_default()
+        let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(keys) = waiting.get_mut(&slot.0) else { return Vec::new() };
+        let taken = keys.remove(&slot.1).unwrap_or_default();
+        if keys.is_empty() {
+            waiting.remove(&slot.0);
+        }
+        taken
+    }
+
+    /// Add `waiter` to the load of `key` in `group` if one runs (else hand it back).
+    fn join_running(&self, group: u64, key: &str, waiter: W) -> Option<W> {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        match waiting.get_mut(&group).and_then(|keys| keys.get_mut(key)) {
+            Some(list) => {
+                list.push(waiter);
+                None
+            }
+            None => Some(waiter),
+        }
+    }
+
+    fn is_running(&self, group: u64, key: &str) -> bool {
+        let waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        waiting.get(&group).is_some_and(|keys| keys.contains_key(key))
+    }
+
+    /// Join the running load of `key`, or start one with `waiter` as its first waiter.
+    fn join_or_lead(&self, group: u64, key: &str, waiter: W) -> bool {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        let keys = waiting.entry(group).or_default();
+        match keys.get_mut(key) {
+            Some(list) => {
+                list.push(waiter);
+                false
+            }
+            None => {
+                keys.insert(key.to_owned(), vec![waiter]);
+                true
+            }
+        }
     }
 }
 
 impl CacheAside {
+    /// `cacheAside.get`'s synchronous front for the bindings, in one call: check `key` and `opts`
+    /// (as [`CacheAside::probe`]: a bad option fails whatever follows); then, if a load of `key` is
+    /// running for `group`, join it (no L1 lookup: the load's result is at least as fresh); else, with
+    /// `probe_l1`, return an L1 hit; else start a load with this caller's waiter as its first.
+    /// `waiter` is called (outside any lock) only when a waiter is needed.
+    ///
+    /// # Errors
+    /// A bad key or option (nothing is added then).
+    pub fn enter<W: Send + 'static>(
+        &self,
+        coalescer: &Arc<Coalescer<W>>,
+        group: u64,
+        key: &str,
+        opts: &AsideOptions,
+        probe_l1: bool,
+        waiter: impl FnOnce() -> W,
+    ) -> Result<Entered<W>> {
+        self.check_options(key, opts)?;
+        let mut waiter = Some(waiter);
+        let mut made = None;
+        if coalescer.is_running(group, key) {
+            let w = waiter.take().map(|f| f());
+            match w.and_then(|w| coalescer.join_running(group, key, w)) {
+                None => return Ok(Entered::Waiting),
+                Some(w) => made = Some(w), // it ended just now
+            }
+        }
+        if probe_l1 {
+            if let Some(e) = self.probe_l1(key)? {
+                return Ok(Entered::Hit(e));
+            }
+        }
+        let w = match (made, waiter) {
+            (Some(w), _) => w,
+            (None, Some(f)) => f(),
+            (None, None) => unreachable!("a waiter is made once"),
+        };
+        Ok(if coalescer.join_or_lead(group, key, w) {
+            Entered::Lead(Lead { waiters: Unwait { coalescer: coalescer.clone(), slot: Some((group, key.to_owned())) }, aside: self.clone() })
+        } else {
+            Entered::Waiting
+        })
+    }
+
     /// The bindings' miss path of `cacheAside.get`, after [`CacheAside::probe`] missed: add `waiter`
     /// to the callers of `group` waiting for `key`. The first one gets a [`Lead`].
     ///
@@ -96,14 +189,11 @@ impl CacheAside {
     /// A bad key (nothing is added then).
     pub fn join<W: Send + 'static>(&self, coalescer: &Arc<Coalescer<W>>, group: u64, key: &str, waiter: W) -> Result<Joined<W>> {
         self.check_key(key)?;
-        let slot = (group, key.to_owned());
-        let mut waiting = coalescer.waiting.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(list) = waiting.get_mut(&slot) {
-            list.push(waiter);
-            return Ok(Joined::Waiting);
-        }
-        waiting.insert(slot.clone(), vec![waiter]);
-        Ok(Joined::Lead(Lead { waiters: Unwait { coalescer: coalescer.clone(), slot: Some(slot) }, aside: self.clone() }))
+        Ok(if coalescer.join_or_lead(group, key, waiter) {
+            Joined::Lead(Lead { waiters: Unwait { coalescer: coalescer.clone(), slot: Some((group, key.to_owned())) }, aside: self.clone() })
+        } else {
+            Joined::Waiting
+        })
     }
 }
 
