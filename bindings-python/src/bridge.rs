@@ -124,10 +124,21 @@ impl Completions {
     }
 
     /// Stop writing to the wake descriptor (call before closing the socket pair). Idempotent.
-    fn close(&self) {
-        let mut q = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
-        q.closed = true;
-        q.items.clear();
+    /// Returns the futures of shared completions that were waiting in the queue (each caller's
+    /// future of one load): the caller fails them; the other futures are in the bridge's own set.
+    fn close(&self, py: Python<'_>) -> Vec<Py<PyAny>> {
+        let items = {
+            let mut q = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
+            q.closed = true;
+            std::mem::take(&mut q.items)
+        };
+        let mut stranded = Vec::new();
+        for item in items {
+            if let Item::CompleteShared(futs, _) = item {
+                stranded.extend(futs.into_iter().filter(|f| !f.bind(py).is_none()));
+            }
+        }
+        stranded
     }
 }
 
@@ -155,7 +166,7 @@ fn set_exception(py: Python<'_>, fut: &Bound<'_, PyAny>, exc: &Py<pyo3::exceptio
 fn complete_shared(py: Python<'_>, futs: Vec<Py<PyAny>>, outcome: Outcome) -> PyResult<()> {
     let mut live = Vec::with_capacity(futs.len());
     for f in futs {
-        if !f.bind(py).call_method0("done")?.is_truthy()? {
+        if !f.bind(py).is_none() && !f.bind(py).call_method0("done")?.is_truthy()? {
             live.push(f);
         }
     }

@@ -168,16 +168,24 @@ pub fn to_json(key: &str, obj: &Bound<'_, PyAny>) -> Result<String, Error> {
 
 /// Options (a dict or None) as a `serde_json::Value` for the core's option parser.
 pub fn options_value(what: &str, obj: Option<&Bound<'_, PyAny>>) -> Result<serde_json::Value, Error> {
-    match obj {
+    match options_json(what, obj)? {
         None => Ok(serde_json::Value::Null),
-        Some(o) if o.is_none() => Ok(serde_json::Value::Null),
+        Some(text) => serde_json::from_str(&text).map_err(|e| Error::new(ErrorKind::Internal, e.to_string())),
+    }
+}
+
+/// An options dict as JSON text (`None`: no options), for the core's option memos.
+pub fn options_json(what: &str, obj: Option<&Bound<'_, PyAny>>) -> Result<Option<String>, Error> {
+    match obj {
+        None => Ok(None),
+        Some(o) if o.is_none() => Ok(None),
         Some(o) => {
             let mut w = Writer { out: Vec::with_capacity(64), options: true };
             w.value(o, 0).map_err(|r| {
                 let e = r.into_error(what);
                 Error::new(ErrorKind::InvalidArgument, format!("{what} options: {}", e.message()))
             })?;
-            serde_json::from_slice(&w.out).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))
+            String::from_utf8(w.out).map(Some).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))
         }
     }
 }

@@ -92,7 +92,7 @@ pub fn create_system(py: Python<'_>) -> PyResult<System> {
             // trip or two) for the bus's first subscription, detached from the interpreter.
             let memo_capacity = cache.l1_max_size.min(100_000) as usize;
             let inner = py.detach(|| StrataCache::start_blocking(redis, cache, PROCESS.registries().clone(), &handle)).py_err(py)?;
-            Ok(System { inner: Arc::new(inner), pid: std::process::id(), memo: Memo::new(memo_capacity), aside_waiters: Coalescer::new() })
+            Ok(System { inner: Arc::new(inner), pid: std::process::id(), memo: Memo::new(memo_capacity), aside_waiters: Coalescer::new(), aside_options: Default::default() })
         })();
         if started.is_err() {
             PROCESS.start_failed();
@@ -110,6 +110,8 @@ pub struct System {
     /// The futures waiting for each key's cache-aside load, per event loop (the core's shared
     /// completions).
     pub(crate) aside_waiters: Arc<Coalescer<Py<PyAny>>>,
+    /// The last `cache_aside` options text and what it parsed to (a conversion cache).
+    pub(crate) aside_options: stratacache::dynopts::AsideOptionsMemo,
 }
 
 impl System {

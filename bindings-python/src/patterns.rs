@@ -5,12 +5,12 @@ use std::sync::{Arc, Mutex};
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use stratacache::patterns::{Joined, WriteBehind};
+use stratacache::patterns::{Entered, WriteBehind};
 use stratacache::{dynopts, Error, ErrorKind};
 
 use crate::bridge::{spawn, spawn_shared, Completions};
 use crate::callbacks::{self, CallSite, PyPayload};
-use crate::conv::{from_json, options_value, to_json};
+use crate::conv::{from_json, options_json, options_value, to_json};
 use crate::error::IntoPy;
 use crate::handle::{key_of, System};
 
@@ -33,53 +33,85 @@ fn callable(py: Python<'_>, what: &str, f: &Bound<'_, PyAny>) -> PyResult<Py<PyA
     Ok(f.clone().unbind())
 }
 
+/// Fail the waiters of an abandoned load (all but `except`, the caller that raises itself).
+fn fail_waiters(py: Python<'_>, waiters: Vec<Py<PyAny>>, except: Option<&Bound<'_, PyAny>>, e: &PyErr) {
+    let exc = e.clone_ref(py).into_value(py);
+    for w in waiters {
+        let w = w.bind(py);
+        if w.is_none() || except.is_some_and(|x| w.is(x)) {
+            continue;
+        }
+        let _ = w.call_method1("set_exception", (exc.clone_ref(py),));
+    }
+}
+
 #[pymethods]
 impl System {
-    /// `cache_aside.get` after `cache_aside_probe` missed: `fut` waits for the key's load (the core's
-    /// shared completions, per event loop). The first waiter of a key starts the load with its
-    /// `loader` and `options`; the others join it, and every one gets the same outcome (its own copy of
-    /// the value, or the same exception object).
-    fn cache_aside_get(&self, py: Python<'_>, key: &Bound<'_, PyAny>, loader: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
+    /// `cache_aside.get`'s synchronous front (the core's `CacheAside::enter`): the key and the options
+    /// are checked; a load of the key already running on this loop (`completions`) is joined; else L1
+    /// is looked up; else `loader` starts a load. Returns the value on an L1 hit, else a new future of
+    /// `loop` that the load's one result completes (each waiter its own copy, or the same exception).
+    /// A load's first future is added to `pending` (the bridge's set that shutdown settles): the
+    /// others complete with it, and shutdown fails those still waiting (`abandon_loads`).
+    #[allow(clippy::too_many_arguments)]
+    fn cache_aside_enter<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>, loader: &Bound<'py, PyAny>, options: Option<&Bound<'py, PyAny>>, event_loop: &Bound<'py, PyAny>, completions: &Completions, pending: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         crate::error::guarded(|| {
             let key = key_of(key).py_err(py)?;
             let loader = callable(py, "loader", loader)?;
+            let opts = self.aside_options.parse(options_json("cache_aside", options).py_err(py)?.as_deref()).py_err(py)?;
             let sys = self.live(py)?;
-            let mine = fut.clone_ref(py);
-            let lead = match sys.cache_aside().join(&self.aside_waiters, completions.group(), &key, fut).py_err(py)? {
-                Joined::Waiting => return Ok(()),
-                Joined::Lead(lead) => lead,
+            // The future is made only when a waiter is needed (not for a hit), outside the core's lock.
+            let mut mine: Option<Bound<'py, PyAny>> = None;
+            let mut failed: Option<PyErr> = None;
+            let entered = sys.cache_aside().enter(&self.aside_waiters, completions.group(), &key, &opts, true, || {
+                match event_loop.call_method0(pyo3::intern!(py, "create_future")) {
+                    Ok(f) => {
+                        mine = Some(f.clone());
+                        f.unbind()
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        py.None()
+                    }
+                }
+            });
+            let entered = entered.py_err(py)?;
+            let lead = match entered {
+                Entered::Hit(e) => return self.memo.value(py, &key, e.id, &e.json),
+                Entered::Waiting => None,
+                Entered::Lead(lead) => Some(lead),
             };
-            let started = (|| {
-                let opts = dynopts::aside_options(options_value("cache_aside", options).py_err(py)?).py_err(py)?;
-                let site = CallSite::here(py, completions.shared())?;
-                Ok::<_, PyErr>((callbacks::loader(site, loader, key.clone()), opts))
-            })();
-            match started {
-                Ok((loader, opts)) => spawn_shared(completions, lead.load(loader, &opts), json_or_none),
+            let fut = match (failed, mine) {
+                (None, Some(fut)) => fut,
+                (failed, _) => {
+                    let e = failed.unwrap_or_else(|| crate::error::to_py(py, &Error::new(ErrorKind::Internal, "cache_aside: no future was made")));
+                    if let Some(lead) = lead {
+                        fail_waiters(py, lead.abandon(), None, &e);
+                    }
+                    return Err(e);
+                }
+            };
+            let Some(lead) = lead else { return Ok(fut) };
+            match CallSite::here(py, completions.shared()) {
+                Ok(site) => {
+                    let loader = callbacks::loader(site, loader, key.clone());
+                    spawn_shared(completions, lead.load(loader, &opts), json_or_none)?;
+                    pending.call_method1(pyo3::intern!(py, "add"), (&fut,))?;
+                    Ok(fut)
+                }
                 Err(e) => {
                     // This call raises; any other waiter of the key fails with the same error.
-                    let exc = e.clone_ref(py).into_value(py);
-                    for other in lead.abandon().into_iter().filter(|w| !w.is(&mine)) {
-                        let _ = other.bind(py).call_method1("set_exception", (exc.clone_ref(py),));
-                    }
+                    fail_waiters(py, lead.abandon(), Some(&fut), &e);
                     Err(e)
                 }
             }
         })
     }
 
-    /// The synchronous front of `cache_aside.get` (the core's `CacheAside::probe`): checks the key and
-    /// the options, looks the key up in L1; the value on a hit, the `MISS` sentinel on a miss (then
-    /// join or start the load with `cache_aside_get`).
-    fn cache_aside_probe<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>, options: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
-        crate::error::guarded(|| {
-            let key = key_of(key).py_err(py)?;
-            let opts = dynopts::aside_options(options_value("cache_aside", options).py_err(py)?).py_err(py)?;
-            match self.live(py)?.cache_aside().probe(&key, &opts).py_err(py)? {
-                Some(e) => self.memo.value(py, &key, e.id, &e.json),
-                None => crate::handle::miss(py).cloned(),
-            }
-        })
+    /// The futures still waiting for a cache-aside load, taken out so that shutdown can fail them
+    /// (the loads run on and find nobody waiting).
+    fn abandon_loads(&self, py: Python<'_>) -> PyResult<Vec<Py<PyAny>>> {
+        crate::error::guarded(|| Ok(self.aside_waiters.take_all().into_iter().filter(|f| !f.bind(py).is_none()).collect()))
     }
 
     /// `cache_aside.get_with_refresh`.

@@ -90,6 +90,26 @@ async fn abandoned_and_dropped_leads_free_their_key() {
 }
 
 #[tokio::test]
+async fn take_all_hands_back_every_waiter_and_the_loads_still_end() {
+    let server = RedisServer::start();
+    let c = cache(&server.url(), &unique_ns("co")).await;
+    let co = Coalescer::<u8>::new();
+    let aside = c.cache_aside();
+    let Joined::Lead(a) = aside.join(&co, 1, "a", 1).unwrap() else { panic!() };
+    assert!(matches!(aside.join(&co, 1, "a", 2).unwrap(), Joined::Waiting));
+    let Joined::Lead(b) = aside.join(&co, 2, "b", 3).unwrap() else { panic!() };
+    let mut all = co.take_all();
+    all.sort_unstable();
+    assert_eq!(all, vec![1, 2, 3]);
+    // The loads end with nobody left to settle, and their keys are free again.
+    let (r, waiters) = a.load(Arc::new(|| async { Ok(Some("1".to_owned())) }.boxed()), &AsideOptions::default()).await;
+    assert_eq!(r.unwrap().as_deref(), Some("1"));
+    assert!(waiters.is_empty());
+    drop(b);
+    assert!(matches!(aside.join(&co, 2, "b", 4).unwrap(), Joined::Lead(_)));
+}
+
+#[tokio::test]
 async fn a_bad_key_is_refused_before_anyone_waits() {
     let server = RedisServer::start();
     let c = cache(&server.url(), &unique_ns("co")).await;

@@ -304,6 +304,27 @@ async def test_a_waiter_takes_the_value_another_process_filled(cache: Any, wire:
     assert calls.n == 0
 
 
+async def test_shutdown_during_a_stampede_leaves_no_caller_waiting(cache: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Callers waiting for one load when the system shuts down get the value or ClosedError: none
+    waits for ever (only a load's first future is in the bridge's pending set; shutdown fails the
+    others that are still waiting)."""
+    from stratacache import _handle
+
+    monkeypatch.setattr(_handle, "_SETTLE_TIMEOUT_S", 0.05)  # shutdown does not wait for the slow loader
+    release = asyncio.Event()
+
+    async def loader() -> Any:
+        await release.wait()
+        return {"late": True}
+
+    calls = [asyncio.ensure_future(cache_aside.get("slow-stampede", loader, ttl=60)) for _ in range(50)]
+    await asyncio.sleep(0.05)  # every call has joined the load
+    await bounded(shutdown_cache_system(), 5)
+    release.set()
+    results = await bounded(asyncio.gather(*calls, return_exceptions=True), 5)
+    assert all(isinstance(r, ClosedError) for r in results), results[:3]
+
+
 async def test_a_cancelled_caller_cancels_nobody_else(cache: Any) -> None:
     started, release = asyncio.Event(), asyncio.Event()
     calls = Counter()

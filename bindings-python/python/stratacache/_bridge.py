@@ -63,11 +63,22 @@ class LoopBridge:
         """Stop the bridge: unregister the reader and close the socket pair. Calls still in flight
         fail with :class:`~stratacache.errors.ClosedError` (they can no longer complete)."""
         loop = self._loop_ref()
+        # The futures of shared completions still queued (callers of one cache-aside load) are not in
+        # `pending` (only each load's first is): fail them too.
+        stranded = self.completions.close()
         if loop is not None and not loop.is_closed():
             loop.remove_reader(self._reader.fileno())
-            _fail_pending(loop, list(self.pending))
+            _fail_pending(loop, list(self.pending) + stranded)
         self.pending.clear()
         _close(self.completions, self._reader, self._writer)
+
+
+def fail_stranded(futures: "list[asyncio.Future[Any]]") -> None:
+    """Fail futures of any loop with :class:`~stratacache.errors.ClosedError` (shutdown)."""
+    for fut in futures:
+        loop = fut.get_loop()
+        if not loop.is_closed():
+            _fail_pending(loop, [fut])
 
 
 def _fail_pending(loop: asyncio.AbstractEventLoop, futures: "list[asyncio.Future[Any]]") -> None:

@@ -13,7 +13,7 @@ import weakref
 from typing import Any, Callable, Optional
 
 from . import _native
-from ._bridge import bridge_for, close_all, forget_all, settle_pending
+from ._bridge import bridge_for, close_all, fail_stranded, forget_all, settle_pending
 from ._records import InitializeResult
 
 
@@ -50,21 +50,26 @@ def _attached_loop_gone() -> bool:
 
 def call(method: str, *args: Any) -> "asyncio.Future[Any]":
     """Run an async native method and return its future, completed on the running loop."""
-    global _attached, _attached_loop
     loop = asyncio.get_running_loop()
     fut = loop.create_future()
     bridge = bridge_for(loop)
     system = current()
+    attach(system, loop, bridge.completions)
+    getattr(system, method)(*args, bridge.completions, fut)
+    bridge.pending.add(fut)
+    return fut
+
+
+def attach(system: Any, loop: asyncio.AbstractEventLoop, completions: Any) -> None:
+    """Run the loop hooks (``on_loop_system``) if ``system`` is new or its loop has closed."""
+    global _attached, _attached_loop
     # listeners follow the system to a new loop once the loop they ran on has closed
     moved = _attached_loop is not None and _attached_loop() is not loop and _attached_loop_gone()
     if _attached is not system or moved:
         _attached = system
         _attached_loop = weakref.ref(loop)
         for hook in _loop_hooks:
-            hook(system, bridge.completions)
-    getattr(system, method)(*args, bridge.completions, fut)
-    bridge.pending.add(fut)
-    return fut
+            hook(system, completions)
 
 
 def _configure(kind: str, options: dict[str, Any]) -> None:
@@ -166,6 +171,8 @@ async def shutdown_cache_system() -> None:
         # Calls already in flight complete (with their result, or ClosedError) instead of staying
         # pending forever once the bridges are closed. Every call has its own deadline, so this is short.
         await settle_pending(_SETTLE_TIMEOUT_S)
+        # Callers still waiting for a cache-aside load (a loader slower than the wait above).
+        fail_stranded(s.abandon_loads())
     close_all()
 
 

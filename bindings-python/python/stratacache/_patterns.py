@@ -15,12 +15,10 @@ import logging
 from typing import Any, Awaitable, Callable, Optional, Sequence
 
 from . import _native
-from ._bridge import Ready
+from ._bridge import Ready, bridge_for
 from ._records import Record
-from ._handle import call, current
+from ._handle import attach, call, current
 from .errors import InvalidArgumentError
-
-_MISS = _native.MISS
 
 Loader = Callable[[], Any]
 """A zero-argument (async) function returning the value to cache, or ``None``."""
@@ -54,16 +52,23 @@ class CacheAside:
     ) -> Awaitable[Any]:
         """The cached value of ``key``, or what ``loader()`` returns (stored unless ``None``)."""
         _check_callable("loader", loader)
-        # The core's synchronous front checks the key and the options (a bad option fails on a hit
-        # exactly as on a miss) and looks L1 up. On a miss, concurrent callers of one key on one loop
-        # wait for one load through the core's shared completions: the first caller's loader and
-        # options start it; each caller gets its own future (cancelling one cancels nobody else's
-        # wait) and its own copy of the result, or the same exception object.
-        opts = _options(ttl=ttl, tags=tags, negative_ttl=negative_ttl, lock_lease_ms=lock_lease_ms)
-        value = current().cache_aside_probe(key, opts)
-        if value is not _MISS:
-            return Ready(value)
-        return call("cache_aside_get", key, loader, opts)
+        # The core's synchronous front, in one call: the key and the options are checked (a bad option
+        # fails on a hit exactly as on a miss); a load of the key already running on this loop is
+        # joined; else L1 is looked up; else this caller's loader starts the load. Every caller of a
+        # load has its own future (cancelling one cancels nobody else's wait) and gets its own copy of
+        # the one result, or the same exception object (the core's shared completions).
+        if tags is None and negative_ttl is None and lock_lease_ms is None:
+            opts = None if ttl is None else {"ttl": ttl}  # the common case, without building kwargs
+        else:
+            opts = _options(ttl=ttl, tags=tags, negative_ttl=negative_ttl, lock_lease_ms=lock_lease_ms)
+        loop = asyncio.get_running_loop()
+        bridge = bridge_for(loop)
+        system = current()
+        out = system.cache_aside_enter(key, loader, opts, loop, bridge.completions, bridge.pending)
+        if isinstance(out, asyncio.Future):
+            attach(system, loop, bridge.completions)
+            return out
+        return Ready(out)
 
     def get_with_refresh(
         self,

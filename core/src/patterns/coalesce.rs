@@ -103,6 +103,13 @@ impl<W> Coalescer<W> {
         taken
     }
 
+    /// Every waiter of every running load, taken out (a binding shutting down fails them; the loads
+    /// themselves run on and then find nobody waiting).
+    pub fn take_all(&self) -> Vec<W> {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut *waiting).into_values().flat_map(HashMap::into_values).flatten().collect()
+    }
+
     /// Add `waiter` to the load of `key` in `group` if one runs (else hand it back).
     fn join_running(&self, group: u64, key: &str, waiter: W) -> Option<W> {
         let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
