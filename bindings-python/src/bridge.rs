@@ -143,20 +143,20 @@ impl Completions {
 }
 
 fn complete_one(py: Python<'_>, fut: &Bound<'_, PyAny>, outcome: Outcome) -> PyResult<()> {
-    if fut.call_method0("done")?.is_truthy()? {
+    if fut.call_method0(pyo3::intern!(py, "done"))?.is_truthy()? {
         return Ok(()); // cancelled by the caller meanwhile
     }
     match outcome(py) {
-        Ok(v) => fut.call_method1("set_result", (v,)).map(|_| ()),
+        Ok(v) => fut.call_method1(pyo3::intern!(py, "set_result"), (v,)).map(|_| ()),
         Err(e) => set_exception(py, fut, &e.into_value(py)),
     }
 }
 
 fn set_exception(py: Python<'_>, fut: &Bound<'_, PyAny>, exc: &Py<pyo3::exceptions::PyBaseException>) -> PyResult<()> {
-    if fut.call_method1("set_exception", (exc.clone_ref(py),)).is_err() {
+    if fut.call_method1(pyo3::intern!(py, "set_exception"), (exc.clone_ref(py),)).is_err() {
         // e.g. StopIteration, which a Future refuses: wrap it so the caller still gets an error.
         let wrapped = pyo3::exceptions::PyRuntimeError::new_err(format!("callback raised {}", exc.bind(py)));
-        fut.call_method1("set_exception", (wrapped.into_value(py),))?;
+        fut.call_method1(pyo3::intern!(py, "set_exception"), (wrapped.into_value(py),))?;
     }
     Ok(())
 }
@@ -166,7 +166,7 @@ fn set_exception(py: Python<'_>, fut: &Bound<'_, PyAny>, exc: &Py<pyo3::exceptio
 fn complete_shared(py: Python<'_>, futs: Vec<Py<PyAny>>, outcome: Outcome) -> PyResult<()> {
     let mut live = Vec::with_capacity(futs.len());
     for f in futs {
-        if !f.bind(py).is_none() && !f.bind(py).call_method0("done")?.is_truthy()? {
+        if !f.bind(py).is_none() && !f.bind(py).call_method0(pyo3::intern!(py, "done"))?.is_truthy()? {
             live.push(f);
         }
     }
@@ -181,7 +181,7 @@ fn complete_shared(py: Python<'_>, futs: Vec<Py<PyAny>>, outcome: Outcome) -> Py
     match values {
         Ok(values) => {
             for (f, v) in live.iter().zip(values) {
-                f.bind(py).call_method1("set_result", (v,))?;
+                f.bind(py).call_method1(pyo3::intern!(py, "set_result"), (v,))?;
             }
         }
         Err(e) => {
