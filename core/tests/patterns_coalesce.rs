@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use stratacache::patterns::{AsideOptions, Coalescer, Joined, Loader};
+use stratacache::patterns::{AsideOptions, Coalescer, Entered, Loader};
 use stratacache::ErrorKind;
 use support::{cache, unique_ns, RedisServer};
 
@@ -33,12 +33,13 @@ async fn waiters_of_one_key_and_group_get_one_result_together() {
     let aside = c.cache_aside();
     let mut lead = None;
     for w in 0..500u32 {
-        match aside.join(&co, 7, "user:1", w).unwrap() {
-            Joined::Lead(l) => {
+        match aside.enter(&co, 7, "user:1", &AsideOptions::default(), false, || w).unwrap() {
+            Entered::Lead(l) => {
                 assert!(lead.is_none(), "a second lead for the same key and group");
                 lead = Some(l);
             }
-            Joined::Waiting => assert!(lead.is_some(), "waiter {w} joined before any lead"),
+            Entered::Waiting => assert!(lead.is_some(), "waiter {w} joined before any lead"),
+            Entered::Hit(_) => panic!("no L1 lookup was asked for"),
         }
     }
     let opts = AsideOptions::ttl(Duration::from_secs(60));
@@ -47,7 +48,7 @@ async fn waiters_of_one_key_and_group_get_one_result_together() {
     assert_eq!(waiters, (0..500).collect::<Vec<u32>>(), "every waiter once, the leader first, in join order");
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     // The load is over: the next caller leads again (and finds the stored value without loading).
-    let Joined::Lead(again) = aside.join(&co, 7, "user:1", 900).unwrap() else { panic!("the key stayed wedged") };
+    let Entered::Lead(again) = aside.enter(&co, 7, "user:1", &AsideOptions::default(), false, || 900).unwrap() else { panic!("the key stayed wedged") };
     let (result, waiters) = again.load(counting_loader(runs.clone(), "{\"id\":2}"), &opts).await;
     assert_eq!(result.unwrap().as_deref(), Some("{\"id\":1}"));
     assert_eq!(waiters, vec![900]);
@@ -60,9 +61,9 @@ async fn another_group_never_joins_and_errors_reach_every_waiter() {
     let c = cache(&server.url(), &unique_ns("co")).await;
     let co = Coalescer::<&'static str>::new();
     let aside = c.cache_aside();
-    let Joined::Lead(a) = aside.join(&co, 1, "k", "a1").unwrap() else { panic!() };
-    assert!(matches!(aside.join(&co, 1, "k", "a2").unwrap(), Joined::Waiting));
-    let Joined::Lead(b) = aside.join(&co, 2, "k", "b1").unwrap() else { panic!("group 2 joined group 1's load") };
+    let Entered::Lead(a) = aside.enter(&co, 1, "k", &AsideOptions::default(), false, || "a1").unwrap() else { panic!() };
+    assert!(matches!(aside.enter(&co, 1, "k", &AsideOptions::default(), false, || "a2").unwrap(), Entered::Waiting));
+    let Entered::Lead(b) = aside.enter(&co, 2, "k", &AsideOptions::default(), false, || "b1").unwrap() else { panic!("group 2 joined group 1's load") };
     let failing: Loader = Arc::new(|| async { Err(stratacache::Error::new(ErrorKind::Callback, "db down")) }.boxed());
     let opts = AsideOptions::default();
     let (ra, wa) = a.load(failing.clone(), &opts).await;
@@ -79,13 +80,13 @@ async fn abandoned_and_dropped_leads_free_their_key() {
     let c = cache(&server.url(), &unique_ns("co")).await;
     let co = Coalescer::<u8>::new();
     let aside = c.cache_aside();
-    let Joined::Lead(lead) = aside.join(&co, 0, "k", 1).unwrap() else { panic!() };
-    assert!(matches!(aside.join(&co, 0, "k", 2).unwrap(), Joined::Waiting));
+    let Entered::Lead(lead) = aside.enter(&co, 0, "k", &AsideOptions::default(), false, || 1).unwrap() else { panic!() };
+    assert!(matches!(aside.enter(&co, 0, "k", &AsideOptions::default(), false, || 2).unwrap(), Entered::Waiting));
     assert_eq!(lead.abandon(), vec![1, 2], "abandon hands back every waiter to fail");
-    let Joined::Lead(lead) = aside.join(&co, 0, "k", 3).unwrap() else { panic!("abandoned key stayed wedged") };
+    let Entered::Lead(lead) = aside.enter(&co, 0, "k", &AsideOptions::default(), false, || 3).unwrap() else { panic!("abandoned key stayed wedged") };
     // A load future dropped before it ends (shutdown) frees the key too.
     drop(lead.load(Arc::new(|| async { Ok(None) }.boxed()), &AsideOptions::default()));
-    assert!(matches!(aside.join(&co, 0, "k", 4).unwrap(), Joined::Lead(_)), "dropped load left the key wedged");
+    assert!(matches!(aside.enter(&co, 0, "k", &AsideOptions::default(), false, || 4).unwrap(), Entered::Lead(_)), "dropped load left the key wedged");
     assert!(format!("{co:?}").contains("keys_loading"));
 }
 
@@ -95,9 +96,9 @@ async fn take_all_hands_back_every_waiter_and_the_loads_still_end() {
     let c = cache(&server.url(), &unique_ns("co")).await;
     let co = Coalescer::<u8>::new();
     let aside = c.cache_aside();
-    let Joined::Lead(a) = aside.join(&co, 1, "a", 1).unwrap() else { panic!() };
-    assert!(matches!(aside.join(&co, 1, "a", 2).unwrap(), Joined::Waiting));
-    let Joined::Lead(b) = aside.join(&co, 2, "b", 3).unwrap() else { panic!() };
+    let Entered::Lead(a) = aside.enter(&co, 1, "a", &AsideOptions::default(), false, || 1).unwrap() else { panic!() };
+    assert!(matches!(aside.enter(&co, 1, "a", &AsideOptions::default(), false, || 2).unwrap(), Entered::Waiting));
+    let Entered::Lead(b) = aside.enter(&co, 2, "b", &AsideOptions::default(), false, || 3).unwrap() else { panic!() };
     let mut all = co.take_all();
     all.sort_unstable();
     assert_eq!(all, vec![1, 2, 3]);
@@ -106,7 +107,7 @@ async fn take_all_hands_back_every_waiter_and_the_loads_still_end() {
     assert_eq!(r.unwrap().as_deref(), Some("1"));
     assert!(waiters.is_empty());
     drop(b);
-    assert!(matches!(aside.join(&co, 2, "b", 4).unwrap(), Joined::Lead(_)));
+    assert!(matches!(aside.enter(&co, 2, "b", &AsideOptions::default(), false, || 4).unwrap(), Entered::Lead(_)));
 }
 
 #[tokio::test]
@@ -114,7 +115,34 @@ async fn a_bad_key_is_refused_before_anyone_waits() {
     let server = RedisServer::start();
     let c = cache(&server.url(), &unique_ns("co")).await;
     let co = Coalescer::<u8>::new();
-    let err = c.cache_aside().join(&co, 0, "", 1).err().expect("an empty key was accepted");
+    let err = c.cache_aside().enter(&co, 0, "", &AsideOptions::default(), false, || 1).err().expect("an empty key was accepted");
     assert_eq!(err.kind(), ErrorKind::InvalidKey);
-    assert!(matches!(c.cache_aside().join(&co, 0, "", 2), Err(_)));
+    assert!(matches!(c.cache_aside().enter(&co, 0, "", &AsideOptions::default(), false, || 2), Err(_)));
+}
+
+#[tokio::test]
+async fn enter_checks_options_first_then_joins_then_looks_l1_up() {
+    let server = RedisServer::start();
+    let c = cache(&server.url(), &unique_ns("co")).await;
+    let co = Coalescer::<u32>::new();
+    let aside = c.cache_aside();
+    c.manager().set("hot", "1", &stratacache::SetOptions::ttl(Duration::from_secs(60))).await.unwrap();
+    // A hit makes no waiter.
+    let mut made = 0;
+    match aside.enter(&co, 0, "hot", &AsideOptions::default(), true, || { made += 1; 1 }).unwrap() {
+        Entered::Hit(e) => assert_eq!(&*e.json, "\"1\""),
+        _ => panic!("an L1 hit was not returned"),
+    }
+    assert_eq!(made, 0, "a waiter was made for a hit");
+    // A miss leads; while that load runs, a caller joins it even though L1 now holds the key.
+    let Entered::Lead(lead) = aside.enter(&co, 0, "cold", &AsideOptions::default(), true, || 2).unwrap() else { panic!() };
+    c.manager().set("cold", "\"meanwhile\"", &stratacache::SetOptions::default()).await.unwrap();
+    assert!(matches!(aside.enter(&co, 0, "cold", &AsideOptions::default(), true, || 3).unwrap(), Entered::Waiting));
+    // A bad option is refused, running load or not, and adds no waiter.
+    let mut bad = AsideOptions::default();
+    bad.tags = vec![String::new()];
+    assert!(aside.enter(&co, 0, "cold", &bad, true, || 4).is_err());
+    assert!(aside.enter(&co, 0, "hot", &bad, true, || 5).is_err());
+    let (_, waiters) = lead.load(Arc::new(|| async { Ok(Some("\"loaded\"".to_owned())) }.boxed()), &AsideOptions::default()).await;
+    assert_eq!(waiters, vec![2, 3]);
 }

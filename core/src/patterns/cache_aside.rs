@@ -121,19 +121,8 @@ impl CacheAside {
         self.load(key, loader, opts).await
     }
 
-    /// The synchronous front of `get` that every binding calls first: checks `key` and `opts` (so a
-    /// bad option fails on a hit exactly as on a miss), then looks `key` up in L1 (counting the hit or
-    /// miss). `Some` is the value to return; `None` means: join or start the load with
-    /// [`CacheAside::get_after_l1_miss`].
-    ///
-    /// # Errors
-    /// A bad key; a bad option (`ttl`, `negativeTtl`, `tags`), named with the value received.
-    pub fn probe(&self, key: &str, opts: &AsideOptions) -> Result<Option<Arc<crate::l1::Entry>>> {
-        self.check_options(key, opts)?;
-        self.probe_l1(key)
-    }
-
-    /// The checks of [`CacheAside::probe`]: the key, the tags, non-zero TTLs.
+    /// The checks `get`'s synchronous front makes before anything else, so that a bad option fails on
+    /// a hit exactly as on a miss: the key, the tags, non-zero TTLs.
     pub(super) fn check_options(&self, key: &str, opts: &AsideOptions) -> Result<()> {
         self.state.manager.check_key_public(key)?;
         for t in &opts.tags {
@@ -154,13 +143,9 @@ impl CacheAside {
 
     /// [`CacheAside::get`] for a caller that has just looked `key` up in L1 itself and missed (the
     /// bindings' synchronous fast path): joins or starts the load without counting a second L1 miss.
-    pub async fn get_after_l1_miss(&self, key: &str, loader: Loader, opts: &AsideOptions) -> Result<Option<Arc<str>>> {
+    pub(super) async fn get_after_l1_miss(&self, key: &str, loader: Loader, opts: &AsideOptions) -> Result<Option<Arc<str>>> {
         self.state.manager.check_key_public(key)?;
         self.load(key, loader, opts).await
-    }
-
-    pub(super) fn check_key(&self, key: &str) -> Result<()> {
-        self.state.manager.check_key_public(key)
     }
 
     /// The cached value of `key`, if any (no loading).

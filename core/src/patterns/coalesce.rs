@@ -49,15 +49,6 @@ pub enum Entered<W> {
     Lead(Lead<W>),
 }
 
-/// What [`CacheAside::join`] did with a waiter.
-pub enum Joined<W> {
-    /// A load of the key was already running for this group: the waiter gets its result.
-    Waiting,
-    /// The waiter is the first: start the load with [`Lead::load`] (or give it up with
-    /// [`Lead::abandon`]).
-    Lead(Lead<W>),
-}
-
 /// The first waiter's duty: run the load that every waiter of its key gets the result of.
 #[must_use = "the waiters of a lead wait until it is loaded or abandoned"]
 pub struct Lead<W> {
@@ -146,7 +137,7 @@ impl<W> Coalescer<W> {
 
 impl CacheAside {
     /// `cacheAside.get`'s synchronous front for the bindings, in one call: check `key` and `opts`
-    /// (as [`CacheAside::probe`]: a bad option fails whatever follows); then, if a load of `key` is
+    /// (a bad option fails whatever follows, hit or miss); then, if a load of `key` is
     /// running for `group`, join it (no L1 lookup: the load's result is at least as fresh); else, with
     /// `probe_l1`, return an L1 hit; else start a load with this caller's waiter as its first.
     /// `waiter` is called (outside any lock) only when a waiter is needed.
@@ -186,20 +177,6 @@ impl CacheAside {
             Entered::Lead(Lead { waiters: Unwait { coalescer: coalescer.clone(), slot: Some((group, key.to_owned())) }, aside: self.clone() })
         } else {
             Entered::Waiting
-        })
-    }
-
-    /// The bindings' miss path of `cacheAside.get`, after [`CacheAside::probe`] missed: add `waiter`
-    /// to the callers of `group` waiting for `key`. The first one gets a [`Lead`].
-    ///
-    /// # Errors
-    /// A bad key (nothing is added then).
-    pub fn join<W: Send + 'static>(&self, coalescer: &Arc<Coalescer<W>>, group: u64, key: &str, waiter: W) -> Result<Joined<W>> {
-        self.check_key(key)?;
-        Ok(if coalescer.join_or_lead(group, key, waiter) {
-            Joined::Lead(Lead { waiters: Unwait { coalescer: coalescer.clone(), slot: Some((group, key.to_owned())) }, aside: self.clone() })
-        } else {
-            Joined::Waiting
         })
     }
 }

@@ -20,7 +20,7 @@ mod write_behind;
 mod write_through;
 
 pub use cache_aside::{AsideOptions, CacheAside, RefreshOptions};
-pub use coalesce::{Coalescer, Entered, Joined, Lead, Settled};
+pub use coalesce::{Coalescer, Entered, Lead, Settled};
 pub use lock::LoadLock;
 pub use read_through::{Loaders, ReadThrough};
 
