@@ -37,6 +37,23 @@ before(async () => {
   assert.equal(install.code, 0, describeRun(install))
 })
 
+/** The section names of an ELF64 little-endian file (the addon), read from its section headers. */
+function elfSectionNames(buf) {
+  assert.equal(buf.readUInt32BE(0), 0x7f454c46, 'not an ELF file')
+  const shoff = Number(buf.readBigUInt64LE(0x28))
+  const shentsize = buf.readUInt16LE(0x3a)
+  const shnum = buf.readUInt16LE(0x3c)
+  const shstrndx = buf.readUInt16LE(0x3e)
+  const header = (i) => shoff + i * shentsize
+  const strtab = Number(buf.readBigUInt64LE(header(shstrndx) + 0x18))
+  const names = []
+  for (let i = 0; i < shnum; i++) {
+    const start = strtab + buf.readUInt32LE(header(i))
+    names.push(buf.toString('latin1', start, buf.indexOf(0, start)))
+  }
+  return names
+}
+
 after(async () => {
   await redis?.stop()
   if (work) fs.rmSync(work, { recursive: true, force: true })
@@ -58,6 +75,31 @@ describe('tarball contents', () => {
         assert.ok(candidates.some((c) => files.includes(c)), `${f} refers to ${m[1]}, which is not shipped`)
       }
     }
+  })
+
+  test('the addon is a release build: under 10 MB, no debug sections, no symbol table', () => {
+    const addon = packed.files.find((f) => /^bindings-node\/[^/]+\.node$/.test(f.path))
+    assert.ok(addon, 'an addon is shipped')
+    assert.ok(addon.size < 10 * 1024 * 1024, `the addon is ${(addon.size / 1048576).toFixed(1)} MB (a debug build is ~85 MB)`)
+    const installed = path.join(consumer, 'node_modules', 'stratacache', addon.path)
+    const names = elfSectionNames(fs.readFileSync(installed))
+    assert.ok(names.includes('.text'), `not an ELF shared object with code: ${names.join(' ')}`)
+    assert.deepEqual(names.filter((n) => n.startsWith('.debug') || n === '.symtab'), [], 'debug info or a symbol table was shipped')
+  })
+
+  test('the per-platform package (npm/<platform>, napi prepublish) matches the addon the loader asks for', () => {
+    const root = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8'))
+    const dir = path.join(REPO_ROOT, 'npm', 'linux-x64-gnu')
+    const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'))
+    const file = `${root.napi.binaryName}.linux-x64-gnu.node`
+    assert.equal(pkg.name, `${root.name}-linux-x64-gnu`)
+    assert.equal(pkg.version, root.version, 'the platform package is versioned with the root package')
+    assert.deepEqual([pkg.main, pkg.files, pkg.os, pkg.cpu, pkg.libc], [file, [file], ['linux'], ['x64'], ['glibc']])
+    const loader = fs.readFileSync(path.join(REPO_ROOT, 'bindings-node', 'native.cjs'), 'utf8')
+    assert.ok(loader.includes(`./${file}`) && loader.includes(`'${pkg.name}'`), 'native.cjs loads the local addon, then the platform package')
+    assert.ok(packed.files.some((f) => f.path === `bindings-node/${file}`), 'the tarball carries the same file')
+    assert.equal(root.scripts.prepack, 'npm run build', 'npm pack builds what it packs')
+    assert.match(root.scripts['build:native'], /--release/, 'npm run build makes a release build')
   })
 
   test('does not ship build output, dependencies or sources', () => {
