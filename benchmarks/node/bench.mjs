@@ -50,6 +50,7 @@ const n = (x) => Math.max(1000, Math.round(x * SCALE))
 const COUNTS = {
   l1: { warm: n(30_000), ops: n(200_000), latOps: n(50_000) },
   l2get: { warm: n(5_000), ops: n(100_000) },
+  seq: { warm: n(3_000), ops: n(30_000) },
   set: { warm: n(5_000), ops: n(100_000) },
   l2set: { warm: n(5_000), ops: n(100_000) },
   // Rounds, each on a fresh cold key (not ops: one round is STAMPEDE_CALLERS calls).
@@ -69,7 +70,9 @@ function payload(i) {
 
 // Scenarios: which tiers each library is configured with, and what is measured.
 const SCENARIOS = {
-  l1: { tiers: 'l1+l2', what: 'L1-hit get, sequential `await get`', libs: ['stratacache', 'bentocache', 'cacheable'] },
+  l1: { tiers: 'l1+l2', what: 'L1-hit get, sequential `await get`', libs: ['stratacache', 'bentocache', 'cacheable', 'cacheable-noclone'] },
+  // One awaited L2 get at a time: the latency a request handler waits (p50/p99 of every call).
+  seq: { tiers: 'l2', what: 'L2 get (L1 off), sequential `await get`, every call timed', libs: ['stratacache', 'bentocache', 'ioredis'] },
   l2get: {
     tiers: 'l2',
     what: `L2 get (L1 off), ${IN_FLIGHT} in flight`,
@@ -111,6 +114,7 @@ const BUS_SET_TIERS = {
 
 const LIB_LABEL = {
   stratacache: 'stratacache',
+  'cacheable-noclone': 'cacheable (useClones: false)',
   bentocache: 'bentocache',
   cacheable: 'cacheable',
   ioredis: 'raw ioredis',
@@ -198,6 +202,24 @@ async function makeLib(lib, tiers, url) {
         get: (k) => keyv.get(k),
         set: (k, v) => keyv.set(k, v, TTL_S * 1000),
         close: () => keyv.disconnect(),
+      }
+    }
+    case 'cacheable-noclone': {
+      // Cacheable whose memory primary hands out the stored object itself: `useClone: false` (the
+      // option's name in @cacheable/memory 2.x; its README says `useClones`) and a Keyv without
+      // serialization (else Keyv's JSON round trip copies anyway). The cheapest L1 hit a JS cache can
+      // offer; stratacache hands out a fresh copy on every hit. Checked below: two gets, one object.
+      const { Cacheable, KeyvCacheableMemory } = await import('cacheable')
+      const { Keyv } = await import('keyv')
+      const { default: KeyvRedis } = await import('@keyv/redis')
+      const primary = new Keyv({ store: new KeyvCacheableMemory({ useClone: false }) })
+      primary.serialize = undefined
+      primary.deserialize = undefined
+      const cache = new Cacheable({ primary, secondary: new KeyvRedis(url), ttl: TTL_S * 1000 })
+      return {
+        get: (k) => cache.get(k),
+        set: (k, v) => cache.set(k, v, TTL_S * 1000),
+        close: () => cache.disconnect(),
       }
     }
     case 'ioredis':
@@ -566,6 +588,9 @@ async function measure(lib, scenario, url, tiers = SCENARIOS[scenario].tiers) {
       deepStrictEqual(v, values[i], `${lib}: wrong value for ${keys[i]}`)
       sink += v.rows.length
     }
+    if (lib === 'cacheable-noclone' && scenario === 'l1' && (await c.get(keys[0])) !== (await c.get(keys[0]))) {
+      throw new Error('cacheable-noclone: hits are copies, not the stored object')
+    }
 
     if (scenario === 'l1') {
       const get = c.get
@@ -588,6 +613,21 @@ async function measure(lib, scenario, url, tiers = SCENARIOS[scenario].tiers) {
         lat[i] = performance.now() - t
         sink += v.rows.length
       }
+      result = { ops: counts.ops, seconds, opsPerSec: counts.ops / seconds, ...percentiles(lat), cmdsPerOp: cmds / counts.ops }
+    } else if (scenario === 'seq') {
+      const get = c.get
+      for (let i = 0; i < counts.warm; i++) sink += (await get(keys[i % KEYS])).rows.length
+      const cmd0 = await redisCommands(probe)
+      const lat = new Float64Array(counts.ops)
+      const t0 = performance.now()
+      for (let i = 0; i < counts.ops; i++) {
+        const t = performance.now()
+        const v = await get(keys[i % KEYS])
+        lat[i] = performance.now() - t
+        sink += v.rows.length
+      }
+      const seconds = (performance.now() - t0) / 1000
+      const cmds = (await redisCommands(probe)) - cmd0 - 1
       result = { ops: counts.ops, seconds, opsPerSec: counts.ops / seconds, ...percentiles(lat), cmdsPerOp: cmds / counts.ops }
     } else {
       const isGet = scenario === 'l2get'
@@ -763,6 +803,11 @@ function stampedeTable(results) {
 
 const RATIOS = [
   { name: 'L1 hits: stratacache / bentocache', a: ['stratacache', 'l1'], b: ['bentocache', 'l1'], target: 2.5 },
+  { name: 'L1 hits: stratacache (fresh copy) / cacheable without cloning (shared object)', a: ['stratacache', 'l1'], b: ['cacheable-noclone', 'l1'], target: 2 },
+  // Sequential L2 gets: raw ioredis's latency over stratacache's (above 1/1.3 = 0.77: p50 within 1.3x raw).
+  { name: 'sequential L2 get p50: raw ioredis / stratacache', value: (rs) => seqLat(rs, 'ioredis', 'p50us') / seqLat(rs, 'stratacache', 'p50us'), target: 1 / 1.3 },
+  { name: 'sequential L2 get p99: raw ioredis / stratacache', value: (rs) => seqLat(rs, 'ioredis', 'p99us') / seqLat(rs, 'stratacache', 'p99us'), target: 1 / 1.5 },
+  { name: 'sequential L2 get p50: bentocache / stratacache', value: (rs) => seqLat(rs, 'bentocache', 'p50us') / seqLat(rs, 'stratacache', 'p50us'), target: null },
   { name: 'L2 gets: stratacache / raw ioredis GET+JSON.parse', a: ['stratacache', 'l2get'], b: ['ioredis', 'l2get'], target: 1 },
   { name: 'sets: stratacache / raw ioredis SET+JSON.stringify', a: ['stratacache', 'set'], b: ['ioredis', 'set'], target: 1 },
   { name: 'sets (L1 off): stratacache / raw ioredis SET+JSON.stringify', a: ['stratacache', 'l2set'], b: ['ioredis', 'set'], target: null },
@@ -777,6 +822,7 @@ const RATIOS = [
 ]
 
 const busResult = (results, lib) => results.find((x) => x.lib === lib && x.scenario === 'bus')
+const seqLat = (results, lib, field) => results.find((x) => x.lib === lib && x.scenario === 'seq')?.[field]
 
 function ratios(results) {
   const get = ([lib, scenario]) => results.find((x) => x.lib === lib && x.scenario === scenario)?.opsPerSec
