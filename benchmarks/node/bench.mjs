@@ -845,7 +845,8 @@ function printRatios(values, label) {
   for (const r of RATIOS) {
     const v = values[r.name]
     if (v === undefined) continue
-XX
+    const t = r.target === null ? '' : Number(r.target.toFixed(2))
+    const verdict = r.target === null ? '' : v >= r.target ? `  (target ≥ ${t}: met)` : `  (target ≥ ${t}: MISSED)`
     console.log(`  ${r.name}: ${v.toFixed(2)}x${verdict}`)
   }
 }
