@@ -145,26 +145,9 @@ def test_wheel_installs_and_works(tmp_path: Path, redis_server: Any, resp: Any, 
     if wheel is None:
         pytest.skip(f"no stratacache wheel in {WHEEL_DIR} (build one with `./dev build`; `./dev test` does)")
 
-    base_python = getattr(sys, "_base_executable", None) or sys.executable
-    venv = tmp_path / "venv"
     env = {k: v for k, v in child_env.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
-    subprocess.run([base_python, "-m", "venv", str(venv)], check=True, timeout=120, env=env,
-                   capture_output=True)
-    py = venv / "bin" / "python"
-    install = subprocess.run(
-        [str(py), "-m", "pip", "install", "--no-index", "--disable-pip-version-check", "--no-cache-dir", "-q",
-         str(wheel)],
-        capture_output=True, text=True, timeout=300, env=env, check=False,
-    )
-    assert install.returncode == 0, install.stdout + install.stderr
-
-    run = subprocess.run(
-        [str(py), "-X", "dev", "-W", "error", "-c", textwrap.dedent(SCRIPT), redis_server.url, ns],
-        capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path, check=False,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert run.stderr == ""
-    out = json.loads(run.stdout)
+    py, out = install_and_run(wheel, tmp_path, redis_server.url, ns, env)
+    venv = py.parent.parent
     assert Path(out["file"]).resolve().is_relative_to(venv.resolve()), out["file"]  # the wheel, not the tree
     assert out["status"] == "connected"
     assert out["greeting"] == "Hello World"
