@@ -198,3 +198,34 @@ async fn read_through_picks_the_most_specific_pattern() {
     // A cached value is served even without a loader.
     assert_eq!(rt.read("ticket:1", &opts).await.unwrap().as_deref(), Some("\"any:ticket:1\""));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_get_after_del_resolved_does_not_receive_a_load_that_began_before_it() {
+    // The loader reads "the database" when it starts; the database changes, then `del` resolves: a
+    // `get` made after that must not be handed the older load's result (contract §8).
+    let server = RedisServer::start();
+    let c = cache(&server.url(), &unique_ns("afterdel")).await;
+    let db = Arc::new(std::sync::Mutex::new("v1"));
+    let loader: Loader = {
+        let db = db.clone();
+        Arc::new(move || {
+            let read = *db.lock().unwrap();
+            async move {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                Ok(Some(format!("\"{read}\"")))
+            }
+            .boxed()
+        })
+    };
+    let opts = AsideOptions::ttl(Duration::from_secs(60));
+    let first = {
+        let (c, loader, opts) = (c.clone(), loader.clone(), opts.clone());
+        tokio::spawn(async move { c.cache_aside().get("doc", loader, &opts).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await; // the first load has read v1
+    *db.lock().unwrap() = "v2";
+    c.manager().del("doc").await.unwrap();
+    let after = c.cache_aside().get("doc", loader, &opts).await.unwrap();
+    assert_eq!(after.as_deref(), Some("\"v2\""), "a get after the invalidation got the older load's result");
+    assert_eq!(first.await.unwrap().unwrap().as_deref(), Some("\"v1\""));
+}

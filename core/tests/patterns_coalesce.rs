@@ -134,10 +134,16 @@ async fn enter_checks_options_first_then_joins_then_looks_l1_up() {
         _ => panic!("an L1 hit was not returned"),
     }
     assert_eq!(made, 0, "a waiter was made for a hit");
-    // A miss leads; while that load runs, a caller joins it even though L1 now holds the key.
+    // A miss leads; while that load runs, a caller joins it (no L1 lookup).
     let Entered::Lead(lead) = aside.enter(&co, 0, "cold", &AsideOptions::default(), true, || 2).unwrap() else { panic!() };
-    c.manager().set("cold", "\"meanwhile\"", &stratacache::SetOptions::default()).await.unwrap();
     assert!(matches!(aside.enter(&co, 0, "cold", &AsideOptions::default(), true, || 3).unwrap(), Entered::Waiting));
+    // A write resolves meanwhile: the load began before it, so a caller from now on is not handed
+    // that load's result but reads the written value.
+    c.manager().set("cold", "meanwhile", &stratacache::SetOptions::default()).await.unwrap();
+    match aside.enter(&co, 0, "cold", &AsideOptions::default(), true, || 9).unwrap() {
+        Entered::Hit(e) => assert_eq!(&*e.json, "\"meanwhile\""),
+        _ => panic!("a caller after the write joined the older load"),
+    }
     // A bad option is refused, running load or not, and adds no waiter.
     let mut bad = AsideOptions::default();
     bad.tags = vec![String::new()];
@@ -145,4 +151,29 @@ async fn enter_checks_options_first_then_joins_then_looks_l1_up() {
     assert!(aside.enter(&co, 0, "hot", &bad, true, || 5).is_err());
     let (_, waiters) = lead.load(Arc::new(|| async { Ok(Some("\"loaded\"".to_owned())) }.boxed()), &AsideOptions::default()).await;
     assert_eq!(waiters, vec![2, 3]);
+}
+
+#[tokio::test]
+async fn a_caller_after_an_invalidation_does_not_join_a_load_that_began_before_it() {
+    let server = RedisServer::start();
+    let c = cache(&server.url(), &unique_ns("co")).await;
+    let co = Coalescer::<u32>::new();
+    let aside = c.cache_aside();
+    let Entered::Lead(old) = aside.enter(&co, 0, "doc", &AsideOptions::default(), true, || 1).unwrap() else { panic!() };
+    assert!(matches!(aside.enter(&co, 0, "doc", &AsideOptions::default(), true, || 2).unwrap(), Entered::Waiting));
+    // The key is invalidated while that load runs: a caller arriving now starts a new load.
+    c.manager().del("doc").await.unwrap();
+    let Entered::Lead(new) = aside.enter(&co, 0, "doc", &AsideOptions::default(), true, || 3).unwrap() else {
+        panic!("joined a load that began before the invalidation resolved")
+    };
+    assert!(matches!(aside.enter(&co, 0, "doc", &AsideOptions::default(), true, || 4).unwrap(), Entered::Waiting));
+    let (r_new, w_new) = new.load(Arc::new(|| async { Ok(Some("\"new\"".to_owned())) }.boxed()), &AsideOptions::default()).await;
+    assert_eq!((r_new.unwrap().as_deref(), w_new), (Some("\"new\""), vec![3, 4]));
+    let (_, w_old) = old.load(Arc::new(|| async { Ok(Some("\"old\"".to_owned())) }.boxed()), &AsideOptions::default()).await;
+    assert_eq!(w_old, vec![1, 2], "the first load keeps its own waiters");
+    // The same for a tag of the load.
+    let tagged = AsideOptions::default().with_tags(["t1"]);
+    let Entered::Lead(_before) = aside.enter(&co, 0, "tagged", &tagged, true, || 5).unwrap() else { panic!() };
+    c.manager().invalidate_by_tags(&["t1".to_owned()]).await.unwrap();
+    assert!(matches!(aside.enter(&co, 0, "tagged", &tagged, true, || 6).unwrap(), Entered::Lead(_)), "joined across a tag invalidation");
 }

@@ -225,6 +225,21 @@ describe('cacheAside.get', () => {
     }
   })
 
+  test('a get made after del resolved is not handed a load that began before it (contract §8)', async () => {
+    let db = 'v1'
+    const loader = async () => {
+      const read = db // what the database held when this load began
+      await sleep(150)
+      return read
+    }
+    const first = cacheAside.get('ca:afterdel', loader, { ttl: 60 })
+    await sleep(40) // the first load has read v1
+    db = 'v2'
+    await cacheManager.del('ca:afterdel')
+    assert.equal(await cacheAside.get('ca:afterdel', loader, { ttl: 60 }), 'v2', 'got the load that began before the del')
+    assert.equal(await first, 'v1')
+  })
+
   test('a loader that throws: all 50 concurrent callers reject with that very object; nothing is cached', async () => {
     const key = 'ca:throws'
     const thrown = []

@@ -325,6 +325,23 @@ async def test_shutdown_during_a_stampede_leaves_no_caller_waiting(cache: Any, m
     assert all(isinstance(r, ClosedError) for r in results), results[:3]
 
 
+async def test_a_get_after_delete_resolved_is_not_handed_an_older_load(cache: Any) -> None:
+    """Contract §8: a load that began before ``delete`` resolved is not handed to a caller arriving after."""
+    db = {"value": "v1"}
+
+    async def loader() -> Any:
+        read = db["value"]  # what the database held when this load began
+        await asyncio.sleep(0.15)
+        return read
+
+    first = asyncio.ensure_future(cache_aside.get("afterdel", loader, ttl=60))
+    await asyncio.sleep(0.04)  # the first load has read v1
+    db["value"] = "v2"
+    await cache_manager.delete("afterdel")
+    assert await bounded(cache_aside.get("afterdel", loader, ttl=60)) == "v2"
+    assert await bounded(first) == "v1"
+
+
 async def test_a_cancelled_caller_cancels_nobody_else(cache: Any) -> None:
     started, release = asyncio.Event(), asyncio.Event()
     calls = Counter()

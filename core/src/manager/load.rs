@@ -76,6 +76,13 @@ impl CacheManager {
         self.l1.fill_guard(key)
     }
 
+    /// Whether a load that started at `guard` still loads a current value: nothing removed, wrote or
+    /// swept its key since, and none of `tags` was invalidated (in this process, or in another one
+    /// whose bus message arrived). A caller arriving once this is false must not join that load.
+    pub fn load_unchanged(&self, guard: &FillGuard, tags: &[String]) -> bool {
+        self.l1.unchanged_since(guard, tags)
+    }
+
     /// Complete the start of a load: read the current tokens of `tags` (one round trip, none without
     /// tags). Call it after taking the load lock and before running the loader.
     pub async fn begin_load(&self, guard: FillGuard, tags: &[String], ttl: Option<Duration>) -> LoadStart {

@@ -81,9 +81,18 @@ impl RefreshOptions {
 
 type Flight = Shared<BoxFuture<'static, Result<Option<Arc<str>>>>>;
 
+/// A running load of one key: callers join it only while nothing invalidated the key since it began.
+struct Running {
+    id: u64,
+    flight: Flight,
+    guard: FillGuard,
+    tags: Vec<String>,
+}
+
 struct State {
     manager: Arc<CacheManager>,
-    flights: Mutex<HashMap<String, Flight>>,
+    flights: Mutex<HashMap<String, Running>>,
+    next_flight: std::sync::atomic::AtomicU64,
     refreshing: Mutex<HashSet<String>>,
 }
 
@@ -102,6 +111,7 @@ impl CacheAside {
             state: Arc::new(State {
                 manager,
                 flights: Mutex::new(HashMap::new()),
+                next_flight: std::sync::atomic::AtomicU64::new(0),
                 refreshing: Mutex::new(HashSet::new()),
             }),
         }
@@ -153,20 +163,35 @@ impl CacheAside {
         Ok(self.state.manager.get_entry(key).await?.map(|e| e.json.clone()))
     }
 
-    /// Join (or start) the flight loading `key`.
+    /// Join (or start) the flight loading `key`. A flight that began before an invalidation of the key
+    /// (or of one of its tags) is not joined: its loader may have read what the invalidation replaced,
+    /// so a caller arriving after the invalidation resolved starts a new load (contract §8).
     async fn load(&self, key: &str, loader: Loader, opts: &AsideOptions) -> Result<Option<Arc<str>>> {
         let flight = {
+            let m = &self.state.manager;
             let mut flights = self.state.flights.lock().unwrap_or_else(|p| p.into_inner());
             match flights.get(key) {
-                Some(f) => f.clone(),
-                None => {
-                    let f = start_flight(self.state.clone(), key.to_owned(), loader, opts.clone());
-                    flights.insert(key.to_owned(), f.clone());
+                Some(r) if m.load_unchanged(&r.guard, &r.tags) => r.flight.clone(),
+                _ => {
+                    let id = self.state.next_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let guard = m.load_guard(key);
+                    let f = start_flight(self.state.clone(), key.to_owned(), loader, opts.clone(), guard, id);
+                    flights.insert(key.to_owned(), Running { id, flight: f.clone(), guard, tags: opts.tags.clone() });
                     f
                 }
             }
         };
         flight.await
+    }
+
+    /// The snapshot a shared-completion load starts with (see `coalesce`).
+    pub(super) fn load_guard(&self, key: &str) -> FillGuard {
+        self.state.manager.load_guard(key)
+    }
+
+    /// Whether a load that started at `guard` still loads a current value.
+    pub(super) fn load_unchanged(&self, guard: &FillGuard, tags: &[String]) -> bool {
+        self.state.manager.load_unchanged(guard, tags)
     }
 
     /// Like [`CacheAside::get`], but when less than `refresh_threshold × ttl` remains the current
@@ -231,24 +256,27 @@ impl CacheAside {
 }
 
 /// Removes a flight from the map when its task ends, however it ends (a panic included), so a key
-/// never stays wedged on a dead flight.
+/// never stays wedged on a dead flight; a newer flight of the key (after an invalidation) stays.
 struct FlightEnd {
     state: Arc<State>,
     key: String,
+    id: u64,
 }
 
 impl Drop for FlightEnd {
     fn drop(&mut self) {
-        self.state.flights.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.key);
+        let mut flights = self.state.flights.lock().unwrap_or_else(|p| p.into_inner());
+        if flights.get(&self.key).is_some_and(|r| r.id == self.id) {
+            flights.remove(&self.key);
+        }
     }
 }
 
-fn start_flight(state: Arc<State>, key: String, loader: Loader, opts: AsideOptions) -> Flight {
-    let end = FlightEnd { state: state.clone(), key: key.clone() };
+fn start_flight(state: Arc<State>, key: String, loader: Loader, opts: AsideOptions, guard: FillGuard, id: u64) -> Flight {
+    let end = FlightEnd { state: state.clone(), key: key.clone(), id };
     let task = tokio::spawn(async move {
         let end = end;
         let m = &end.state.manager;
-        let guard = m.load_guard(&end.key);
         match m.get_l2(&end.key).await {
             Ok(Some(e)) => Ok(Some(e.json.clone())),
             Ok(None) => load_once(m, &end.key, &loader, &opts, guard).await,

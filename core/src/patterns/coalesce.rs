@@ -20,22 +20,44 @@ use futures::FutureExt;
 
 use super::{AsideOptions, CacheAside, Loader};
 use crate::error::{Error, Result};
+use crate::l1::FillGuard;
 
 /// The waiters of one binding, per group and key. Create one per system and binding.
 pub struct Coalescer<W> {
-    waiting: Mutex<HashMap<u64, HashMap<String, Vec<W>>>>,
+    loads: Mutex<Loads<W>>,
+}
+
+/// One load's waiters, and the snapshot it began at (for whether a caller may still join it).
+struct Load<W> {
+    id: u64,
+    guard: FillGuard,
+    tags: Vec<String>,
+    waiters: Vec<W>,
+}
+
+struct Loads<W> {
+    /// Loads a caller may join, per group and key.
+    running: HashMap<u64, HashMap<String, Load<W>>>,
+    /// Loads that began before an invalidation of their key: nobody joins them any more; their
+    /// waiters wait here for their lead, by load id.
+    detached: HashMap<u64, Vec<W>>,
+    next_id: u64,
 }
 
 impl<W> Default for Coalescer<W> {
     fn default() -> Self {
-        Coalescer { waiting: Mutex::new(HashMap::new()) }
+        Coalescer { loads: Mutex::new(Loads { running: HashMap::new(), detached: HashMap::new(), next_id: 0 }) }
     }
 }
 
 impl<W> std::fmt::Debug for Coalescer<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = self.waiting.lock().map(|m| m.values().map(HashMap::len).sum::<usize>()).unwrap_or(0);
-        f.debug_struct("Coalescer").field("keys_loading", &n).finish()
+        let (running, detached) = self
+            .loads
+            .lock()
+            .map(|l| (l.running.values().map(HashMap::len).sum::<usize>(), l.detached.len()))
+            .unwrap_or((0, 0));
+        f.debug_struct("Coalescer").field("keys_loading", &running).field("detached_loads", &detached).finish()
     }
 }
 
@@ -56,11 +78,11 @@ pub struct Lead<W> {
     aside: CacheAside,
 }
 
-/// The waiters of one (group, key), removed from the coalescer when this is dropped unless taken
-/// before: a load that never ends (its future dropped at shutdown) never wedges its key.
+/// The waiters of one load, removed from the coalescer when this is dropped unless taken before: a
+/// load that never ends (its future dropped at shutdown) never wedges its key.
 struct Unwait<W> {
     coalescer: Arc<Coalescer<W>>,
-    slot: Option<(u64, String)>,
+    slot: Option<(u64, String, u64)>,
 }
 
 impl<W> Unwait<W> {
@@ -84,54 +106,78 @@ impl<W> Coalescer<W> {
         Arc::new(Self::default())
     }
 
-    fn take(&self, slot: &(u64, String)) -> Vec<W> {
-        let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(keys) = waiting.get_mut(&slot.0) else { return Vec::new() };
-        let taken = keys.remove(&slot.1).unwrap_or_default();
-        if keys.is_empty() {
-            waiting.remove(&slot.0);
-        }
-        taken
+    fn lock(&self) -> std::sync::MutexGuard<'_, Loads<W>> {
+        self.loads.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Every waiter of every running load, taken out (a binding shutting down fails them; the loads
+    /// The waiters of load `id` (group, key): from the running loads, or the detached ones.
+    fn take(&self, slot: &(u64, String, u64)) -> Vec<W> {
+        let (group, key, id) = slot;
+        let mut loads = self.lock();
+        if let Some(keys) = loads.running.get_mut(group) {
+            if keys.get(key).is_some_and(|l| l.id == *id) {
+                let taken = keys.remove(key).map(|l| l.waiters).unwrap_or_default();
+                if keys.is_empty() {
+                    loads.running.remove(group);
+                }
+                return taken;
+            }
+        }
+        loads.detached.remove(id).unwrap_or_default()
+    }
+
+    /// Every waiter of every load, taken out (a binding shutting down fails them; the loads
     /// themselves run on and then find nobody waiting).
     pub fn take_all(&self) -> Vec<W> {
-        let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
-        std::mem::take(&mut *waiting).into_values().flat_map(HashMap::into_values).flatten().collect()
+        let mut loads = self.lock();
+        let running = std::mem::take(&mut loads.running);
+        let detached = std::mem::take(&mut loads.detached);
+        running.into_values().flat_map(HashMap::into_values).flat_map(|l| l.waiters).chain(detached.into_values().flatten()).collect()
     }
 
-    /// Add `waiter` to the load of `key` in `group` if one runs (else hand it back).
-    fn join_running(&self, group: u64, key: &str, waiter: W) -> Option<W> {
-        let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
-        match waiting.get_mut(&group).and_then(|keys| keys.get_mut(key)) {
-            Some(list) => {
-                list.push(waiter);
+    /// The joinable load of `key` in `group`, if one runs and `fresh` says it began after the last
+    /// invalidation of its key; a stale one is detached (its waiters keep waiting for it).
+    fn joinable<'a>(loads: &'a mut Loads<W>, group: u64, key: &str, fresh: &dyn Fn(&FillGuard, &[String]) -> bool) -> Option<&'a mut Load<W>> {
+        let stale = match loads.running.get(&group).and_then(|keys| keys.get(key)) {
+            None => return None,
+            Some(l) => !fresh(&l.guard, &l.tags),
+        };
+        if stale {
+            if let Some(l) = loads.running.get_mut(&group).and_then(|keys| keys.remove(key)) {
+                loads.detached.insert(l.id, l.waiters);
+            }
+            return None;
+        }
+        loads.running.get_mut(&group).and_then(|keys| keys.get_mut(key))
+    }
+
+    fn is_running(&self, group: u64, key: &str, fresh: &dyn Fn(&FillGuard, &[String]) -> bool) -> bool {
+        Self::joinable(&mut self.lock(), group, key, fresh).is_some()
+    }
+
+    /// Add `waiter` to the joinable load of `key` in `group` if one runs (else hand it back).
+    fn join_running(&self, group: u64, key: &str, waiter: W, fresh: &dyn Fn(&FillGuard, &[String]) -> bool) -> Option<W> {
+        match Self::joinable(&mut self.lock(), group, key, fresh) {
+            Some(l) => {
+                l.waiters.push(waiter);
                 None
             }
             None => Some(waiter),
         }
     }
 
-    fn is_running(&self, group: u64, key: &str) -> bool {
-        let waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
-        waiting.get(&group).is_some_and(|keys| keys.contains_key(key))
-    }
-
-    /// Join the running load of `key`, or start one with `waiter` as its first waiter.
-    fn join_or_lead(&self, group: u64, key: &str, waiter: W) -> bool {
-        let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
-        let keys = waiting.entry(group).or_default();
-        match keys.get_mut(key) {
-            Some(list) => {
-                list.push(waiter);
-                false
-            }
-            None => {
-                keys.insert(key.to_owned(), vec![waiter]);
-                true
-            }
+    /// Join the joinable load of `key`, or start one (at `guard`, with `tags`) with `waiter` as its
+    /// first waiter: then its id.
+    fn join_or_lead(&self, group: u64, key: &str, waiter: W, guard: FillGuard, tags: &[String], fresh: &dyn Fn(&FillGuard, &[String]) -> bool) -> Option<u64> {
+        let mut loads = self.lock();
+        if let Some(l) = Self::joinable(&mut loads, group, key, fresh) {
+            l.waiters.push(waiter);
+            return None;
         }
+        let id = loads.next_id;
+        loads.next_id += 1;
+        loads.running.entry(group).or_default().insert(key.to_owned(), Load { id, guard, tags: tags.to_vec(), waiters: vec![waiter] });
+        Some(id)
     }
 }
 
@@ -154,11 +200,12 @@ impl CacheAside {
         waiter: impl FnOnce() -> W,
     ) -> Result<Entered<W>> {
         self.check_options(key, opts)?;
+        let fresh = |g: &FillGuard, tags: &[String]| self.load_unchanged(g, tags);
         let mut waiter = Some(waiter);
         let mut made = None;
-        if coalescer.is_running(group, key) {
+        if coalescer.is_running(group, key, &fresh) {
             let w = waiter.take().map(|f| f());
-            match w.and_then(|w| coalescer.join_running(group, key, w)) {
+            match w.and_then(|w| coalescer.join_running(group, key, w, &fresh)) {
                 None => return Ok(Entered::Waiting),
                 Some(w) => made = Some(w), // it ended just now
             }
@@ -173,10 +220,9 @@ impl CacheAside {
             (None, Some(f)) => f(),
             (None, None) => unreachable!("a waiter is made once"),
         };
-        Ok(if coalescer.join_or_lead(group, key, w) {
-            Entered::Lead(Lead { waiters: Unwait { coalescer: coalescer.clone(), slot: Some((group, key.to_owned())) }, aside: self.clone() })
-        } else {
-            Entered::Waiting
+        Ok(match coalescer.join_or_lead(group, key, w, self.load_guard(key), &opts.tags, &fresh) {
+            Some(id) => Entered::Lead(Lead { waiters: Unwait { coalescer: coalescer.clone(), slot: Some((group, key.to_owned(), id)) }, aside: self.clone() }),
+            None => Entered::Waiting,
         })
     }
 }
