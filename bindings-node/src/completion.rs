@@ -21,6 +21,7 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 
 use crate::error::to_napi;
+use stratacache::starts::StartQueue;
 
 /// The JS `drain()` function as a weak threadsafe function (called with `undefined`).
 pub type DrainFn = ThreadsafeFunction<(), Unknown<'static>, (), Status, false, true>;
@@ -73,12 +74,15 @@ impl From<Vec<f64>> for Done {
 pub struct Completer {
     queue: Mutex<Vec<(u32, Done)>>,
     wake: DrainFn,
+    /// Starts the calls in the order JS made them (the core's `StartQueue`).
+    starts: StartQueue,
 }
 
 impl Completer {
     /// A completer that wakes the JS thread through `wake`.
     pub fn new(wake: DrainFn) -> Self {
-        Completer { queue: Mutex::new(Vec::with_capacity(64)), wake }
+        let starts = StartQueue::new(|starter| drop(napi::bindgen_prelude::spawn(starter)));
+        Completer { queue: Mutex::new(Vec::with_capacity(64)), wake, starts }
     }
 
     /// Run `fut` on the runtime; its outcome settles the JS promise registered under `id`.
@@ -88,14 +92,14 @@ impl Completer {
         F: Future<Output = stratacache::Result<T>> + Send + 'static,
     {
         let me = self.clone();
-        napi::bindgen_prelude::spawn(async move {
+        self.starts.start(Box::pin(async move {
             let done = match AssertUnwindSafe(fut).catch_unwind().await {
                 Ok(Ok(v)) => v.into(),
                 Ok(Err(e)) => Done::Error(to_napi(e).reason),
                 Err(panic) => Done::Error(to_napi(stratacache::Error::from_panic(panic)).reason),
             };
             me.push(id, done);
-        });
+        }));
     }
 
     /// Run `fut`, which settles a batch of calls at once: its `i`-th result settles `ids[i]`.
@@ -105,7 +109,7 @@ impl Completer {
         F: Future<Output = Vec<stratacache::Result<T>>> + Send + 'static,
     {
         let me = self.clone();
-        napi::bindgen_prelude::spawn(async move {
+        self.starts.start(Box::pin(async move {
             let results = match AssertUnwindSafe(fut).catch_unwind().await {
                 Ok(results) => results,
                 Err(panic) => {
@@ -120,7 +124,7 @@ impl Completer {
                 };
                 (id, done)
             }));
-        });
+        }));
     }
 
     /// Run `fut`, one load that several calls wait for (the core's shared completions): its one
@@ -130,7 +134,7 @@ impl Completer {
         F: Future<Output = stratacache::patterns::Settled<u32>> + Send + 'static,
     {
         let me = self.clone();
-        napi::bindgen_prelude::spawn(async move {
+        self.starts.start(Box::pin(async move {
             // The core's future never panics out (it catches a panic of the load and still returns
             // the waiters).
             let (result, ids) = fut.await;
@@ -147,7 +151,7 @@ impl Completer {
                     me.push_all([(lead, first), (0, Done::Followers(followers))].into_iter());
                 }
             }
-        });
+        }));
     }
 
     /// Settle `ids` with the error `reason` (`[CODE] message`).

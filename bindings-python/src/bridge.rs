@@ -221,7 +221,7 @@ where
     F: Future<Output = stratacache::Result<T>> + Send + 'static,
 {
     let shared = completions.shared.clone();
-    runtime::handle()?.spawn(async move {
+    runtime::start(Box::pin(async move {
         let result = match AssertUnwindSafe(task).catch_unwind().await {
             Ok(r) => r,
             Err(panic) => Err(stratacache::Error::from_panic(panic)),
@@ -231,7 +231,7 @@ where
             Err(e) => Err(to_py(py, &e)),
         });
         shared.complete(fut, outcome);
-    });
+    }))?;
     Ok(())
 }
 
@@ -243,7 +243,7 @@ where
     F: Future<Output = (stratacache::Result<T>, Vec<Py<PyAny>>)> + Send + 'static,
 {
     let shared = completions.shared.clone();
-    runtime::handle()?.spawn(async move {
+    runtime::start(Box::pin(async move {
         // The core's future catches a panic of the load itself and still returns the waiters.
         let (result, futs) = task.await;
         let outcome: Outcome = Box::new(move |py| match result {
@@ -251,7 +251,7 @@ where
             Err(e) => Err(to_py(py, &e)),
         });
         shared.push(Item::CompleteShared(futs, outcome));
-    });
+    }))?;
     Ok(())
 }
 

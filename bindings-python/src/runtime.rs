@@ -6,11 +6,14 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use pyo3::prelude::*;
+use stratacache::starts::StartQueue;
 use tokio::runtime::{Handle, Runtime};
 
 struct Owned {
     pid: u32,
     runtime: Runtime,
+    /// Starts the calls in the order Python made them (the core's `StartQueue`).
+    starts: StartQueue,
 }
 
 // Only touched while attached to the interpreter, so no other Python thread holds it across fork().
@@ -18,11 +21,21 @@ static RUNTIME: Mutex<Option<Owned>> = Mutex::new(None);
 
 /// A handle to the runtime, creating it (again, after a fork or shutdown) when needed.
 pub fn handle() -> PyResult<Handle> {
+    with_owned(|o| o.runtime.handle().clone())
+}
+
+/// Run `call` on the runtime after every call started before it (see the core's `starts`): a
+/// `set` then a `get` of one key reach Redis in that order.
+pub fn start(call: futures::future::BoxFuture<'static, ()>) -> PyResult<()> {
+    with_owned(|o| o.starts.start(call))
+}
+
+fn with_owned<T>(f: impl FnOnce(&Owned) -> T) -> PyResult<T> {
     let mut guard = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
     let pid = std::process::id();
     if let Some(o) = guard.as_ref() {
         if o.pid == pid {
-            return Ok(o.runtime.handle().clone());
+            return Ok(f(o));
         }
         // Inherited from the parent across fork(): its threads do not exist here. Leak it.
         std::mem::forget(guard.take());
@@ -34,9 +47,9 @@ pub fn handle() -> PyResult<Handle> {
         .enable_all()
         .build()
         .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("cannot start the tokio runtime: {e}")))?;
-    let h = runtime.handle().clone();
-    *guard = Some(Owned { pid, runtime });
-    Ok(h)
+    let starts = StartQueue::new(|starter| drop(runtime.spawn(starter)));
+    let owned = guard.insert(Owned { pid, runtime, starts });
+    Ok(f(owned))
 }
 
 /// Forget the runtime inherited across `fork()` (called in the child by `os.register_at_fork`).

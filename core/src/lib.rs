@@ -37,6 +37,7 @@ pub mod patterns;
 pub mod ratelimit;
 pub mod session;
 pub mod singleton;
+pub mod starts;
 pub mod stats;
 pub mod tasks;
 
