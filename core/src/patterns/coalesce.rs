@@ -71,6 +71,12 @@ pub enum Entered<W> {
     Lead(Lead<W>),
 }
 
+/// A caller's waiter: made already, or still to be made (only if a waiter turns out to be needed).
+enum Made<W, F> {
+    Early(W),
+    Later(F),
+}
+
 /// The first waiter's duty: run the load that every waiter of its key gets the result of.
 #[must_use = "the waiters of a lead wait until it is loaded or abandoned"]
 pub struct Lead<W> {
@@ -201,24 +207,24 @@ impl CacheAside {
     ) -> Result<Entered<W>> {
         self.check_options(key, opts)?;
         let fresh = |g: &FillGuard, tags: &[String]| self.load_unchanged(g, tags);
-        let mut waiter = Some(waiter);
-        let mut made = None;
-        if coalescer.is_running(group, key, &fresh) {
-            let w = waiter.take().map(|f| f());
-            match w.and_then(|w| coalescer.join_running(group, key, w, &fresh)) {
+        // The waiter is made at most once: here if a load runs (it may end before the waiter is
+        // added: then it leads a new load below), else after the L1 lookup missed.
+        let made = if coalescer.is_running(group, key, &fresh) {
+            match coalescer.join_running(group, key, waiter(), &fresh) {
                 None => return Ok(Entered::Waiting),
-                Some(w) => made = Some(w), // it ended just now
+                Some(w) => Made::Early(w),
             }
-        }
+        } else {
+            Made::Later(waiter)
+        };
         if probe_l1 {
             if let Some(e) = self.probe_l1(key)? {
                 return Ok(Entered::Hit(e));
             }
         }
-        let w = match (made, waiter) {
-            (Some(w), _) => w,
-            (None, Some(f)) => f(),
-            (None, None) => unreachable!("a waiter is made once"),
+        let w = match made {
+            Made::Early(w) => w,
+            Made::Later(f) => f(),
         };
         Ok(match coalescer.join_or_lead(group, key, w, self.load_guard(key), &opts.tags, &fresh) {
             Some(id) => Entered::Lead(Lead { waiters: Unwait { coalescer: coalescer.clone(), slot: Some((group, key.to_owned(), id)) }, aside: self.clone() }),
