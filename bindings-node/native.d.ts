@@ -46,8 +46,12 @@ export declare class NativeCache {
   peekL1(key: string): L1Peek | null
   /** Get many keys (L1, then one Redis round trip); JSON text or `null` per key, in input order. */
   mget(keys: Array<string>): Promise<Array<string | undefined | null>>
-  /** Store many values: `keys[i]` gets `jsons[i]` with `options[i]` (`{ ttl?, tags? }` as JSON text). */
-  mset(keys: Array<string>, jsons: Array<string>, options: Array<string | undefined | null>): Promise<void>
+  /**
+   * Start storing many values (settles `id`): `keys[i]` gets `jsons[i]` with `options[i]`
+   * (`{ ttl?, tags? }` as JSON text). L1 forgets the keys' older values at once (the core's
+   * `begin_writes`), so a `get` made after this call never reads them.
+   */
+  msetStart(id: number, keys: Array<string>, jsons: Array<string>, options: Array<string | undefined | null>): void
   /** Invalidate every entry carrying any of `tags`. */
   invalidateByTags(tags: Array<string>): Promise<void>
   /** Counters snapshot. */

@@ -91,9 +91,11 @@ impl NativeCache {
         Ok(entries.into_iter().map(|e| e.map(|e| e.json.to_string())).collect())
     }
 
-    /// Store many values: `keys[i]` gets `jsons[i]` with `options[i]` (`{ ttl?, tags? }` as JSON text).
-    #[napi]
-    pub async fn mset(&self, keys: Vec<String>, jsons: Vec<String>, options: Vec<Option<String>>) -> Result<()> {
+    /// Start storing many values (settles `id`): `keys[i]` gets `jsons[i]` with `options[i]`
+    /// (`{ ttl?, tags? }` as JSON text). L1 forgets the keys' older values at once (the core's
+    /// `begin_writes`), so a `get` made after this call never reads them.
+    #[napi(catch_unwind)]
+    pub fn mset_start(&self, id: u32, keys: Vec<String>, jsons: Vec<String>, options: Vec<Option<String>>) -> Result<()> {
         if keys.len() != jsons.len() || keys.len() != options.len() {
             return Err(crate::error::internal("mset: columns of different lengths"));
         }
@@ -104,7 +106,9 @@ impl NativeCache {
             .map(|((k, j), o)| dynopts::mset_item(k, j, parse_json("mset item", o)?).map_err(to_napi))
             .collect::<Result<Vec<_>>>()?;
         let m = self.inner.clone();
-        m.manager().mset(&items).await.napi()
+        m.manager().begin_writes(items.iter().map(|i| i.key.as_str()));
+        self.completer()?.spawn(id, async move { m.manager().mset(&items).await });
+        Ok(())
     }
 
     /// Invalidate every entry carrying any of `tags`.
@@ -204,6 +208,7 @@ impl NativeCache {
             return Err(crate::error::internal("setBatchStart: columns of different lengths"));
         }
         let m = self.handle();
+        m.manager().begin_writes(keys.iter().map(String::as_str));
         self.completer()?.spawn_batch(ids, async move {
             let mut opts_errors: Vec<Option<stratacache::Error>> = Vec::with_capacity(keys.len());
             let mut items = Vec::with_capacity(keys.len());

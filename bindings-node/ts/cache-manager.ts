@@ -3,7 +3,7 @@ import type { NativeCache } from './native-binding'
 import { mapError, rethrow } from './error'
 import { configureCache, currentSystem, ensureSystem, type CacheManagerOptions } from './handle'
 import { MISS, readL1 } from './l1'
-import { batched, flushStarts, StartBatch } from './completion'
+import { batched, flushOthers, flushStarts, StartBatch } from './completion'
 import { assertKey, assertStrings, fromJson, invalidArgument, optionsJson, toJson } from './values'
 
 /** Options of `set`. */
@@ -54,6 +54,8 @@ export class CacheManager {
       assertKey(key)
       const s = currentSystem()
       if (s) {
+        // A set made just before in this tick starts first: its key's older L1 value is gone then.
+        flushOthers(l2Gets)
         const hit = readL1<T>(s, key)
         return hit !== MISS ? Promise.resolve(hit) : parseL2<T>(s, key)
       }
@@ -94,22 +96,30 @@ export class CacheManager {
   }
 
   /** Store many values in one Redis round trip. Everything is validated before anything is written. */
-  async mset(items: ReadonlyArray<MsetItem>): Promise<void> {
-    if (!Array.isArray(items)) throw invalidArgument(`mset expects an array of { key, value, ttl?, tags? }, got ${typeof items}`)
-    const keys: string[] = []
-    const jsons: string[] = []
-    const opts: Array<string | null> = []
-    for (const item of items) {
-      if (item === null || typeof item !== 'object') throw invalidArgument(`mset items must be objects, got ${String(item)}`)
-      const { key, value, ...options } = item
-      assertKey(key)
-      keys.push(key)
-      jsons.push(toJson(key, value))
-      opts.push(optionsJson(options)) // unknown fields reach the core, which names them
-
+  mset(items: ReadonlyArray<MsetItem>): Promise<void> {
+    try {
+      if (!Array.isArray(items)) throw invalidArgument(`mset expects an array of { key, value, ttl?, tags? }, got ${typeof items}`)
+      const keys: string[] = []
+      const jsons: string[] = []
+      const opts: Array<string | null> = []
+      for (const item of items) {
+        if (item === null || typeof item !== 'object') throw invalidArgument(`mset items must be objects, got ${String(item)}`)
+        const { key, value, ...options } = item
+        assertKey(key)
+        keys.push(key)
+        jsons.push(toJson(key, value))
+        opts.push(optionsJson(options)) // unknown fields reach the core, which names them
+      }
+      // Started now when the system runs, so a get made after it in this tick reads the new values.
+      const start = (sys: NativeCache): Promise<void> => {
+        flushStarts() // a set or get made just before starts first
+        return batched<void>((id) => sys.msetStart(id, keys, jsons, opts))
+      }
+      const s = currentSystem()
+      return s ? start(s) : ensureSystem().then(start)
+    } catch (e) {
+      return Promise.reject(mapError(e))
     }
-    const s = await ensureSystem()
-    await s.mset(keys, jsons, opts).catch(rethrow)
   }
 
   /** Get many keys (L1 first, then one Redis round trip); a `Map` in input order, `null` for misses. */

@@ -124,6 +124,11 @@ export function flushStarts(): void {
   holding?.flush()
 }
 
+/** Send the calls waiting in a batch of another kind than `batch` (a get sends waiting sets first). */
+export function flushOthers(batch: StartBatch): void {
+  if (holding !== null && holding !== batch) holding.flush()
+}
+
 /**
  * Calls of one kind that one synchronous run of JS starts, handed to the native side together when
  * that run ends (in a microtask) or when `MAX_BATCH` are waiting: concurrent calls then share one

@@ -68,6 +68,7 @@ impl System {
             let json = to_json(&key, value).py_err(py)?;
             let opts = dynopts::set_options(options_value("set", options).py_err(py)?).py_err(py)?;
             let sys = self.live(py)?;
+            sys.manager().begin_writes([key.as_str()]);
             spawn(completions, fut, async move { sys.manager().set_json(&key, &json, &opts).await }, none)
         })
     }
@@ -123,6 +124,7 @@ impl System {
                 parsed.push(dynopts::mset_item(key, json, opts).py_err(py)?);
             }
             let sys = self.live(py)?;
+            sys.manager().begin_writes(parsed.iter().map(|i| i.key.as_str()));
             spawn(completions, fut, async move { sys.manager().mset(&parsed).await }, none)
         })
     }

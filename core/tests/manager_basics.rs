@@ -231,3 +231,16 @@ async fn a_batch_of_l2_gets_reads_every_key_in_one_go_and_fails_only_bad_keys() 
     // The batch filled B's L1.
     assert!(b.manager().get_l1("y").unwrap().is_some());
 }
+
+#[tokio::test]
+async fn begin_writes_makes_l1_forget_older_values_at_once() {
+    let server = RedisServer::start();
+    let c = cache(&server.url(), &unique_ns("begin")).await;
+    let m = c.manager();
+    m.set("k", "old", &SetOptions::default()).await.unwrap();
+    assert!(m.get_l1("k").unwrap().is_some(), "the set filled L1");
+    m.begin_writes(["k"]);
+    assert!(m.get_l1("k").unwrap().is_none(), "L1 still serves the value a started write replaces");
+    m.set("k", "new", &SetOptions::default()).await.unwrap();
+    assert_eq!(m.get::<String>("k").await.unwrap().as_deref(), Some("new"));
+}

@@ -469,6 +469,24 @@ describe('sets issued in one tick', () => {
     assert.equal(loads, 0, 'the set made just before reached Redis first')
   })
 
+  test('a get made right after a set or mset in the same tick reads the new value, not L1\'s older one', async () => {
+    const stale = []
+    for (let i = 0; i < 50; i++) {
+      await cacheManager.set('ryw:k', `old${i}`)
+      await cacheManager.mset([{ key: 'ryw:m', value: `old${i}` }])
+      assert.equal(await cacheManager.get('ryw:k'), `old${i}`) // now in L1
+      assert.equal(await cacheManager.get('ryw:m'), `old${i}`)
+      const [, k, , m] = await Promise.all([
+        cacheManager.set('ryw:k', `new${i}`),
+        cacheManager.get('ryw:k'),
+        cacheManager.mset([{ key: 'ryw:m', value: `new${i}` }]),
+        cacheManager.get('ryw:m'),
+      ])
+      if (k !== `new${i}` || m !== `new${i}`) stale.push([i, k, m])
+    }
+    assert.deepEqual(stale, [], 'a get after a write in the same tick read the older value')
+  })
+
   test('sets after an await start a new batch and still settle', async () => {
     for (let round = 0; round < 3; round++) {
       await Promise.all([cacheManager.set(`tick:round:${round}:a`, round), cacheManager.set(`tick:round:${round}:b`, round)])

@@ -579,6 +579,21 @@ async def test_calls_reach_redis_in_the_order_they_were_made(cache: Any) -> None
     assert misread == []
 
 
+async def test_a_get_right_after_a_set_reads_the_new_value_not_l1s_older_one(cache: Any) -> None:
+    stale = []
+    for i in range(50):
+        await cache_manager.set("ryw:k", f"old{i}")
+        await cache_manager.mset([{"key": "ryw:m", "value": f"old{i}"}])
+        assert await cache_manager.get("ryw:k") == f"old{i}"  # now in L1
+        assert await cache_manager.get("ryw:m") == f"old{i}"
+        _, k, _, m = await asyncio.wait_for(asyncio.gather(
+            cache_manager.set("ryw:k", f"new{i}"), cache_manager.get("ryw:k"),
+            cache_manager.mset([{"key": "ryw:m", "value": f"new{i}"}]), cache_manager.get("ryw:m")), timeout=10)
+        if (k, m) != (f"new{i}", f"new{i}"):
+            stale.append((i, k, m))
+    assert stale == []
+
+
 async def test_concurrent_mixed_operations(cache: Any) -> None:
     async def worker(n: int) -> Any:
         await cache_manager.set(f"w:{n}", {"n": n}, ttl=60, tags=[f"group:{n % 3}"])

@@ -425,6 +425,16 @@ impl CacheManager {
         self.write_all(&[w]).await
     }
 
+    /// A write of `keys` has started: L1 forgets their older values now. The bindings call this
+    /// synchronously, in call order, before the write's own future runs, so a read made after the
+    /// write in the caller's order never serves an older value from L1 (`set(k, v)` then `get(k)` in
+    /// one tick reads `v`: the get misses L1 and its Redis read is sent after the write).
+    pub fn begin_writes<'a>(&self, keys: impl IntoIterator<Item = &'a str>) {
+        for k in keys {
+            self.l1.remove(k);
+        }
+    }
+
     /// Store independent writes together, as if each were its own [`Manager::set_json`]: each is
     /// validated alone (a bad one fails alone), the valid ones reach Redis in one round trip with one
     /// bus message naming all their keys, in input order (a key written twice keeps the later value).
