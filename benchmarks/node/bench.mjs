@@ -808,8 +808,9 @@ const RATIOS = [
   { name: 'sequential L2 get p50: raw ioredis / stratacache', value: (rs) => seqLat(rs, 'ioredis', 'p50us') / seqLat(rs, 'stratacache', 'p50us'), target: 1 / 1.3 },
   { name: 'sequential L2 get p99: raw ioredis / stratacache', value: (rs) => seqLat(rs, 'ioredis', 'p99us') / seqLat(rs, 'stratacache', 'p99us'), target: 1 / 1.5 },
   { name: 'sequential L2 get p50: bentocache / stratacache', value: (rs) => seqLat(rs, 'bentocache', 'p50us') / seqLat(rs, 'stratacache', 'p50us'), target: null },
-  { name: 'L2 gets: stratacache / raw ioredis GET+JSON.parse', a: ['stratacache', 'l2get'], b: ['ioredis', 'l2get'], target: 1 },
-  { name: 'sets: stratacache / raw ioredis SET+JSON.stringify', a: ['stratacache', 'set'], b: ['ioredis', 'set'], target: 1 },
+  // Throughput at 64 in flight must keep its lead over raw ioredis (issue #15: gets 1.2x, sets 1.1x).
+  { name: 'L2 gets: stratacache / raw ioredis GET+JSON.parse', a: ['stratacache', 'l2get'], b: ['ioredis', 'l2get'], target: 1.2 },
+  { name: 'sets: stratacache / raw ioredis SET+JSON.stringify', a: ['stratacache', 'set'], b: ['ioredis', 'set'], target: 1.1 },
   { name: 'sets (L1 off): stratacache / raw ioredis SET+JSON.stringify', a: ['stratacache', 'l2set'], b: ['ioredis', 'set'], target: null },
   { name: 'L2 gets: stratacache / raw ioredis with autopipelining', a: ['stratacache', 'l2get'], b: ['ioredis-autopipe', 'l2get'], target: null },
   { name: 'sets: stratacache / raw ioredis with autopipelining', a: ['stratacache', 'set'], b: ['ioredis-autopipe', 'set'], target: null },
