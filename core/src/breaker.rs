@@ -23,6 +23,42 @@ pub struct Breaker {
     /// When the probe in flight started (ms since `base`, at least 1); 0 when there is none.
     probe_since_ms: AtomicU64,
     probe_timeout_ms: u64,
+    opened: AtomicU64,
+    half_opened: AtomicU64,
+    closed: AtomicU64,
+}
+
+/// Where the breaker stands, as health checks and metrics report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    /// Calls go to Redis.
+    Closed,
+    /// Calls fail fast until the cooldown is over.
+    Open,
+    /// The cooldown is over and one probe at a time tests Redis.
+    HalfOpen,
+}
+
+impl BreakerState {
+    /// `closed`, `open` or `half-open`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "half-open",
+        }
+    }
+}
+
+/// How many times the breaker changed state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BreakerTransitions {
+    /// To open (a failed probe opens it again and counts again).
+    pub opened: u64,
+    /// To half-open (a probe let through).
+    pub half_opened: u64,
+    /// Back to closed after it had opened.
+    pub closed: u64,
 }
 
 impl Breaker {
@@ -38,6 +74,29 @@ impl Breaker {
             degraded: AtomicBool::new(false),
             probe_since_ms: AtomicU64::new(0),
             probe_timeout_ms: probe_timeout.as_millis().max(1) as u64,
+            opened: AtomicU64::new(0),
+            half_opened: AtomicU64::new(0),
+            closed: AtomicU64::new(0),
+        }
+    }
+
+    /// The state now.
+    pub fn state(&self) -> BreakerState {
+        if self.now_ms() < self.open_until_ms.load(Ordering::Acquire) {
+            BreakerState::Open
+        } else if self.failures.load(Ordering::Acquire) >= self.threshold {
+            BreakerState::HalfOpen
+        } else {
+            BreakerState::Closed
+        }
+    }
+
+    /// State changes so far.
+    pub fn transitions(&self) -> BreakerTransitions {
+        BreakerTransitions {
+            opened: self.opened.load(Ordering::Relaxed),
+            half_opened: self.half_opened.load(Ordering::Relaxed),
+            closed: self.closed.load(Ordering::Relaxed),
         }
     }
 
@@ -59,7 +118,11 @@ impl Breaker {
         if since != 0 && now.saturating_sub(since) < self.probe_timeout_ms {
             return false;
         }
-        self.probe_since_ms.compare_exchange(since, now.max(1), Ordering::AcqRel, Ordering::Acquire).is_ok()
+        let probe = self.probe_since_ms.compare_exchange(since, now.max(1), Ordering::AcqRel, Ordering::Acquire).is_ok();
+        if probe {
+            self.half_opened.fetch_add(1, Ordering::Relaxed);
+        }
+        probe
     }
 
     /// Whether calls fail fast right now (open, or half-open with a probe in flight). Takes nothing.
@@ -79,7 +142,9 @@ impl Breaker {
 
     /// Record a success; returns true when this ends a period of unavailability.
     pub fn success(&self) -> bool {
-        self.failures.store(0, Ordering::Release);
+        if self.failures.swap(0, Ordering::AcqRel) >= self.threshold {
+            self.closed.fetch_add(1, Ordering::Relaxed);
+        }
         self.probe_since_ms.store(0, Ordering::Release);
         self.degraded.swap(false, Ordering::AcqRel)
     }
@@ -89,8 +154,12 @@ impl Breaker {
         self.degraded.store(true, Ordering::Release);
         let n = self.failures.fetch_add(1, Ordering::AcqRel) + 1;
         if n >= self.threshold {
-            let until = self.now_ms() + self.cooldown.as_millis() as u64;
-            self.open_until_ms.store(until, Ordering::Release);
+            let now = self.now_ms();
+            let until = now + self.cooldown.as_millis() as u64;
+            // Concurrent failures while open extend it; only a change of state counts.
+            if self.open_until_ms.swap(until, Ordering::AcqRel) <= now {
+                self.opened.fetch_add(1, Ordering::Relaxed);
+            }
             self.probe_since_ms.store(0, Ordering::Release);
         }
     }
@@ -115,6 +184,8 @@ mod tests {
         assert!(b.allow());
         assert!(b.success(), "a probe that reaches Redis ends the outage");
         assert!(b.allow() && b.allow(), "closed: everybody goes through");
+        assert_eq!(b.state(), BreakerState::Closed);
+        assert_eq!(b.transitions(), BreakerTransitions { opened: 2, half_opened: 2, closed: 1 });
     }
 
     #[test]

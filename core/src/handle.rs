@@ -13,6 +13,7 @@ use crate::key::KeySchema;
 use crate::l1::L1;
 use crate::l2::L2;
 use crate::manager::CacheManager;
+use crate::metrics::{Metrics, MetricsSwitch};
 use crate::patterns::{CacheAside, Loaders, Patterns, ReadThrough, WriteBehind, WriteBehindOptions, WriteThrough};
 use crate::tasks::Tasks;
 
@@ -23,6 +24,7 @@ use crate::tasks::Tasks;
 pub struct Registries {
     loaders: Loaders,
     domain_rules: DomainRules,
+    metrics: MetricsSwitch,
 }
 
 impl Registries {
@@ -34,6 +36,11 @@ impl Registries {
     /// The domain rules.
     pub fn domain_rules(&self) -> &DomainRules {
         &self.domain_rules
+    }
+
+    /// Whether the systems made with these record metrics (`skipMetrics: true` turns it off).
+    pub fn metrics_switch(&self) -> &MetricsSwitch {
+        &self.metrics
     }
 }
 
@@ -50,6 +57,7 @@ impl std::fmt::Debug for Registries {
 pub struct StrataCacheBuilder {
     redis: RedisOptions,
     cache: CacheOptions,
+    skip_metrics: bool,
 }
 
 impl StrataCacheBuilder {
@@ -89,6 +97,12 @@ impl StrataCacheBuilder {
         self
     }
 
+    /// Record metrics (default `true`); `false` is the bindings' `skipMetrics: true`.
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.skip_metrics = !on;
+        self
+    }
+
     /// Per-command timeout.
     pub fn command_timeout(mut self, t: Duration) -> Self {
         self.redis.command_timeout = Some(t);
@@ -103,7 +117,9 @@ impl StrataCacheBuilder {
     pub async fn build(self) -> Result<StrataCache> {
         let redis = self.redis.resolve()?;
         let cache = self.cache.resolve()?;
-        StrataCache::start(redis, cache, Registries::default()).await
+        let registries = Registries::default();
+        registries.metrics_switch().set(!self.skip_metrics);
+        StrataCache::start(redis, cache, registries).await
     }
 }
 
@@ -160,10 +176,11 @@ impl StrataCache {
     /// runtime context; opens no connection. See [`StrataCache::start`].
     pub fn from_config(redis: RedisConfig, cache: CacheConfig, registries: Registries) -> Result<Self> {
         let keys = KeySchema::new(&redis.namespace);
+        let metrics = Arc::new(Metrics::new(registries.metrics.clone()));
         let l1 = Arc::new(L1::with_untrusted_serve(cache.enable_l1, cache.l1_max_size, cache.bus_stale));
         let l2 = if cache.enable_l2 {
             let l1_for_recovery = l1.clone();
-            Some(Arc::new(L2::new(&redis, &cache, Box::new(move || l1_for_recovery.clear()))?))
+            Some(Arc::new(L2::new(&redis, &cache, metrics.clone(), Box::new(move || l1_for_recovery.clear()))?))
         } else {
             None
         };
@@ -179,7 +196,7 @@ impl StrataCache {
             };
             bus.start(ctx, &tasks);
         }
-        let manager = Arc::new(CacheManager::new(cache, keys, l1, l2, bus, tasks));
+        let manager = Arc::new(CacheManager::new(cache, keys, l1, l2, bus, tasks, metrics));
         let patterns = Patterns::new(manager.clone(), registries.loaders);
         let invalidator = CacheInvalidator::new(manager.clone());
         let domains = DomainInvalidator::new(invalidator.clone(), registries.domain_rules);
@@ -272,6 +289,11 @@ impl StrataCache {
         self.manager().bus().stop();
         self.manager().tasks().shutdown(Duration::from_secs(2)).await;
         self.manager().close();
+    }
+
+    /// Every write-behind instance's counters, summed (for the metrics report).
+    pub fn write_behind_totals(&self) -> crate::patterns::WriteBehindStats {
+        self.inner.patterns.write_behind_totals()
     }
 
     /// The background tasks running now (by name), for tests and health checks.

@@ -100,6 +100,7 @@ pub struct L1 {
     max_size: u64,
     hits: AtomicU64,
     misses: AtomicU64,
+    clears: AtomicU64,
     /// The sequence: guards read it, invalidations advance it.
     clock: AtomicU64,
     /// Entries born before this are never served.
@@ -154,6 +155,7 @@ impl L1 {
             max_size,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            clears: AtomicU64::new(0),
             clock: AtomicU64::new(1),
             floor: AtomicU64::new(0),
             marks: RwLock::new(HashMap::new()),
@@ -348,6 +350,7 @@ impl L1 {
         if marks.len() + tags.len() > MAX_TAG_MARKS {
             // Too many marks to keep: everything older than now goes instead (exact, coarser).
             marks.clear();
+            self.clears.fetch_add(1, Ordering::Relaxed);
             self.floor.fetch_max(mark, Ordering::AcqRel);
             if let Some(cache) = &self.cache {
                 cache.invalidate_all();
@@ -376,6 +379,7 @@ impl L1 {
     /// Stop serving everything held now (after a bus gap: another process may have invalidated
     /// meanwhile). Exact at once; memory is reclaimed by moka later.
     pub fn clear(&self) {
+        self.clears.fetch_add(1, Ordering::Relaxed);
         let floor = self.clock.fetch_add(1, Ordering::AcqRel) + 1;
         self.floor.fetch_max(floor, Ordering::AcqRel);
         self.sweep_epoch.fetch_add(1, Ordering::AcqRel);
@@ -400,6 +404,12 @@ impl L1 {
     /// Configured capacity.
     pub fn max_size(&self) -> u64 {
         self.max_size
+    }
+
+    /// Times L1 was cleared whole (bus reconnects, Redis recoveries, a full tag-mark table,
+    /// shutdown).
+    pub fn clears(&self) -> u64 {
+        self.clears.load(Ordering::Relaxed)
     }
 
     /// (hits, misses) so far.

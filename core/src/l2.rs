@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -13,6 +14,7 @@ use redis::{Cmd, IntoConnectionInfo, Pipeline, Value};
 use crate::breaker::Breaker;
 use crate::config::{CacheConfig, RedisConfig};
 use crate::error::{Error, ErrorKind, Result};
+use crate::metrics::Metrics;
 
 /// A value read from Redis with its remaining lifetime.
 #[derive(Debug, Clone)]
@@ -30,6 +32,7 @@ pub struct L2 {
     errors: AtomicU64,
     on_recover: Box<dyn Fn() + Send + Sync>,
     publish_refused_logged: AtomicBool,
+    metrics: Arc<Metrics>,
 }
 
 /// TCP keepalive of every connection: the kernel probes an idle connection after 5 s, every 2 s, and
@@ -56,6 +59,7 @@ impl L2 {
     pub fn new(
         redis: &RedisConfig,
         cache: &CacheConfig,
+        metrics: Arc<Metrics>,
         on_recover: Box<dyn Fn() + Send + Sync>,
     ) -> Result<Self> {
         let client = client_with_keepalive(&redis.url)?;
@@ -78,6 +82,7 @@ impl L2 {
             errors: AtomicU64::new(0),
             on_recover,
             publish_refused_logged: AtomicBool::new(false),
+            metrics,
         })
     }
 
@@ -94,6 +99,18 @@ impl L2 {
     /// Whether recent calls failed to reach Redis.
     pub fn is_degraded(&self) -> bool {
         self.breaker.is_degraded()
+    }
+
+    /// The circuit breaker (state and transition counts, for health checks and metrics).
+    pub fn breaker(&self) -> &Breaker {
+        &self.breaker
+    }
+
+    /// The connection came back: count it, log it, and let the manager clear L1.
+    fn recovered(&self) {
+        self.metrics.inc(&self.metrics.l2_recoveries);
+        tracing::warn!("stratacache: Redis is reachable again; L1 cleared");
+        (self.on_recover)();
     }
 
     async fn call<T, F>(&self, f: impl FnOnce(ConnectionManager) -> F) -> Result<T>
@@ -113,12 +130,14 @@ impl L2 {
         match &out {
             Ok(_) => {
                 if self.breaker.success() {
-                    tracing::warn!("stratacache: Redis is reachable again; L1 cleared");
-                    (self.on_recover)();
+                    self.recovered();
                 }
             }
             Err(e) => {
                 self.errors.fetch_add(1, Ordering::Relaxed);
+                if e.kind() == ErrorKind::Timeout {
+                    self.metrics.inc(&self.metrics.l2_timeouts);
+                }
                 if e.is_unavailable() {
                     if !self.breaker.is_degraded() {
                         tracing::warn!("stratacache: Redis is unreachable ({e}); serving from L1 (degraded mode) and reconnecting in the background");
@@ -126,8 +145,7 @@ impl L2 {
                     self.breaker.failure();
                 } else if self.breaker.success() {
                     // An error reply (a script error, a wrong type) still proves Redis answers.
-                    tracing::warn!("stratacache: Redis is reachable again; L1 cleared");
-                    (self.on_recover)();
+                    self.recovered();
                 }
             }
         }
@@ -241,6 +259,9 @@ impl L2 {
 
     /// Log (once) and count a refused bus `PUBLISH`.
     fn check_publish(&self, reply: Option<Value>) {
+        if !matches!(reply, Some(Value::ServerError(_))) {
+            self.metrics.inc(&self.metrics.bus_published);
+        }
         if let Some(Value::ServerError(e)) = reply {
             self.errors.fetch_add(1, Ordering::Relaxed);
             if !self.publish_refused_logged.swap(true, Ordering::AcqRel) {
@@ -325,7 +346,9 @@ impl L2 {
 
     /// `PUBLISH channel payload`.
     pub async fn publish(&self, channel: &str, payload: String) -> Result<()> {
-        self.command(redis::cmd("PUBLISH").arg(channel).arg(payload).clone()).await.map(|_| ())
+        self.command(redis::cmd("PUBLISH").arg(channel).arg(payload).clone()).await?;
+        self.metrics.inc(&self.metrics.bus_published);
+        Ok(())
     }
 
     /// Current tokens of tags, for a write: a missing tag gets its candidate token, and every tag

@@ -32,6 +32,8 @@ pub mod l1;
 pub mod logging;
 pub mod l2;
 pub mod manager;
+pub mod metrics;
+pub mod monitor;
 pub mod options;
 pub mod patterns;
 pub mod ratelimit;

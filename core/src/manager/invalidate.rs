@@ -11,7 +11,9 @@ use crate::key::validate_tag;
 impl CacheManager {
     /// Delete `key` from both tiers, in every process. Returns whether it existed.
     pub async fn del(&self, key: &str) -> Result<bool> {
-        Ok(self.invalidate_keys(&[key.to_owned()]).await? > 0)
+        let existed = self.remove_keys(&[key.to_owned()]).await? > 0;
+        self.metrics.inc(&self.metrics.deletes);
+        Ok(existed)
     }
 
     /// Delete keys from both tiers, in every process (one round trip, one bus message), together with
@@ -21,6 +23,12 @@ impl CacheManager {
     /// # Errors
     /// `Connection`/`Timeout` when Redis could not be told (L1 is cleared of the keys anyway).
     pub async fn invalidate_keys(&self, keys: &[String]) -> Result<u64> {
+        let n = self.remove_keys(keys).await?;
+        self.metrics.add(&self.metrics.invalidated_keys, keys.len() as u64);
+        Ok(n)
+    }
+
+    async fn remove_keys(&self, keys: &[String]) -> Result<u64> {
         self.check_open()?;
         for k in keys {
             self.check_key(k)?;
@@ -77,6 +85,7 @@ impl CacheManager {
         };
         self.l1.invalidate_glob(glob);
         if result.is_ok() {
+            self.metrics.inc(&self.metrics.invalidated_patterns);
             self.bus.emit_local(&msg);
         }
         result
@@ -107,6 +116,7 @@ impl CacheManager {
         };
         self.l1.invalidate_tags(tags);
         if result.is_ok() {
+            self.metrics.add(&self.metrics.invalidated_tags, tags.len() as u64);
             // The local event is the very message other processes receive (same timestamp).
             self.bus.emit_local(&msg);
         }

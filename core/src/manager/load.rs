@@ -125,6 +125,7 @@ impl CacheManager {
     ) -> Result<Stored> {
         self.check_open()?;
         let w = self.prepare(key, json, opts.ttl, &opts.tags, None)?;
+        self.metrics.inc(&self.metrics.sets);
         let created = now_ms();
         let started = Instant::now();
         if let (Some(l2), Some(stamps)) = (&self.l2, &start.stamps) {

@@ -28,6 +28,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::key::{validate_key, validate_tag, KeySchema};
 use crate::l1::{Entry, FillGuard, L1};
 use crate::l2::{Fetched, L2};
+use crate::metrics::Metrics;
 use crate::options::{MsetItem, SetItem, SetOptions};
 use crate::stats::{CacheStats, L1Stats, L2Stats};
 use crate::tasks::Tasks;
@@ -53,6 +54,7 @@ pub struct CacheManager {
     closed: AtomicBool,
     bus: Arc<Bus>,
     tasks: Arc<Tasks>,
+    metrics: Arc<Metrics>,
 }
 
 
@@ -84,6 +86,7 @@ impl CacheManager {
         l2: Option<Arc<L2>>,
         bus: Arc<Bus>,
         tasks: Arc<Tasks>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         CacheManager {
             config,
@@ -97,12 +100,23 @@ impl CacheManager {
             closed: AtomicBool::new(false),
             bus,
             tasks,
+            metrics,
         }
     }
 
     /// The invalidation bus.
     pub fn bus(&self) -> &Arc<Bus> {
         &self.bus
+    }
+
+    /// What every component records into (`cacheMetrics`).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The L1 tier.
+    pub fn l1(&self) -> &L1 {
+        &self.l1
     }
 
     /// The owner of this system's background tasks.
@@ -155,7 +169,12 @@ impl CacheManager {
     pub fn get_l1(&self, key: &str) -> Result<Option<Arc<Entry>>> {
         self.check_open()?;
         self.check_key(key)?;
-        Ok(self.l1.get(key))
+        let timer = self.metrics.timer();
+        let hit = self.l1.get(key);
+        if hit.is_some() {
+            self.metrics.observe(&self.metrics.get_latency, timer, 1);
+        }
+        Ok(hit)
     }
 
     /// The L1 entry of `key` without counting a hit or miss (bindings re-read an entry they have
@@ -232,8 +251,10 @@ impl CacheManager {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
+        let timer = self.metrics.timer();
         let mut out: Vec<Option<Arc<Entry>>> = keys.iter().map(|k| self.l1.get(k)).collect();
         let missing: Vec<usize> = (0..keys.len()).filter(|&i| out[i].is_none()).collect();
+        self.metrics.observe(&self.metrics.get_latency, timer, (keys.len() - missing.len()) as u64);
         if missing.is_empty() {
             return Ok(out);
         }
@@ -261,7 +282,15 @@ impl CacheManager {
 
     /// Read `keys` (already counted as L1 misses) from Redis and fill L1. Redis failures and
     /// undecodable entries read as misses.
+    /// With `count`, each key is a get: a hit or miss in the counters, and its latency recorded.
     async fn fetch(&self, keys: &[String], count: bool) -> Vec<Option<Arc<Entry>>> {
+        let timer = if count { self.metrics.timer() } else { None };
+        let out = self.fetch_uncounted_latency(keys, count).await;
+        self.metrics.observe(&self.metrics.get_latency, timer, keys.len() as u64);
+        out
+    }
+
+    async fn fetch_uncounted_latency(&self, keys: &[String], count: bool) -> Vec<Option<Arc<Entry>>> {
         let Some(l2) = &self.l2 else { return vec![None; keys.len()] };
         let guards: Vec<_> = keys.iter().map(|k| self.l1.fill_guard(k)).collect();
         let started = Instant::now();
@@ -269,7 +298,13 @@ impl CacheManager {
         // The remaining lifetime only matters for an L1 deadline: without L1, one command per key.
         let fetched = match l2.get_many(&data_keys, self.l1.enabled()).await {
             Ok(f) => f,
-            Err(_) => return vec![None; keys.len()],
+            Err(_) => {
+                // Redis down reads as a miss, and counts as one.
+                if count {
+                    self.l2_misses.fetch_add(keys.len() as u64, Ordering::Relaxed);
+                }
+                return vec![None; keys.len()];
+            }
         };
         self.settle(l2, keys, fetched, guards, started, count).await
     }
@@ -484,10 +519,20 @@ impl CacheManager {
         self.write_all(&writes).await
     }
 
+    /// Write, counting each key as a set and recording its latency.
     async fn write_all(&self, writes: &[PreparedWrite<'_>]) -> Result<()> {
         if writes.is_empty() {
             return Ok(());
         }
+        let timer = self.metrics.timer();
+        let out = self.write_all_unmeasured(writes).await;
+        let n = writes.len() as u64;
+        self.metrics.add(&self.metrics.sets, n);
+        self.metrics.observe(&self.metrics.set_latency, timer, n);
+        out
+    }
+
+    async fn write_all_unmeasured(&self, writes: &[PreparedWrite<'_>]) -> Result<()> {
         let created = now_ms();
         let started = Instant::now();
         let guards: Vec<_> = writes.iter().map(|w| self.l1.fill_guard(w.key)).collect();

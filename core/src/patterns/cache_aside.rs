@@ -171,7 +171,10 @@ impl CacheAside {
             let m = &self.state.manager;
             let mut flights = self.state.flights.lock().unwrap_or_else(|p| p.into_inner());
             match flights.get(key) {
-                Some(r) if m.load_unchanged(&r.guard, &r.tags) => r.flight.clone(),
+                Some(r) if m.load_unchanged(&r.guard, &r.tags) => {
+                    m.metrics().inc(&m.metrics().aside_joins);
+                    r.flight.clone()
+                }
                 _ => {
                     let id = self.state.next_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let guard = m.load_guard(key);
@@ -185,6 +188,12 @@ impl CacheAside {
     }
 
     /// The snapshot a shared-completion load starts with (see `coalesce`).
+    /// Count a caller that joined a load already running (single-flight).
+    pub(super) fn count_join(&self) {
+        let m = self.state.manager.metrics();
+        m.inc(&m.aside_joins);
+    }
+
     pub(super) fn load_guard(&self, key: &str) -> FillGuard {
         self.state.manager.load_guard(key)
     }
@@ -316,6 +325,7 @@ async fn load_once(
     // by its holder or with the lock ours; the bound only stops a pathological loop.
     let give_up = Instant::now() + opts.lock_lease * 2 + POLL_MAX;
     let mut poll = POLL_START;
+    let mut waited = false;
     loop {
         match m.peek_l2_after(&take, key).await {
             Ok((reply, found)) if is_ok(&reply) => {
@@ -340,6 +350,10 @@ async fn load_once(
                     // Returned, never stored: without the lock a store could outlive a `del`.
                     let start = m.begin_load(guard, &opts.tags, opts.ttl).await;
                     return run_and_store(m, key, loader, opts, &start, None, Store::No).await.map(|(v, _)| v);
+                }
+                if !waited {
+                    waited = true;
+                    m.metrics().inc(&m.metrics().aside_lock_waits);
                 }
                 tokio::time::sleep(poll).await;
                 poll = (poll * 2).min(POLL_MAX);
@@ -375,6 +389,24 @@ enum Store {
 /// (and `lock`, when the load holds one). Returns the value and where it was stored (`None`: nothing
 /// was stored, e.g. the loader found nothing).
 async fn run_and_store(
+    m: &CacheManager,
+    key: &str,
+    loader: &Loader,
+    opts: &AsideOptions,
+    start: &LoadStart,
+    lock: Option<&LoadLock>,
+    store: Store,
+) -> Result<(Option<Arc<str>>, Option<Stored>)> {
+    let metrics = m.metrics();
+    metrics.inc(&metrics.aside_loads);
+    let out = run_and_store_uncounted(m, key, loader, opts, start, lock, store).await;
+    if out.is_err() {
+        metrics.inc(&metrics.aside_load_errors);
+    }
+    out
+}
+
+async fn run_and_store_uncounted(
     m: &CacheManager,
     key: &str,
     loader: &Loader,

@@ -211,7 +211,10 @@ impl CacheAside {
         // added: then it leads a new load below), else after the L1 lookup missed.
         let made = if coalescer.is_running(group, key, &fresh) {
             match coalescer.join_running(group, key, waiter(), &fresh) {
-                None => return Ok(Entered::Waiting),
+                None => {
+                    self.count_join();
+                    return Ok(Entered::Waiting);
+                }
                 Some(w) => Made::Early(w),
             }
         } else {
@@ -228,7 +231,10 @@ impl CacheAside {
         };
         Ok(match coalescer.join_or_lead(group, key, w, self.load_guard(key), &opts.tags, &fresh) {
             Some(id) => Entered::Lead(Lead { waiters: Unwait { coalescer: coalescer.clone(), slot: Some((group, key.to_owned(), id)) }, aside: self.clone() }),
-            None => Entered::Waiting,
+            None => {
+                self.count_join();
+                Entered::Waiting
+            }
         })
     }
 }

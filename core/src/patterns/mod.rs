@@ -68,6 +68,23 @@ impl Patterns {
         wb
     }
 
+    /// The counters of every write-behind instance of this system, summed.
+    pub(crate) fn write_behind_totals(&self) -> WriteBehindStats {
+        let others: Vec<WriteBehind> = {
+            let list = self.behinds.lock().unwrap_or_else(|p| p.into_inner());
+            list.iter().filter_map(WriteBehind::upgrade).collect()
+        };
+        let mut t = self.write_behind.stats();
+        for s in others.iter().map(WriteBehind::stats) {
+            t.pending += s.pending;
+            t.written += s.written;
+            t.coalesced += s.coalesced;
+            t.retries += s.retries;
+            t.failed += s.failed;
+        }
+        t
+    }
+
     /// Flush and stop every write-behind instance.
     pub(crate) async fn close(&self) {
         let others: Vec<WriteBehind> = {

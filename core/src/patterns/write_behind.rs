@@ -183,6 +183,10 @@ impl WriteBehind {
         let i = &self.inner;
         let _one_at_a_time = i.flushing.lock().await;
         let items: Vec<Item> = i.queue.lock().unwrap_or_else(|p| p.into_inner()).drain(..).collect();
+        if !items.is_empty() {
+            let m = i.manager.metrics();
+            m.inc(&m.write_behind_flushes);
+        }
         let mut written = 0;
         for item in items {
             if self.run(&item).await {

@@ -81,7 +81,7 @@ impl RateLimiter {
         let Some(l2) = self.manager.l2() else {
             for p in &planned {
                 let d = self.fallback(p.identifier, p.algorithm, &p.params, RedisErrorPolicy::Local);
-                out[p.index] = Some(Ok(self.record(d, &p.params)));
+                out[p.index] = Some(Ok(self.record(d, p.algorithm, &p.params)));
             }
             return out.into_iter().flatten().collect();
         };
@@ -109,8 +109,8 @@ impl RateLimiter {
             for (i, &m) in run.members.iter().enumerate() {
                 let p = &planned[m];
                 let result = match &decided {
-                    Ok(Some(decisions)) => Ok(self.record(decisions[i], &p.params)),
-                    Ok(None) => Ok(self.record(self.fallback(p.identifier, p.algorithm, &p.params, p.policy), &p.params)),
+                    Ok(Some(decisions)) => Ok(self.record(decisions[i], p.algorithm, &p.params)),
+                    Ok(None) => Ok(self.record(self.fallback(p.identifier, p.algorithm, &p.params, p.policy), p.algorithm, &p.params)),
                     Err(e) => Err(e.clone()),
                 };
                 out[p.index] = Some(result);

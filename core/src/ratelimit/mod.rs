@@ -287,11 +287,12 @@ impl RateLimiter {
                 }
             }
         };
-        Ok(self.record(decision, &params))
+        Ok(self.record(decision, algorithm, &params))
     }
 
     /// Count a decision and turn it into the result the user sees.
-    fn record(&self, decision: Decision, params: &Params) -> RateLimitResult {
+    fn record(&self, decision: Decision, algorithm: Algorithm, params: &Params) -> RateLimitResult {
+        self.manager.metrics().rate_limit_decision(algorithm.name(), decision.allowed);
         if decision.allowed {
             self.allowed.fetch_add(1, Ordering::Relaxed);
         } else {

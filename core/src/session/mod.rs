@@ -144,13 +144,17 @@ impl SessionManager {
             .l2()?
             .script(script(&CREATE, include_str!("create.lua")), &[&index, &key], &[&hash, &doc_text, &ttl_ms, &max, &prefix, &index])
             .await?;
-        let now = match reply {
-            redis::Value::Array(v) => match v.first() {
-                Some(redis::Value::Int(n)) => *n as u64,
+        let int_at = |i: usize| match &reply {
+            redis::Value::Array(v) => match v.get(i) {
+                Some(redis::Value::Int(n)) => (*n).max(0) as u64,
                 _ => 0,
             },
             _ => 0,
         };
+        let (now, evicted) = (int_at(0), int_at(1));
+        let metrics = self.manager.metrics();
+        metrics.inc(&metrics.sessions_created);
+        metrics.add(&metrics.sessions_evicted, evicted);
         let ttl = opts.ttl.as_millis() as u64;
         Ok((id.clone(), session_json(&id, doc, now, now, now + ttl)))
     }
@@ -185,7 +189,12 @@ impl SessionManager {
         };
         let key = format!("{}{hash}", self.session_prefix(&tag));
         let r = self.l2()?.script(script(&DELETE, include_str!("delete.lua")), &[&key], &[&hash]).await?;
-        Ok(matches!(r, redis::Value::Int(n) if n > 0))
+        let existed = matches!(r, redis::Value::Int(n) if n > 0);
+        if existed {
+            let metrics = self.manager.metrics();
+            metrics.inc(&metrics.sessions_deleted);
+        }
+        Ok(existed)
     }
 
     /// Delete every session of a user (log out everywhere); returns how many.
@@ -194,10 +203,13 @@ impl SessionManager {
         let tag = id::user_tag(&user);
         let index = self.index_key(&tag, &user);
         let prefix = self.session_prefix(&tag);
-        match self.l2()?.script(script(&DELETE_USER, include_str!("delete_user.lua")), &[&index], &[&prefix]).await? {
-            redis::Value::Int(n) => Ok(n.max(0) as u64),
-            _ => Ok(0),
-        }
+        let n = match self.l2()?.script(script(&DELETE_USER, include_str!("delete_user.lua")), &[&index], &[&prefix]).await? {
+            redis::Value::Int(n) => n.max(0) as u64,
+            _ => 0,
+        };
+        let metrics = self.manager.metrics();
+        metrics.add(&metrics.sessions_deleted, n);
+        Ok(n)
     }
 
     /// A user's live sessions, most recently active first. Their `sessionId` is a handle that
