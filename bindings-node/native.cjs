@@ -845,5 +845,6 @@ module.exports.rateLimitPresets = nativeBinding.rateLimitPresets
 module.exports.registerDomain = nativeBinding.registerDomain
 module.exports.registerLoader = nativeBinding.registerLoader
 module.exports.reopen = nativeBinding.reopen
+module.exports.setMetricsEnabled = nativeBinding.setMetricsEnabled
 module.exports.unregisterDomain = nativeBinding.unregisterDomain
 module.exports.unregisterLoader = nativeBinding.unregisterLoader

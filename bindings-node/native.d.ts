@@ -86,6 +86,12 @@ export declare class NativeCache {
    * throws; `spawned`: the future that settles promise `id` panics.
    */
   _panicForTests(id: number, mode: string): void
+  /** Check health now (one bounded PING); resolves to the report as JSON text. */
+  healthCheck(): Promise<string>
+  /** Every counter and latency now, as JSON text. */
+  metricsJson(): string
+  /** The Prometheus text exposition now. */
+  prometheusMetrics(): string
   /**
    * `cacheAside.get`'s synchronous front, for completion `id` (the core's `CacheAside::enter`: key
    * and options checked; a load of the key already running is joined; else, with `probe`, L1 is
@@ -252,6 +258,9 @@ export declare function registerLoader(pattern: string, loader: ((arg: string) =
 
 /** Allow the process system to be created again after a shutdown. */
 export declare function reopen(): void
+
+/** Turn metrics recording on or off for the process system (now and after a re-open). */
+export declare function setMetricsEnabled(on: boolean): void
 
 /**
  * Remove the registered rule of a domain (a built-in domain falls back to its built-in rule);

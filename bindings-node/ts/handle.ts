@@ -8,7 +8,7 @@ import type { NativeCache } from './native-binding'
 import { rethrow } from './error'
 import { clearMemo } from './l1'
 import { installDrain } from './completion'
-import { optionsJson } from './values'
+import { describe, invalidArgument, optionsJson } from './values'
 
 /** Options of `createRedisClient` (every field optional; see docs/configuration.md). */
 export interface RedisClientOptions {
@@ -57,7 +57,7 @@ export interface InitializeOptions {
   cache?: CacheManagerOptions
   /** Skip cache warming (no effect until the warmer exists). */
   skipWarming?: boolean
-  /** Skip starting metrics (no effect until metrics exist). */
+  /** Record no metrics (`cacheMetrics` then reports zeros; `getStats()` keeps counting). Default `false`. */
   skipMetrics?: boolean
 }
 
@@ -148,8 +148,12 @@ export function configureCache(options: CacheManagerOptions | undefined): void {
  * the background). Idempotent; after `shutdownCacheSystem()` it starts the system again.
  */
 export function initializeCacheSystem(options: InitializeOptions = {}): Promise<InitializeResult> {
+  if (options.skipMetrics !== undefined && typeof options.skipMetrics !== 'boolean') {
+    return Promise.reject(invalidArgument(`skipMetrics must be a boolean, got ${describe(options.skipMetrics)}`))
+  }
   if (initialized) return initialized
   try {
+    native.setMetricsEnabled(options.skipMetrics !== true)
     if (options.redis) configure('redis', optionsJson(options.redis))
     if (options.cache) configure('cache', optionsJson(options.cache))
   } catch (e) {

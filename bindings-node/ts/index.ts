@@ -14,6 +14,8 @@ export type { CacheAsideOptions, RefreshOptions, WriteOptions, WriteBehindOption
 export { cacheInvalidator, domainInvalidator, CacheInvalidator, DomainInvalidator } from './invalidator'
 export type { InvalidationEvent, InvalidationListener, DomainTargets } from './invalidator'
 export { sessionManager, SessionManager } from './session'
+export { cacheMetrics, CacheMetrics, PROMETHEUS_CONTENT_TYPE } from './monitor'
+export type { HealthReport, HealthStatus, RedisCheck, L1Check, BusCheck, LatencySummary, MetricsReport } from './monitor'
 export type { Session, SessionData, CreateSessionOptions, GetSessionOptions, SessionStats } from './session'
 export { redisRateLimiter, rateLimitPresets, rateLimitHeaders, RedisRateLimiter } from './ratelimit'
 export type {
