@@ -18,6 +18,7 @@ pub mod handle;
 pub mod invalidator;
 pub mod logging;
 pub mod manager;
+pub mod monitor;
 pub mod memo;
 pub mod patterns;
 pub mod ratelimit;
@@ -35,6 +36,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(handle::configure, m)?)?;
     m.add_function(wrap_pyfunction!(handle::reopen, m)?)?;
     m.add_function(wrap_pyfunction!(handle::mark_shut_down, m)?)?;
+    m.add_function(wrap_pyfunction!(monitor::set_metrics_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(patterns::register_loader, m)?)?;
     m.add_function(wrap_pyfunction!(patterns::unregister_loader, m)?)?;
     m.add_function(wrap_pyfunction!(invalidator::register_domain, m)?)?;

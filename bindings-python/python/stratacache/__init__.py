@@ -35,6 +35,16 @@ from ._ratelimit import (
     rate_limit_presets,
     redis_rate_limiter,
 )
+from ._monitor import (
+    PROMETHEUS_CONTENT_TYPE,
+    CacheMetrics,
+    HealthReport,
+    Latencies,
+    LatencySummary,
+    MetricsReport,
+    Section,
+    cache_metrics,
+)
 from ._records import CacheStats, InitializeResult, L1Stats, L2Stats, Record
 from ._handle import RedisClient, create_redis_client, initialize_cache_system, shutdown_cache_system
 from .errors import (
@@ -67,6 +77,14 @@ __all__ = [
     "DomainInvalidator",
     "InvalidationEvent",
     "session_manager",
+    "cache_metrics",
+    "CacheMetrics",
+    "HealthReport",
+    "MetricsReport",
+    "Section",
+    "Latencies",
+    "LatencySummary",
+    "PROMETHEUS_CONTENT_TYPE",
     "redis_rate_limiter",
     "rate_limit_presets",
     "rate_limit_headers",

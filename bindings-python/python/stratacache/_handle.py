@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional
 from . import _native
 from ._bridge import bridge_for, close_all, fail_stranded, forget_all, settle_pending
 from ._records import InitializeResult
+from .errors import InvalidArgumentError
 
 
 # The rules (options before first use, closed after shutdown until re-opened) are the core's
@@ -135,7 +136,12 @@ async def initialize_cache_system(
     skip_metrics: bool = False,
 ) -> InitializeResult:
     """Connect, and return even when Redis is unreachable (degraded mode: L1 only, one warning,
-    reconnecting in the background). Idempotent; after :func:`shutdown_cache_system` it starts again."""
+    reconnecting in the background). Idempotent; after :func:`shutdown_cache_system` it starts again.
+    ``skip_metrics=True`` records no metrics (``cache_metrics`` reports zeros; ``get_stats()`` keeps
+    counting)."""
+    if not isinstance(skip_metrics, bool):
+        raise InvalidArgumentError(f"skip_metrics must be a bool, got {type(skip_metrics).__name__} {skip_metrics!r}")
+    _native.set_metrics_enabled(not skip_metrics)
     if redis is not None:
         _configure("redis", dict(redis))
     if cache is not None:

@@ -3,13 +3,13 @@
 // identical imports of the Rate Limiting blocks are shared), each top-level block is wrapped in a function
 // (for the top-level awaits), the middleware parameters get the Express-like types the session examples in
 // guide-examples.ts use (untyped parameters are implicit `any` under --strict), and the names the guide
-// leaves undefined (userId, app, db) are declared. Recipe 1's `cacheMetrics` import is left out: the
-// package does not export cacheMetrics yet.
+// leaves undefined (userId, app, db) are declared.
 // Checked by tests/node/types.test.mjs with `tsc --strict`.
 import { redisRateLimiter, rateLimitPresets } from '@/lib/cache/redis-cache';
 import {
   initializeCacheSystem,
   cacheAside,
+  cacheMetrics,
 } from '@/lib/cache/redis-cache';
 import { rateLimitHeaders } from '@/lib/cache/redis-cache';
 import type { RateLimitAlgorithm, RateLimitOptions, RateLimitPreset, RateLimitResult, RateLimitStats, RedisErrorPolicy } from '@/lib/cache/redis-cache';

@@ -2,8 +2,7 @@
 and the rate-limit part of "Recipe 1: High-Performance API" in snake_case, as a user would write them.
 
 Checked with ``mypy --strict`` by tests/python/test_types.py (never executed: the requests, responses
-and database are stand-ins). Recipe 1's ``cache_metrics`` is left out: the package exports no metrics
-object yet.
+and database are stand-ins).
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from stratacache import (
     RateLimitResult,
     RateLimitStats,
     cache_aside,
+    cache_metrics,
     initialize_cache_system,
     rate_limit_headers,
     rate_limit_presets,
