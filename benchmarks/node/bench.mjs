@@ -70,7 +70,7 @@ function payload(i) {
 
 // Scenarios: which tiers each library is configured with, and what is measured.
 const SCENARIOS = {
-  l1: { tiers: 'l1+l2', what: 'L1-hit get, sequential `await get`', libs: ['stratacache', 'bentocache', 'cacheable', 'cacheable-noclone'] },
+  l1: { tiers: 'l1+l2', what: 'L1-hit get, sequential `await get`', libs: ['stratacache', 'stratacache-nometrics', 'bentocache', 'cacheable', 'cacheable-noclone'] },
   // One awaited L2 get at a time: the latency a request handler waits (p50/p99 of every call).
   seq: { tiers: 'l2', what: 'L2 get (L1 off), sequential `await get`, every call timed', libs: ['stratacache', 'bentocache', 'ioredis'] },
   l2get: {
@@ -114,6 +114,7 @@ const BUS_SET_TIERS = {
 
 const LIB_LABEL = {
   stratacache: 'stratacache',
+  'stratacache-nometrics': 'stratacache (skipMetrics: true)',
   'cacheable-noclone': 'cacheable (useClones: false)',
   bentocache: 'bentocache',
   cacheable: 'cacheable',
@@ -128,11 +129,12 @@ async function makeLib(lib, tiers, url) {
   // 'l1+l2+bus': two tiers plus bentocache's Redis bus (stratacache's two tiers always include its bus).
   const l1 = tiers === 'l1+l2' || tiers === 'l1+l2+bus'
   switch (lib) {
-    case 'stratacache': {
+    case 'stratacache':
+    case 'stratacache-nometrics': {
       const sc = require(STRATACACHE)
       sc.createRedisClient({ url, namespace: `bench-${tiers}` })
       const cm = l1 ? sc.getCacheManager() : sc.getCacheManager({ enableL1: false })
-      const init = await sc.initializeCacheSystem()
+      const init = await sc.initializeCacheSystem({ skipMetrics: lib === 'stratacache-nometrics' })
       if (init.redis !== 'connected') throw new Error(`stratacache: redis ${init.redis}`)
       return {
         get: (k) => cm.get(k),
@@ -804,6 +806,8 @@ function stampedeTable(results) {
 const RATIOS = [
   { name: 'L1 hits: stratacache / bentocache', a: ['stratacache', 'l1'], b: ['bentocache', 'l1'], target: 2.5 },
   { name: 'L1 hits: stratacache (fresh copy) / cacheable without cloning (shared object)', a: ['stratacache', 'l1'], b: ['cacheable-noclone', 'l1'], target: 2 },
+  // What recording metrics costs the hottest path (issue #16: at least 0.95 of the throughput without).
+  { name: 'L1 hits: stratacache with metrics / with skipMetrics: true', a: ['stratacache', 'l1'], b: ['stratacache-nometrics', 'l1'], target: 0.95 },
   // Sequential L2 gets: raw ioredis's latency over stratacache's (above 1/1.3 = 0.77: p50 within 1.3x raw).
   { name: 'sequential L2 get p50: raw ioredis / stratacache', value: (rs) => seqLat(rs, 'ioredis', 'p50us') / seqLat(rs, 'stratacache', 'p50us'), target: 1 / 1.3 },
   { name: 'sequential L2 get p99: raw ioredis / stratacache', value: (rs) => seqLat(rs, 'ioredis', 'p99us') / seqLat(rs, 'stratacache', 'p99us'), target: 1 / 1.5 },

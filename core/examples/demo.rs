@@ -51,6 +51,14 @@ async fn main() -> stratacache::Result<()> {
         "stats: l1 {}/{} entries, l1 hit rate {:.1}%, l2 hit rate {:.1}%, l2 errors {}",
         s.l1.size, s.l1.max_size, s.l1.hit_rate, s.l2.hit_rate, s.l2.errors
     );
+    // Monitoring: health, the metrics report, the Prometheus exposition.
+    let health = cache.health_check().await;
+    println!("health: {} (redis {}, bus {})", health.status.as_str(), health.checks.redis.status, health.checks.bus.status);
+    let report = cache.metrics_report();
+    println!("get latency: {} samples, p95 {:.3} ms; {} sets", report.latency.get.count, report.latency.get.p95, report.operations.sets);
+    for line in cache.prometheus_metrics().lines().filter(|l| l.starts_with("stratacache_cache_gets_total")) {
+        println!("{line}");
+    }
     cache.close().await;
     Ok(())
 }

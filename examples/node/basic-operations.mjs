@@ -9,6 +9,7 @@ import {
   redisRateLimiter,
   rateLimitPresets,
   rateLimitHeaders,
+  cacheMetrics,
 } from '../../dist/index.mjs'
 
 const status = await initializeCacheSystem({ redis: { namespace: 'demo' } })
@@ -58,4 +59,12 @@ for (let attempt = 1; attempt <= 6; attempt++) {
 }
 
 console.log('stats:', await cacheManager.getStats())
+
+// Monitoring (the guide's Health Check and Metrics Endpoint).
+const health = await cacheMetrics.healthCheck()
+console.log(`health: ${health.status} (redis ${health.checks.redis.status}, bus ${health.checks.bus.status})`)
+const metrics = await cacheMetrics.getMetricsJSON()
+console.log(`hit rate ${metrics.hitRate.total.toFixed(2)}%, get p95 ${metrics.latency.get.p95.toFixed(3)} ms, ${metrics.operations.sets} sets`)
+const prom = await cacheMetrics.getPrometheusMetrics()
+console.log(prom.split('\n').filter((l) => l.startsWith('stratacache_cache_gets_total')).join('\n'))
 await shutdownCacheSystem()

@@ -9,6 +9,7 @@ import datetime
 from stratacache import (
     cache_aside,
     cache_manager,
+    cache_metrics,
     initialize_cache_system,
     rate_limit_headers,
     rate_limit_presets,
@@ -56,6 +57,14 @@ async def main() -> None:
         print(f"login attempt {attempt} (Python, shared quota): {verdict}, remaining {r.remaining}")
     print("  headers:", rate_limit_headers(r, window_ms=rate_limit_presets.auth.window_ms))
     print("stats:", await cache_manager.get_stats())
+
+    # Monitoring (the guide's Health Check and Metrics Endpoint, in snake_case).
+    health = await cache_metrics.health_check()
+    print(f"health: {health.status} (redis {health.checks.redis.status}, bus {health.checks.bus.status})")
+    metrics = await cache_metrics.get_metrics_json()
+    print(f"hit rate {metrics.hit_rate.total:.2f}%, get p95 {metrics.latency.get.p95:.3f} ms, {metrics.operations.sets} sets")
+    prom = await cache_metrics.get_prometheus_metrics()
+    print("\n".join(line for line in prom.splitlines() if line.startswith("stratacache_cache_gets_total")))
     await shutdown_cache_system()
 
 

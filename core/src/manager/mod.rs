@@ -169,10 +169,10 @@ impl CacheManager {
     pub fn get_l1(&self, key: &str) -> Result<Option<Arc<Entry>>> {
         self.check_open()?;
         self.check_key(key)?;
-        let timer = self.metrics.timer();
+        let timer = self.metrics.l1_timer();
         let hit = self.l1.get(key);
         if hit.is_some() {
-            self.metrics.observe(&self.metrics.get_latency, timer, 1);
+            self.metrics.l1_hit(timer);
         }
         Ok(hit)
     }
@@ -251,10 +251,18 @@ impl CacheManager {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let timer = self.metrics.timer();
-        let mut out: Vec<Option<Arc<Entry>>> = keys.iter().map(|k| self.l1.get(k)).collect();
+        let mut out: Vec<Option<Arc<Entry>>> = keys
+            .iter()
+            .map(|k| {
+                let timer = self.metrics.l1_timer();
+                let hit = self.l1.get(k);
+                if hit.is_some() {
+                    self.metrics.l1_hit(timer);
+                }
+                hit
+            })
+            .collect();
         let missing: Vec<usize> = (0..keys.len()).filter(|&i| out[i].is_none()).collect();
-        self.metrics.observe(&self.metrics.get_latency, timer, (keys.len() - missing.len()) as u64);
         if missing.is_empty() {
             return Ok(out);
         }
@@ -286,7 +294,7 @@ impl CacheManager {
     async fn fetch(&self, keys: &[String], count: bool) -> Vec<Option<Arc<Entry>>> {
         let timer = if count { self.metrics.timer() } else { None };
         let out = self.fetch_uncounted_latency(keys, count).await;
-        self.metrics.observe(&self.metrics.get_latency, timer, keys.len() as u64);
+        self.metrics.observe(&self.metrics.get_latency_past_l1, timer, keys.len() as u64);
         out
     }
 

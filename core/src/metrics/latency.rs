@@ -106,6 +106,40 @@ impl Default for Latency {
 const NS_PER_MS: f64 = 1e6;
 
 impl LatencySnapshot {
+    /// This distribution plus `total` operations distributed like `samples` (a sample of them):
+    /// each sampled bucket scaled by `total / samples.count()`, rounded so the added counts sum to
+    /// exactly `total`; the sum scaled likewise; the maximum is the larger observed one. With no
+    /// samples, the `total` operations count in the lowest bucket (took no measurable time).
+    pub fn with_sampled(mut self, samples: &LatencySnapshot, total: u64) -> LatencySnapshot {
+        if total == 0 {
+            return self;
+        }
+        let sampled = samples.count();
+        let dst = self.buckets.as_mut_slice();
+        if sampled == 0 {
+            dst[0] += total;
+            return self;
+        }
+        let src = samples.buckets.as_slice();
+        let mut added = 0u64;
+        let mut largest = 0usize;
+        for (i, &c) in src.iter().enumerate() {
+            if c == 0 {
+                continue;
+            }
+            if c > src[largest] {
+                largest = i;
+            }
+            let n = (u128::from(c) * u128::from(total) / u128::from(sampled)) as u64;
+            dst[i] += n;
+            added += n;
+        }
+        dst[largest] += total - added; // rounding: every operation counted once
+        self.sum_ns += (u128::from(samples.sum_ns) * u128::from(total) / u128::from(sampled)) as u64;
+        self.max_ns = self.max_ns.max(samples.max_ns);
+        self
+    }
+
     /// Operations recorded (the sum of the buckets).
     pub fn count(&self) -> u64 {
         self.buckets.iter().map(|b| b.count()).sum()
@@ -185,6 +219,23 @@ mod tests {
         assert_eq!(b.iter().find(|(le, _)| *le == 0.0025).unwrap().1, 2);
         assert_eq!(b.iter().map(|(_, c)| c).sum::<u64>(), 5);
         assert_eq!(snap.count(), 6);
+    }
+
+    #[test]
+    fn sampled_operations_count_exactly_and_scale_the_sum() {
+        let exact = Latency::new();
+        exact.record(100_000, 2); // two L2 gets of 100 µs
+        let samples = Latency::new();
+        samples.record(200, 3); // three sampled L1 hits of 200 ns
+        samples.record(400, 1);
+        let merged = exact.snapshot().with_sampled(&samples.snapshot(), 1_000);
+        assert_eq!(merged.count(), 1_002, "every operation exactly once");
+        let s = merged.summary();
+        // 750 hits at ~200 ns, 250 at ~400 ns, 2 at 100 µs.
+        let expected_sum_ms = (1_000.0 * 250.0 + 200_000.0) / 1e6;
+        assert!((s.avg * 1_002.0 - expected_sum_ms).abs() < 1e-9, "{s:?}");
+        assert!(s.p50 < 0.001 && s.max >= 0.1, "{s:?}");
+        assert_eq!(Latency::new().snapshot().with_sampled(&Latency::new().snapshot(), 5).count(), 5);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use prometheus_client::registry::Registry;
 
 use super::report::MetricsReport;
 use crate::handle::StrataCache;
-use crate::metrics::latency::LatencySnapshot;
+use crate::metrics::LatencySnapshot;
 
 /// The `Content-Type` to serve the exposition with.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -193,7 +193,7 @@ pub(super) fn exposition(system: &StrataCache) -> String {
     let metrics = system.manager().metrics();
     let scrape = Scrape {
         report: MetricsReport::of(system),
-        get: metrics.get_latency.snapshot(),
+        get: metrics.get_latency(),
         set: metrics.set_latency.snapshot(),
     };
     let ns: Cow<'static, str> = Cow::Owned(system.redis_config().namespace.clone());

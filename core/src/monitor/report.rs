@@ -286,7 +286,7 @@ impl MetricsReport {
                 l2: stats.l2.hit_rate,
             },
             latency: Latencies {
-                get: metrics.get_latency.snapshot().summary(),
+                get: metrics.get_latency().summary(),
                 set: metrics.set_latency.snapshot().summary(),
             },
             health: HealthSummary {
