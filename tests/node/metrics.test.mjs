@@ -15,6 +15,7 @@ import {
   shutdownCacheSystem,
 } from 'stratacache'
 import { startRedis, uniqueNamespace } from './support.mjs'
+import { startFaultProxy } from './fault-proxy.mjs'
 
 const ns = uniqueNamespace('metrics')
 let redis
@@ -236,5 +237,27 @@ describe('health', () => {
     assert.ok(took < 10_000)
     const m = await cacheMetrics.getMetricsJSON()
     assert.ok(m.redis.recoveries >= 1, JSON.stringify(m.redis))
+  })
+})
+
+describe('health with a frozen connection', () => {
+  test('every connection frozen (the bus goes silent): degraded within seconds; healthy again once it answers', async () => {
+    const proxy = await startFaultProxy(redis.port)
+    try {
+      await shutdownCacheSystem()
+      createRedisClient({ host: '127.0.0.1', port: proxy.port, namespace: uniqueNamespace('freeze'), commandTimeoutMs: 500, connectTimeoutMs: 500 })
+      assert.equal((await initializeCacheSystem()).redis, 'connected')
+      await within(5000, 'healthy behind the proxy', async () => (await cacheMetrics.healthCheck()).status === 'healthy')
+      await proxy.freeze() // nothing closes, nothing answers
+      await within(6000, 'degraded while frozen', async () => {
+        const h = await cacheMetrics.healthCheck()
+        return h.status === 'degraded' && h.checks.bus.status === 'down'
+      })
+      await proxy.pass()
+      await within(8000, 'healthy after the thaw', async () => (await cacheMetrics.healthCheck()).status === 'healthy')
+    } finally {
+      await shutdownCacheSystem()
+      await proxy.close()
+    }
   })
 })

@@ -18,7 +18,13 @@ from prometheus_client.parser import text_string_to_metric_families
 import stratacache
 from stratacache import cache_manager, cache_metrics, redis_rate_limiter, session_manager
 
+import sys
+from pathlib import Path
+
 from conftest import CacheCtx, start_redis_server, stop_redis_server, free_port
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fault_proxy import FaultProxy  # noqa: E402
 
 Handler = Callable[[], Awaitable[tuple[int, str, str]]]
 
@@ -216,3 +222,24 @@ async def test_health_goes_degraded_when_redis_stops_and_healthy_when_it_is_back
     finally:
         await stratacache.shutdown_cache_system()
         stop_redis_server(server)
+
+
+async def test_a_frozen_bus_is_degraded_until_it_answers_again(redis_server: Any, ns: str) -> None:
+    with FaultProxy.start(redis_server.port) as proxy:
+        stratacache.create_redis_client(url=proxy.url, namespace=ns, command_timeout_ms=500, connect_timeout_ms=500)
+        await stratacache.initialize_cache_system()
+        try:
+            async def healthy() -> bool:
+                return (await cache_metrics.health_check()).status == "healthy"
+
+            async def degraded() -> bool:
+                h = await cache_metrics.health_check()
+                return h.status == "degraded" and h.checks.bus.status == "down"
+
+            await within(5, "healthy behind the proxy", healthy)
+            proxy.freeze()  # nothing closes, nothing answers
+            await within(6, "degraded while frozen", degraded)
+            proxy.pass_()
+            await within(8, "healthy after the thaw", healthy)
+        finally:
+            await stratacache.shutdown_cache_system()
