@@ -16,6 +16,7 @@ use crate::manager::CacheManager;
 use crate::metrics::{Metrics, MetricsSwitch};
 use crate::patterns::{CacheAside, Loaders, Patterns, ReadThrough, WriteBehind, WriteBehindOptions, WriteThrough};
 use crate::tasks::Tasks;
+use crate::warming::{Strategies, Warmer};
 
 /// The user callbacks a system looks up by name: read-through loaders and domain rules. Cheap to
 /// clone (clones share them). A system gets fresh ones unless given these: the bindings keep one per
@@ -25,6 +26,7 @@ pub struct Registries {
     loaders: Loaders,
     domain_rules: DomainRules,
     metrics: MetricsSwitch,
+    strategies: Strategies,
 }
 
 impl Registries {
@@ -36,6 +38,11 @@ impl Registries {
     /// The domain rules.
     pub fn domain_rules(&self) -> &DomainRules {
         &self.domain_rules
+    }
+
+    /// The warming strategies.
+    pub fn strategies(&self) -> &Strategies {
+        &self.strategies
     }
 
     /// Whether the systems made with these record metrics (`skipMetrics: true` turns it off).
@@ -131,6 +138,7 @@ struct Inner {
     domains: DomainInvalidator,
     sessions: SessionManager,
     rate_limiter: RateLimiter,
+    warmer: Warmer,
 }
 
 /// The stratacache system: one handle, cheap to clone, owning every component.
@@ -202,7 +210,8 @@ impl StrataCache {
         let domains = DomainInvalidator::new(invalidator.clone(), registries.domain_rules);
         let sessions = SessionManager::new(manager.clone());
         let rate_limiter = RateLimiter::new(manager.clone());
-        Ok(StrataCache { inner: Arc::new(Inner { redis, manager, patterns, invalidator, domains, sessions, rate_limiter }) })
+        let warmer = Warmer::new(manager.clone(), registries.strategies);
+        Ok(StrataCache { inner: Arc::new(Inner { redis, manager, patterns, invalidator, domains, sessions, rate_limiter, warmer }) })
     }
 
     /// The cache manager.
@@ -228,6 +237,11 @@ impl StrataCache {
     /// The rate limiter (five algorithms, one atomic Redis decision each).
     pub fn rate_limiter(&self) -> &RateLimiter {
         &self.inner.rate_limiter
+    }
+
+    /// Cache warming: strategies, startup warming, schedules.
+    pub fn warmer(&self) -> &Warmer {
+        &self.inner.warmer
     }
 
     /// Domain invalidation rules (`invalidateTicket` & co.).
@@ -281,11 +295,13 @@ impl StrataCache {
         }
     }
 
-    /// Shut down, in this order: flush every write-behind queue; stop every background task
+    /// Shut down, in this order: flush every write-behind queue; stop the warm schedules and wait (at
+    /// most 5 s) for warm-ups in progress; stop every background task
     /// ([`crate::tasks`]: refreshes, then flushers, then the bus subscriber) and wait for them (at most
     /// 2 s per stage); then make every later call fail with `ERR_STRATACACHE_CLOSED`. Idempotent.
     pub async fn close(&self) {
         self.inner.patterns.close().await;
+        self.inner.warmer.close(Duration::from_secs(5)).await;
         self.manager().bus().stop();
         self.manager().tasks().shutdown(Duration::from_secs(2)).await;
         self.manager().close();

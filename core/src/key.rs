@@ -60,6 +60,13 @@ impl KeySchema {
         format!("{}:rl:{{{identifier}}}:{suffix}", self.namespace)
     }
 
+    /// The Redis keys of a warming strategy's schedule: `{ns}:w:{{name}}:lock` (held while one
+    /// process runs it) and `{ns}:w:{{name}}:slot` (the last period it ran in). The braces keep both
+    /// in one Cluster slot.
+    pub fn warm(&self, name: &str) -> (String, String) {
+        (format!("{}:w:{{{name}}}:lock", self.namespace), format!("{}:w:{{{name}}}:slot", self.namespace))
+    }
+
     /// The prefix of every data key (for pattern invalidation and server-assisted tracking).
     pub fn data_prefix(&self) -> &str {
         &self.data_prefix

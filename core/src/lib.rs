@@ -42,6 +42,7 @@ pub mod singleton;
 pub mod starts;
 pub mod stats;
 pub mod tasks;
+pub mod warming;
 
 pub use config::{CacheConfig, CacheOptions, RedisConfig, RedisOptions};
 pub use error::{Error, ErrorKind, Result};

@@ -137,6 +137,8 @@ pub struct Metrics {
     pub warming_failures: Counter,
     /// Entries written by warming.
     pub warming_entries: Counter,
+    /// Scheduled periods this process skipped because another process ran them (or was running).
+    pub warming_skipped: Counter,
     /// Invalidations by key (keys named).
     pub invalidated_keys: Counter,
     /// Invalidations by tag (tags named).
@@ -175,6 +177,7 @@ impl Metrics {
             warming_runs: Counter::default(),
             warming_failures: Counter::default(),
             warming_entries: Counter::default(),
+            warming_skipped: Counter::default(),
             invalidated_keys: Counter::default(),
             invalidated_tags: Counter::default(),
             invalidated_patterns: Counter::default(),

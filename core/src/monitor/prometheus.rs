@@ -163,8 +163,12 @@ impl Collector for Scrape {
         Scrape::counter(
             &mut e,
             "warming_runs",
-            "Cache warming runs by outcome.",
-            &[(vec![("outcome", "ok")], r.warming.runs), (vec![("outcome", "failed")], r.warming.failures)],
+            "Cache warming runs by outcome (skipped: another process ran the period).",
+            &[
+                (vec![("outcome", "ok")], r.warming.runs),
+                (vec![("outcome", "failed")], r.warming.failures),
+                (vec![("outcome", "skipped")], r.warming.skipped),
+            ],
         )?;
         Scrape::counter(&mut e, "warming_entries", "Entries written by cache warming.", &one(r.warming.entries))?;
         Scrape::counter(

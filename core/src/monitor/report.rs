@@ -195,6 +195,8 @@ pub struct WarmingReport {
     pub failures: u64,
     /// Entries written.
     pub entries: u64,
+    /// Scheduled periods skipped because another process ran them.
+    pub skipped: u64,
 }
 
 /// Invalidations made by this process, by type.
@@ -345,6 +347,7 @@ impl MetricsReport {
                 runs: metrics.warming_runs.get(),
                 failures: metrics.warming_failures.get(),
                 entries: metrics.warming_entries.get(),
+                skipped: metrics.warming_skipped.get(),
             },
             invalidations: InvalidationReport {
                 keys: metrics.invalidated_keys.get(),
