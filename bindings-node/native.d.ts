@@ -142,6 +142,16 @@ export declare class NativeCache {
   getUserSessions(userId: string): Promise<string>
   /** Session counters as JSON text. */
   sessionStats(): Promise<string>
+  /** Run one strategy now; resolves to its report (JSON text). */
+  warmStrategy(name: string): Promise<string>
+  /** Run every enabled strategy (priority order); resolves to the reports (JSON text). */
+  warmAll(): Promise<string>
+  /** What `warmCacheOnStartup()` does; resolves to the reports (JSON text). */
+  warmOnStartup(): Promise<string>
+  /** Stop the schedules running now. */
+  stopWarming(): void
+  /** The strategies whose schedule runs now. */
+  warmScheduled(): Array<string>
 }
 
 /** One write-behind queue. */
@@ -256,6 +266,12 @@ export declare function registerDomain(domain: string, rule: ((arg: string) => P
  */
 export declare function registerLoader(pattern: string, loader: ((arg: string) => Promise<string>)): void
 
+/**
+ * `cacheWarmer.registerStrategy`: synchronous; throws at once on a bad name, priority or schedule.
+ * A running system starts the strategy's schedule now.
+ */
+export declare function registerStrategy(name: string, priority: number, enabled: boolean, schedule: string | undefined | null, fetch: JsCallback): void
+
 /** Allow the process system to be created again after a shutdown. */
 export declare function reopen(): void
 
@@ -270,6 +286,9 @@ export declare function unregisterDomain(domain: string): boolean
 
 /** `readThrough.unregisterLoader`. */
 export declare function unregisterLoader(pattern: string): boolean
+
+/** `cacheWarmer.unregisterStrategy`: whether it was registered (its schedules stop). */
+export declare function unregisterStrategy(name: string): boolean
 
 /** Counters of a write-behind queue. */
 export interface WriteBehindStatsJs {

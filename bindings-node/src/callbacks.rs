@@ -64,6 +64,16 @@ pub fn key_loader(f: JsCallback) -> KeyLoader {
     })
 }
 
+/// A warming strategy's fetch function (called with no argument; resolves to the JSON text of the
+/// entries).
+pub fn fetch_fn(f: JsCallback) -> stratacache::warming::FetchFn {
+    let f = Arc::new(f);
+    Arc::new(move |_: &stratacache::callbacks::CallContext| {
+        let f = f.clone();
+        async move { invoke(&f, String::new()).await }.boxed()
+    })
+}
+
 /// A writer from a JS function (called with the JSON text; the TS wrapper passes the original value).
 pub fn writer(f: JsCallback) -> Writer {
     let f = Arc::new(f);

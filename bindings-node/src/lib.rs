@@ -28,3 +28,4 @@ pub mod patterns;
 pub mod ratelimit;
 pub mod runtime;
 pub mod session;
+pub mod warming;

@@ -71,3 +71,28 @@ export function wrapWriter<T>(value: T, writer: (data: T) => unknown): (json: st
     }
   }
 }
+
+/**
+ * A warming strategy's fetch function: what it resolves to goes to the core as the JSON text of
+ * `[{ key, value, options }]`, each value checked as `set` checks it. The core validates the shape
+ * (and names the strategy); anything that is not an array goes over as it is, for the core to name.
+ */
+export function wrapFetch(fetchFn: () => unknown): (arg: string) => Promise<string> {
+  return async () => {
+    try {
+      const entries = await fetchFn()
+      if (!Array.isArray(entries)) {
+        const json = entries === undefined ? undefined : JSON.stringify(entries)
+        return json === undefined || entries === null ? 'n' : 'v' + json
+      }
+      const parts = entries.map((e: { key?: unknown; value?: unknown; options?: unknown }) => {
+        const key = typeof e?.key === 'string' ? e.key : ''
+        const options = e?.options === undefined ? 'null' : JSON.stringify(e.options) ?? 'null'
+        return `{"key":${JSON.stringify(e?.key ?? null)},"value":${toJson(key, e?.value)},"options":${options}}`
+      })
+      return 'v[' + parts.join(',') + ']'
+    } catch (e) {
+      return failed(e)
+    }
+  }
+}

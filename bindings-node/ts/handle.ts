@@ -55,7 +55,7 @@ export interface CacheManagerOptions {
 export interface InitializeOptions {
   redis?: RedisClientOptions
   cache?: CacheManagerOptions
-  /** Skip cache warming (no effect until the warmer exists). */
+  /** Do not run `warmCacheOnStartup()` (every enabled warming strategy, priority order). Default `false`. */
   skipWarming?: boolean
   /** Record no metrics (`cacheMetrics` then reports zeros; `getStats()` keeps counting). Default `false`. */
   skipMetrics?: boolean
@@ -148,8 +148,10 @@ export function configureCache(options: CacheManagerOptions | undefined): void {
  * the background). Idempotent; after `shutdownCacheSystem()` it starts the system again.
  */
 export function initializeCacheSystem(options: InitializeOptions = {}): Promise<InitializeResult> {
-  if (options.skipMetrics !== undefined && typeof options.skipMetrics !== 'boolean') {
-    return Promise.reject(invalidArgument(`skipMetrics must be a boolean, got ${describe(options.skipMetrics)}`))
+  for (const flag of ['skipMetrics', 'skipWarming'] as const) {
+    if (options[flag] !== undefined && typeof options[flag] !== 'boolean') {
+      return Promise.reject(invalidArgument(`${flag} must be a boolean, got ${describe(options[flag])}`))
+    }
   }
   if (initialized) return initialized
   try {
@@ -161,13 +163,17 @@ export function initializeCacheSystem(options: InitializeOptions = {}): Promise<
   }
   native.reopen()
   initialized = ensureSystem().then(async (s) => {
+    let redis: 'connected' | 'degraded'
     try {
       await s.ping()
-      return { redis: 'connected' as const }
+      redis = 'connected'
     } catch {
       // The core has logged one warning to stderr (STRATACACHE_LOG controls it).
-      return { redis: 'degraded' as const }
+      redis = 'degraded'
     }
+    // Startup warming (each run logs its line; a failing strategy is logged, never thrown).
+    if (options.skipWarming !== true) await s.warmOnStartup()
+    return { redis }
   })
   initialized.catch(() => {
     initialized = null

@@ -15,6 +15,8 @@ export { cacheInvalidator, domainInvalidator, CacheInvalidator, DomainInvalidato
 export type { InvalidationEvent, InvalidationListener, DomainTargets } from './invalidator'
 export { sessionManager, SessionManager } from './session'
 export { cacheMetrics, CacheMetrics, PROMETHEUS_CONTENT_TYPE } from './monitor'
+export { cacheWarmer, CacheWarmer, warmCacheOnStartup } from './warming'
+export type { WarmEntry, WarmStrategy, WarmReport } from './warming'
 export type { HealthReport, HealthStatus, RedisCheck, L1Check, BusCheck, LatencySummary, MetricsReport } from './monitor'
 export type { Session, SessionData, CreateSessionOptions, GetSessionOptions, SessionStats } from './session'
 export { redisRateLimiter, rateLimitPresets, rateLimitHeaders, RedisRateLimiter } from './ratelimit'

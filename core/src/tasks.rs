@@ -34,15 +34,28 @@ struct Running {
 }
 
 /// The background tasks of one system. Cheap to share behind an `Arc`.
-#[derive(Default)]
 pub struct Tasks {
     running: Arc<Mutex<HashMap<u64, Running>>>,
     next: AtomicU64,
     closed: AtomicBool,
+    /// The runtime the table was made in: tasks go there even when spawned from a thread outside it
+    /// (a binding's synchronous entry point, e.g. registering a warm schedule).
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+impl Default for Tasks {
+    fn default() -> Self {
+        Tasks {
+            running: Arc::default(),
+            next: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            runtime: tokio::runtime::Handle::try_current().ok(),
+        }
+    }
 }
 
 impl Tasks {
-    /// An empty table.
+    /// An empty table, spawning on the current runtime (if any; else on the caller's at each spawn).
     pub fn new() -> Self {
         Self::default()
     }
@@ -63,10 +76,14 @@ impl Tasks {
         // Made here and moved in, not made inside the task: a task aborted before its first poll
         // drops its future unpolled, and must leave the table all the same.
         let done = Remove { table, id };
-        let handle = tokio::spawn(async move {
+        let task = async move {
             let _done = done;
             fut.await;
-        });
+        };
+        let handle = match &self.runtime {
+            Some(rt) => rt.spawn(task),
+            None => tokio::spawn(task),
+        };
         if let Some(r) = running.get_mut(&id) {
             r.handle = Some(handle);
         }

@@ -106,6 +106,30 @@ impl std::fmt::Debug for Strategies {
     }
 }
 
+/// A priority as the bindings receive it (a JS number, a Python int): a whole number within ±2^53.
+///
+/// # Errors
+/// `ERR_STRATACACHE_INVALID_ARGUMENT` naming the value.
+pub fn priority_from_f64(p: f64) -> Result<i64> {
+    if p.is_finite() && p.fract() == 0.0 && p.abs() <= 9_007_199_254_740_992.0 {
+        Ok(p as i64)
+    } else {
+        Err(Error::invalid_argument(format!("priority must be a whole number, got {}", crate::options::fmt_number(p))))
+    }
+}
+
+/// A strategy from what a binding received: the schedule's text is parsed here (a bad one is
+/// refused at registration).
+///
+/// # Errors
+/// A bad priority or schedule.
+pub fn strategy_from_parts(name: String, priority: f64, enabled: bool, schedule: Option<&str>, fetch: FetchFn) -> Result<Strategy> {
+    check_name(&name)?;
+    let priority = priority_from_f64(priority)?;
+    let schedule = schedule.map(Schedule::parse).transpose()?;
+    Ok(Strategy { name, priority, enabled, schedule, fetch })
+}
+
 fn check_name(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
         return Err(Error::invalid_argument(format!(
@@ -277,12 +301,27 @@ impl State {
     }
 
     async fn run(&self, s: &Strategy, ctx: &CallContext) -> WarmReport {
+        self.run_after(s, ctx, None).await
+    }
+
+    /// [`State::run`] that sends on `called` once the fetch function has been called (its first
+    /// poll: a binding queues the call to its event loop then), so runs started one after the other
+    /// call their fetch functions in that order even when they run concurrently.
+    async fn run_after(&self, s: &Strategy, ctx: &CallContext, called: Option<tokio::sync::oneshot::Sender<()>>) -> WarmReport {
         self.running.fetch_add(1, Ordering::AcqRel);
         let _guard = RunGuard(self);
         let started = Instant::now();
         let outcome: Result<u64> = async {
-            let fetch = AssertUnwindSafe((s.fetch)(ctx)).catch_unwind();
-            let text = match tokio::time::timeout(FETCH_LIMIT, fetch).await {
+            let mut fetch = Box::pin(AssertUnwindSafe((s.fetch)(ctx)).catch_unwind());
+            let first = futures::poll!(fetch.as_mut());
+            if let Some(tx) = called {
+                let _ = tx.send(());
+            }
+            let fetched = match first {
+                std::task::Poll::Ready(r) => Ok(r),
+                std::task::Poll::Pending => tokio::time::timeout(FETCH_LIMIT, fetch).await,
+            };
+            let text = match fetched {
                 Ok(Ok(r)) => r?,
                 Ok(Err(_)) => return Err(Error::new(ErrorKind::Callback, format!("the fetchFn of strategy {:?} panicked", s.name))),
                 Err(_) => {
@@ -415,11 +454,21 @@ impl Warmer {
     pub async fn warm_all(&self, ctx: &CallContext) -> Vec<WarmReport> {
         let list: Vec<Arc<Strategy>> = self.state.strategies.all().into_iter().filter(|s| s.enabled).collect();
         let state = &self.state;
-        futures::stream::iter(list)
-            .map(|s| async move { state.run(&s, ctx).await })
-            .buffered(CONCURRENCY)
-            .collect()
-            .await
+        // Each run calls its fetch function only after the run before it has called its own, so the
+        // calls happen in priority order; then they proceed concurrently.
+        let mut previous: Option<tokio::sync::oneshot::Receiver<()>> = None;
+        let runs = list.into_iter().map(|s| {
+            let after = previous.take();
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            previous = Some(rx);
+            async move {
+                if let Some(after) = after {
+                    let _ = after.await;
+                }
+                state.run_after(&s, ctx, Some(tx)).await
+            }
+        });
+        futures::stream::iter(runs.collect::<Vec<_>>()).buffered(CONCURRENCY).collect().await
     }
 
     /// What `warmCacheOnStartup()` does: [`Warmer::warm_all`].
