@@ -270,7 +270,7 @@ export declare function registerLoader(pattern: string, loader: ((arg: string) =
  * `cacheWarmer.registerStrategy`: synchronous; throws at once on a bad name, priority or schedule.
  * A running system starts the strategy's schedule now.
  */
-export declare function registerStrategy(name: string, priority: number, enabled: boolean, schedule: string | undefined | null, fetch: JsCallback): void
+export declare function registerStrategy(name: string, priority: number, enabled: boolean, schedule: string | undefined | null, fetch: ((arg: string) => Promise<string>)): void
 
 /** Allow the process system to be created again after a shutdown. */
 export declare function reopen(): void

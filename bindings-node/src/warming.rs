@@ -5,14 +5,22 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use stratacache::warming;
 
-use crate::callbacks::{self, JsCallback};
+use napi::threadsafe_function::ThreadsafeFunction;
+
+use crate::callbacks;
 use crate::error::IntoNapi;
 use crate::handle::{NativeCache, PROCESS};
 
 /// `cacheWarmer.registerStrategy`: synchronous; throws at once on a bad name, priority or schedule.
 /// A running system starts the strategy's schedule now.
 #[napi(catch_unwind)]
-pub fn register_strategy(name: String, priority: f64, enabled: bool, schedule: Option<String>, fetch: JsCallback) -> Result<()> {
+pub fn register_strategy(
+    name: String,
+    priority: f64,
+    enabled: bool,
+    schedule: Option<String>,
+    fetch: ThreadsafeFunction<String, Promise<String>, String, Status, false, true>,
+) -> Result<()> {
     let s = warming::strategy_from_parts(name, priority, enabled, schedule.as_deref(), callbacks::fetch_fn(fetch)).napi()?;
     PROCESS.registries().strategies().register(s).napi()
 }

@@ -115,6 +115,25 @@ pub fn writer(site: Arc<CallSite>, func: Py<PyAny>, key: String) -> Writer {
     Arc::new(move |_json: Arc<str>| run(&site, &func, None, key.clone(), Want::Nothing).map(|r| r.map(|_| ())).boxed())
 }
 
+/// A warming strategy's fetch function: runs where the warm call came from, or (a scheduled run)
+/// on the loop the warmer was given ([`stratacache::warming::Warmer::set_schedule_context`]).
+pub fn fetch_fn(func: Py<PyAny>, name: String) -> stratacache::warming::FetchFn {
+    let func = Arc::new(func);
+    Arc::new(move |ctx: &CallContext| match ctx.as_ref().and_then(|c| c.clone().downcast::<CallSite>().ok()) {
+        Some(site) => run(&site, &func, None, format!("warming strategy {name}"), Want::Value),
+        None => {
+            let name = name.clone();
+            async move {
+                Err(Error::new(
+                    ErrorKind::Callback,
+                    format!("the fetch_fn of strategy {name:?} needs an event loop: no loop has used the cache system yet"),
+                ))
+            }
+            .boxed()
+        }
+    })
+}
+
 /// A read-through loader: runs where the `read` call came from (its [`CallSite`] is the context).
 pub fn key_loader(func: Py<PyAny>) -> KeyLoader {
     let func = Arc::new(func);

@@ -24,6 +24,7 @@ pub mod patterns;
 pub mod ratelimit;
 pub mod runtime;
 pub mod session;
+pub mod warming;
 
 /// The native module.
 #[pymodule]
@@ -37,6 +38,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(handle::reopen, m)?)?;
     m.add_function(wrap_pyfunction!(handle::mark_shut_down, m)?)?;
     m.add_function(wrap_pyfunction!(monitor::set_metrics_enabled, m)?)?;
+    m.add_function(wrap_pyfunction!(warming::register_strategy, m)?)?;
+    m.add_function(wrap_pyfunction!(warming::unregister_strategy, m)?)?;
     m.add_function(wrap_pyfunction!(patterns::register_loader, m)?)?;
     m.add_function(wrap_pyfunction!(patterns::unregister_loader, m)?)?;
     m.add_function(wrap_pyfunction!(invalidator::register_domain, m)?)?;

@@ -24,7 +24,7 @@ const diagnostics = (file) => result.stdout.split('\n').filter((l) => l.includes
 
 test('tsc checked the guide examples against the built typings in dist/', () => {
   const files = result.stdout.split('\n').map((l) => path.resolve(l.trim()))
-  for (const f of ['tests/node/types/guide-examples.ts', 'tests/node/types/misuse.ts', 'dist/index.d.ts', 'dist/cache-manager.d.ts', 'dist/patterns.d.ts', 'dist/invalidator.d.ts', 'tests/node/types/guide-rate-limiting.ts', 'tests/node/types/guide-monitoring.ts', 'dist/monitor.d.ts', 'tests/node/types/misuse-rate-limiting.ts', 'dist/ratelimit.d.ts']) {
+  for (const f of ['tests/node/types/guide-examples.ts', 'tests/node/types/misuse.ts', 'dist/index.d.ts', 'dist/cache-manager.d.ts', 'dist/patterns.d.ts', 'dist/invalidator.d.ts', 'tests/node/types/guide-rate-limiting.ts', 'tests/node/types/guide-monitoring.ts', 'dist/monitor.d.ts', 'tests/node/types/guide-warming.ts', 'dist/warming.d.ts', 'tests/node/types/misuse-rate-limiting.ts', 'dist/ratelimit.d.ts']) {
     assert.ok(files.includes(path.join(REPO_ROOT, f)), `${f} is part of the check\n${describeRun(result)}`)
   }
 })
@@ -33,6 +33,7 @@ test("the guide's Initialization, Basic Operations, Cache Patterns, Invalidation
   assert.deepEqual(diagnostics('guide-examples.ts'), [], describeRun(result))
   assert.deepEqual(diagnostics('guide-rate-limiting.ts'), [], describeRun(result))
   assert.deepEqual(diagnostics('guide-monitoring.ts'), [], describeRun(result))
+  assert.deepEqual(diagnostics('guide-warming.ts'), [], describeRun(result))
   assert.deepEqual(diagnostics('redis-cache.ts'), [])
   assert.deepEqual(result.stdout.split('\n').filter((l) => /dist[\\/].*error TS/.test(l)), [], 'the shipped .d.ts files themselves type-check')
 })

@@ -45,6 +45,7 @@ from ._monitor import (
     Section,
     cache_metrics,
 )
+from ._warming import CacheWarmer, WarmReport, cache_warmer, warm_cache_on_startup
 from ._records import CacheStats, InitializeResult, L1Stats, L2Stats, Record
 from ._handle import RedisClient, create_redis_client, initialize_cache_system, shutdown_cache_system
 from .errors import (
@@ -78,6 +79,10 @@ __all__ = [
     "InvalidationEvent",
     "session_manager",
     "cache_metrics",
+    "cache_warmer",
+    "warm_cache_on_startup",
+    "CacheWarmer",
+    "WarmReport",
     "CacheMetrics",
     "HealthReport",
     "MetricsReport",

@@ -137,10 +137,13 @@ async def initialize_cache_system(
 ) -> InitializeResult:
     """Connect, and return even when Redis is unreachable (degraded mode: L1 only, one warning,
     reconnecting in the background). Idempotent; after :func:`shutdown_cache_system` it starts again.
-    ``skip_metrics=True`` records no metrics (``cache_metrics`` reports zeros; ``get_stats()`` keeps
+    Unless ``skip_warming=True`` it runs :func:`~stratacache.warm_cache_on_startup` (every enabled
+    warming strategy; failures are logged, never raised). ``skip_metrics=True`` records no metrics (``cache_metrics`` reports zeros; ``get_stats()`` keeps
     counting)."""
     if not isinstance(skip_metrics, bool):
         raise InvalidArgumentError(f"skip_metrics must be a bool, got {type(skip_metrics).__name__} {skip_metrics!r}")
+    if not isinstance(skip_warming, bool):
+        raise InvalidArgumentError(f"skip_warming must be a bool, got {type(skip_warming).__name__} {skip_warming!r}")
     _native.set_metrics_enabled(not skip_metrics)
     if redis is not None:
         _configure("redis", dict(redis))
@@ -150,10 +153,14 @@ async def initialize_cache_system(
     current()
     try:
         await call("ping")
-        return InitializeResult({"redis": "connected"})
+        redis_status = "connected"
     except Exception:  # noqa: BLE001 - degraded mode is not an error here
         # The core has logged one warning through the `stratacache` logger.
-        return InitializeResult({"redis": "degraded"})
+        redis_status = "degraded"
+    if not skip_warming:
+        # Startup warming (each run logs its line; a failing strategy is logged, never raised).
+        await call("warm_on_startup")
+    return InitializeResult({"redis": redis_status})
 
 
 async def shutdown_cache_system() -> None:
