@@ -1,5 +1,5 @@
 //! The one owner of background work: every task the core runs on its own (the bus subscriber,
-//! write-behind flushers, refresh-ahead loads, and later warm schedules) is spawned here, with a name
+//! write-behind flushers, refresh-ahead loads, warm schedules) is spawned here, with a name
 //! and a [`Stage`], so that shutdown can stop it in a defined order and wait for it.
 //!
 //! Shutdown ([`Tasks::shutdown`]) refuses new tasks, then for each stage in order (refreshes, then
