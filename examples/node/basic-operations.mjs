@@ -10,6 +10,7 @@ import {
   rateLimitPresets,
   rateLimitHeaders,
   cacheMetrics,
+  cacheWarmer,
 } from '../../dist/index.mjs'
 
 const status = await initializeCacheSystem({ redis: { namespace: 'demo' } })
@@ -57,6 +58,16 @@ for (let attempt = 1; attempt <= 6; attempt++) {
   console.log(`login attempt ${attempt}: ${r.allowed ? 'allowed' : `429, retry after ${r.retryAfter} s`}, remaining ${r.remaining}`)
   if (attempt === 6) console.log('  headers:', rateLimitHeaders(r, { windowMs: rateLimitPresets.auth.windowMs }))
 }
+
+// Cache warming (the guide's Custom Strategy): a strategy, run once by name.
+cacheWarmer.registerStrategy({
+  name: 'popular-products',
+  priority: 9,
+  enabled: true,
+  fetchFn: async () => [1, 2, 3].map((id) => ({ key: `product:${id}`, value: { id }, options: { ttl: 3600, tags: ['products'] } })),
+  schedule: 'every 1h',
+})
+console.log('warmed:', await cacheWarmer.warmStrategy('popular-products'))
 
 console.log('stats:', await cacheManager.getStats())
 

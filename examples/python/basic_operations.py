@@ -10,6 +10,7 @@ from stratacache import (
     cache_aside,
     cache_manager,
     cache_metrics,
+    cache_warmer,
     initialize_cache_system,
     rate_limit_headers,
     rate_limit_presets,
@@ -56,6 +57,13 @@ async def main() -> None:
         verdict = "allowed" if r.allowed else f"429, retry after {r.retry_after} s"
         print(f"login attempt {attempt} (Python, shared quota): {verdict}, remaining {r.remaining}")
     print("  headers:", rate_limit_headers(r, window_ms=rate_limit_presets.auth.window_ms))
+    # Cache warming (the guide's Custom Strategy in snake_case): Node registered the same name in its
+    # process; this one is Python's own.
+    async def fetch_products() -> list[dict[str, object]]:
+        return [{"key": f"product:{i}", "value": {"id": i}, "options": {"ttl": 3600, "tags": ["products"]}} for i in (1, 2, 3)]
+
+    cache_warmer.register_strategy(name="popular-products", priority=9, enabled=True, fetch_fn=fetch_products, schedule="every 1h")
+    print("warmed:", await cache_warmer.warm_strategy("popular-products"))
     print("stats:", await cache_manager.get_stats())
 
     # Monitoring (the guide's Health Check and Metrics Endpoint, in snake_case).
