@@ -16,6 +16,8 @@ export interface SetOptions {
   compress?: boolean
   /** Threshold in bytes for this call (default: the manager's `compressionThreshold`). */
   compressionThreshold?: number
+  /** A random 0…`ttlJitter` seconds added to the TTL (default: the manager's `ttlJitter`; 0 turns it off). */
+  ttlJitter?: number
 }
 
 /** One item of `mset`. */

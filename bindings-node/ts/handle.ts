@@ -49,6 +49,8 @@ export interface CacheManagerOptions {
    * this plus 2 s (docs/consistency.md).
    */
   busStaleMs?: number
+  /** A random 0…`ttlJitter` seconds (at most 86,400) added to every TTL, so keys written together do not expire together. Default 0. */
+  ttlJitter?: number
 }
 
 /** Options of `initializeCacheSystem`. */

@@ -24,6 +24,8 @@ export interface CacheAsideOptions {
   negativeTtl?: number
   /** Lease of the cross-process load lock in ms (default 5,000); longer than your slowest load. */
   lockLeaseMs?: number
+  /** A random 0…`ttlJitter` seconds added to the TTL of what is stored (default: the manager's). */
+  ttlJitter?: number
 }
 
 /** Options of `cacheAside.getWithRefresh`. */

@@ -315,6 +315,9 @@ pub struct CacheOptions {
     /// How long L1 keeps serving after the invalidation bus was found down (default 2.5 s, at most
     /// 60 s; 0 bypasses L1 at once). Add the bus's detection time (at most 2 s) for the staleness bound.
     pub bus_stale: Option<Duration>,
+    /// Default TTL jitter: a random 0…`ttl_jitter` added to the TTL of what is stored, so keys written
+    /// together do not all expire together (contract §9; default 0, at most a day).
+    pub ttl_jitter: Option<Duration>,
 }
 
 /// Resolved cache-manager settings.
@@ -340,6 +343,8 @@ pub struct CacheConfig {
     pub breaker_cooldown: Duration,
     /// How long an untrusted L1 still serves (see [`CacheOptions::bus_stale`]).
     pub bus_stale: Duration,
+    /// Default TTL jitter (see [`CacheOptions::ttl_jitter`]).
+    pub ttl_jitter: Duration,
 }
 
 impl Default for CacheConfig {
@@ -355,6 +360,7 @@ impl Default for CacheConfig {
             breaker_threshold: 3,
             breaker_cooldown: Duration::from_secs(1),
             bus_stale: crate::l1::UNTRUSTED_SERVE,
+            ttl_jitter: Duration::ZERO,
         }
     }
 }
@@ -409,6 +415,8 @@ impl CacheOptions {
         if bus_stale > Duration::from_secs(60) {
             return Err(Error::config(format!("busStaleMs must be at most 60000, got {}", bus_stale.as_millis())));
         }
+        let ttl_jitter = self.ttl_jitter.unwrap_or(d.ttl_jitter);
+        crate::options::check_ttl_jitter(ttl_jitter).map_err(|e| Error::config(e.message().to_owned()))?;
         Ok(CacheConfig {
             l1_max_size,
             default_ttl,
@@ -420,6 +428,7 @@ impl CacheOptions {
             breaker_threshold,
             breaker_cooldown: self.breaker_cooldown.unwrap_or(d.breaker_cooldown),
             bus_stale,
+            ttl_jitter,
         })
     }
 }

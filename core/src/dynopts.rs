@@ -99,6 +99,15 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// Seconds that may be 0 (a TTL jitter): finite, 0…86,400.
+    fn seconds_or_zero(&mut self, names: &[&str]) -> Result<Option<Duration>> {
+        match self.number(names)? {
+            None => Ok(None),
+            Some((_, x)) if x.is_finite() && (0.0..=86_400.0).contains(&x) => Ok(Some(Duration::from_secs_f64(x))),
+            Some((n, x)) => Err(self.err(format!("{n} must be 0..86400 seconds, got {}", crate::options::fmt_number(x)))),
+        }
+    }
+
     fn millis(&mut self, names: &[&str]) -> Result<Option<Duration>> {
         match self.number(names)? {
             None => Ok(None),
@@ -171,6 +180,7 @@ pub fn cache_options(v: Value) -> Result<CacheOptions> {
     o.max_value_bytes = f.count(&["maxValueBytes", "max_value_bytes"], 1)?.map(|n| n as usize);
     o.max_key_bytes = f.count(&["maxKeyBytes", "max_key_bytes"], 1)?.map(|n| n as usize);
     o.bus_stale = f.count(&["busStaleMs", "bus_stale_ms"], 0)?.map(Duration::from_millis);
+    o.ttl_jitter = f.seconds_or_zero(&["ttlJitter", "ttl_jitter"])?;
     f.finish()?;
     Ok(o)
 }
@@ -183,6 +193,7 @@ pub fn set_options(v: Value) -> Result<SetOptions> {
     o.tags = f.strings(&["tags"])?.unwrap_or_default();
     o.compress = f.boolean(&["compress"])?.unwrap_or(false);
     o.compression_threshold = f.count(&["compressionThreshold", "compression_threshold"], 0)?.map(|n| n as usize);
+    o.ttl_jitter = f.seconds_or_zero(&["ttlJitter", "ttl_jitter"])?;
     f.finish()?;
     Ok(o)
 }
@@ -279,6 +290,7 @@ fn aside_fields(f: &mut Fields<'_>) -> Result<crate::patterns::AsideOptions> {
     if let Some(lease) = f.millis(&["lockLeaseMs", "lock_lease_ms"])? {
         o.lock_lease = lease;
     }
+    o.ttl_jitter = f.seconds_or_zero(&["ttlJitter", "ttl_jitter"])?;
     Ok(o)
 }
 

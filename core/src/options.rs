@@ -16,6 +16,33 @@ pub struct SetOptions {
     pub compress: bool,
     /// Compression threshold in bytes for this call (default: the manager's).
     pub compression_threshold: Option<usize>,
+    /// A random 0…`ttl_jitter` added to the TTL (default: the manager's `ttlJitter`).
+    pub ttl_jitter: Option<Duration>,
+}
+
+/// Largest TTL jitter accepted (a day).
+pub const MAX_TTL_JITTER: Duration = Duration::from_secs(86_400);
+
+/// Check a TTL jitter (at most [`MAX_TTL_JITTER`]).
+///
+/// # Errors
+/// `ERR_STRATACACHE_INVALID_ARGUMENT` naming the value.
+pub fn check_ttl_jitter(j: Duration) -> crate::Result<()> {
+    if j > MAX_TTL_JITTER {
+        return Err(crate::Error::invalid_argument(format!("ttlJitter must be at most 86400 seconds, got {}", fmt_number(j.as_secs_f64()))));
+    }
+    Ok(())
+}
+
+/// `ttl` plus a random 0…`jitter` (whole milliseconds, uniform).
+pub fn jittered(ttl: Duration, jitter: Duration) -> Duration {
+    let max = jitter.as_millis() as u64;
+    if max == 0 {
+        return ttl;
+    }
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).expect("the OS random source is available");
+    ttl + Duration::from_millis(u64::from_le_bytes(b) % (max + 1))
 }
 
 impl SetOptions {

@@ -244,3 +244,34 @@ async fn begin_writes_makes_l1_forget_older_values_at_once() {
     m.set("k", "new", &SetOptions::default()).await.unwrap();
     assert_eq!(m.get::<String>("k").await.unwrap().as_deref(), Some("new"));
 }
+
+#[tokio::test]
+async fn ttl_jitter_spreads_the_expiry_of_keys_written_together() {
+    let server = support::RedisServer::start();
+    let ns = support::unique_ns("jitter");
+    let mut opts = stratacache::CacheOptions::default();
+    opts.ttl_jitter = Some(std::time::Duration::from_secs(30));
+    let c = support::cache_with(&server.url(), &ns, opts).await;
+    let m = c.manager();
+    let items: Vec<stratacache::SetItem> = (0..40)
+        .map(|i| stratacache::SetItem { key: format!("j{i}"), json: "1".into(), opts: stratacache::SetOptions::ttl(std::time::Duration::from_secs(60)) })
+        .collect();
+    assert!(m.set_json_batch(&items).await.iter().all(|r| r.is_ok()));
+    let mut per_call = stratacache::SetOptions::ttl(std::time::Duration::from_secs(60));
+    per_call.ttl_jitter = Some(std::time::Duration::ZERO);
+    m.set("exact", &1, &per_call).await.unwrap();
+    let mut raw = server.raw().await;
+    let mut pttls = Vec::new();
+    for i in 0..40 {
+        let p: i64 = redis::AsyncCommands::pttl(&mut raw, format!("{ns}:d:j{i}")).await.unwrap();
+        assert!((59_000..=90_000).contains(&p), "TTL 60 s plus 0..30 s: {p}");
+        pttls.push(p);
+    }
+    pttls.sort_unstable();
+    assert!(pttls[39] - pttls[0] > 10_000, "40 keys written together expire over more than 10 s: {pttls:?}");
+    let exact: i64 = redis::AsyncCommands::pttl(&mut raw, format!("{ns}:d:exact")).await.unwrap();
+    assert!((59_000..=60_000).contains(&exact), "ttlJitter: 0 on the call turns it off: {exact}");
+    let mut bad = stratacache::CacheOptions::default();
+    bad.ttl_jitter = Some(std::time::Duration::from_secs(100_000));
+    assert!(bad.resolve().unwrap_err().message().contains("ttlJitter must be at most 86400"));
+}

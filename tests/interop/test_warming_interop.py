@@ -90,6 +90,8 @@ async def test_three_processes_two_languages_run_a_schedule_once_per_period(redi
         every = sorted(py_runs + [t for p in peers for t in p.runs])
         in_window = [t for t in every if t0 <= t < t1]
         assert 5 <= len(in_window) <= 6, f"runs in 5.5 s: {len(in_window)} (Python {len(py_runs)}, Node {[len(p.runs) for p in peers]})"
+        print(f"runs in 5.5 s: {len(in_window)} (Python {len([t for t in py_runs if t0 <= t < t1])}, "
+              f"Node {[len([t for t in p.runs if t0 <= t < t1]) for p in peers]})")
         gaps = [b - a for a, b in zip(every, every[1:])]
         assert min(gaps) > 0.5, f"never twice in one period: {gaps}"
         m = await stratacache.cache_metrics.get_metrics_json()
@@ -122,6 +124,7 @@ async def test_killing_the_holder_mid_run_stops_the_schedule_for_at_most_one_lea
         later = [t for t in py_runs + other.runs if t > killed_at]
         assert later, "the schedule never resumed after its holder died"
         lease, period = 1.0, 1.0
+        print(f"resumed {later[0] - killed_at:.2f} s after the holder was killed")
         assert later[0] - killed_at <= lease + period + 0.4, f"resumed {later[0] - killed_at:.2f} s after the kill"
     finally:
         await stratacache.shutdown_cache_system()

@@ -37,9 +37,11 @@ class CacheManager:
         tags: Optional[Sequence[str]] = None,
         compress: Optional[bool] = None,
         compression_threshold: Optional[int] = None,
+        ttl_jitter: Optional[float] = None,
     ) -> Awaitable[None]:
         """Store a JSON value (``datetime``/``date``/``UUID`` as strings). Unserializable values raise
-        :class:`~stratacache.errors.SerializationError` (a ``TypeError``) naming the key and the type."""
+        :class:`~stratacache.errors.SerializationError` (a ``TypeError``) naming the key and the type.
+        ``ttl_jitter`` (seconds) adds a random 0…``ttl_jitter`` to the TTL (default: the manager's)."""
         options: dict[str, Any] = {}
         if ttl is not None:
             options["ttl"] = ttl
@@ -47,6 +49,8 @@ class CacheManager:
             options["tags"] = tags if isinstance(tags, (list, tuple)) else tags
         if compress is not None:
             options["compress"] = compress
+        if ttl_jitter is not None:
+            options["ttl_jitter"] = ttl_jitter
         if compression_threshold is not None:
             options["compression_threshold"] = compression_threshold
         return call("set", key, value, options or None)
@@ -87,17 +91,20 @@ def get_cache_manager(
     max_value_bytes: Optional[int] = None,
     max_key_bytes: Optional[int] = None,
     bus_stale_ms: Optional[int] = None,
+    ttl_jitter: Optional[float] = None,
 ) -> CacheManager:
     """Configure the cache manager (first call) and return the process-wide instance.
 
     ``bus_stale_ms``: how long L1 keeps serving after the invalidation bus was found down (default
-    2,500 ms, at most 60,000; 0 bypasses L1 at once); see docs/consistency.md."""
+    2,500 ms, at most 60,000; 0 bypasses L1 at once); see docs/consistency.md. ``ttl_jitter``
+    (seconds, default 0): a random 0…``ttl_jitter`` added to every TTL, so keys written together do not
+    expire together."""
     options = {
         k: v
         for k, v in dict(
             l1_max_size=l1_max_size, default_ttl=default_ttl, enable_l1=enable_l1, enable_l2=enable_l2,
             compression_threshold=compression_threshold, max_value_bytes=max_value_bytes,
-            max_key_bytes=max_key_bytes, bus_stale_ms=bus_stale_ms,
+            max_key_bytes=max_key_bytes, bus_stale_ms=bus_stale_ms, ttl_jitter=ttl_jitter,
         ).items()
         if v is not None
     }

@@ -49,18 +49,20 @@ class CacheAside:
         tags: Optional[Sequence[str]] = None,
         negative_ttl: Optional[float] = None,
         lock_lease_ms: Optional[float] = None,
+        ttl_jitter: Optional[float] = None,
     ) -> Awaitable[Any]:
-        """The cached value of ``key``, or what ``loader()`` returns (stored unless ``None``)."""
+        """The cached value of ``key``, or what ``loader()`` returns (stored unless ``None``;
+        ``ttl_jitter`` seconds of random extra TTL, default the manager's)."""
         _check_callable("loader", loader)
         # The core's synchronous front, in one call: the key and the options are checked (a bad option
         # fails on a hit exactly as on a miss); a load of the key already running on this loop is
         # joined; else L1 is looked up; else this caller's loader starts the load. Every caller of a
         # load has its own future (cancelling one cancels nobody else's wait) and gets its own copy of
         # the one result, or the same exception object (the core's shared completions).
-        if tags is None and negative_ttl is None and lock_lease_ms is None:
+        if tags is None and negative_ttl is None and lock_lease_ms is None and ttl_jitter is None:
             opts = None if ttl is None else {"ttl": ttl}  # the common case, without building kwargs
         else:
-            opts = _options(ttl=ttl, tags=tags, negative_ttl=negative_ttl, lock_lease_ms=lock_lease_ms)
+            opts = _options(ttl=ttl, tags=tags, negative_ttl=negative_ttl, lock_lease_ms=lock_lease_ms, ttl_jitter=ttl_jitter)
         loop = asyncio.get_running_loop()
         bridge = bridge_for(loop)
         system = current()

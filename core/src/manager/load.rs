@@ -124,7 +124,7 @@ impl CacheManager {
         replace: bool,
     ) -> Result<Stored> {
         self.check_open()?;
-        let w = self.prepare(key, json, opts.ttl, &opts.tags, None)?;
+        let w = self.prepare(key, json, opts.ttl, &opts.tags, None, opts.ttl_jitter)?;
         self.metrics.inc(&self.metrics.sets);
         let created = now_ms();
         let started = Instant::now();

@@ -421,12 +421,16 @@ impl CacheManager {
         ttl: Option<Duration>,
         tags: &'a [String],
         compress_above: Option<usize>,
+        ttl_jitter: Option<Duration>,
     ) -> Result<PreparedWrite<'a>> {
         self.check_key(key)?;
         let ttl = ttl.unwrap_or(self.config.default_ttl);
         if ttl.is_zero() {
             return Err(Error::invalid_argument(format!("ttl must be > 0, got 0 (key {key:?})")));
         }
+        let jitter = ttl_jitter.unwrap_or(self.config.ttl_jitter);
+        crate::options::check_ttl_jitter(jitter)?;
+        let ttl = crate::options::jittered(ttl, jitter);
         for t in tags {
             validate_tag(t)?;
         }
@@ -455,7 +459,7 @@ impl CacheManager {
     /// Check a write without doing it (write-through validates before calling the writer).
     pub fn check_write(&self, key: &str, json: &str, opts: &SetOptions) -> Result<()> {
         self.check_open()?;
-        self.prepare(key, json, opts.ttl, &opts.tags, None).map(|_| ())
+        self.prepare(key, json, opts.ttl, &opts.tags, None, opts.ttl_jitter).map(|_| ())
     }
 
     /// Store JSON text under `key`.
@@ -464,7 +468,7 @@ impl CacheManager {
         let compress_above = opts
             .compress
             .then(|| opts.compression_threshold.unwrap_or(self.config.compression_threshold));
-        let w = self.prepare(key, json, opts.ttl, &opts.tags, compress_above)?;
+        let w = self.prepare(key, json, opts.ttl, &opts.tags, compress_above, opts.ttl_jitter)?;
         self.write_all(&[w]).await
     }
 
@@ -492,7 +496,7 @@ impl CacheManager {
         for i in items {
             let compress_above =
                 i.opts.compress.then(|| i.opts.compression_threshold.unwrap_or(self.config.compression_threshold));
-            match self.prepare(&i.key, &i.json, i.opts.ttl, &i.opts.tags, compress_above) {
+            match self.prepare(&i.key, &i.json, i.opts.ttl, &i.opts.tags, compress_above, i.opts.ttl_jitter) {
                 Ok(w) => {
                     writes.push(w);
                     results.push(Ok(()));
@@ -522,7 +526,7 @@ impl CacheManager {
         self.check_open()?;
         let writes = items
             .iter()
-            .map(|i| self.prepare(&i.key, &i.json, i.ttl, &i.tags, None))
+            .map(|i| self.prepare(&i.key, &i.json, i.ttl, &i.tags, None, None))
             .collect::<Result<Vec<_>>>()?;
         self.write_all(&writes).await
     }

@@ -33,11 +33,13 @@ pub struct AsideOptions {
     pub negative_ttl: Option<Duration>,
     /// Lease of the cross-process load lock (default 5 s); longer than the slowest load.
     pub lock_lease: Duration,
+    /// A random 0…`ttl_jitter` added to the TTL of what is stored (default: the manager's).
+    pub ttl_jitter: Option<Duration>,
 }
 
 impl Default for AsideOptions {
     fn default() -> Self {
-        AsideOptions { ttl: None, tags: Vec::new(), negative_ttl: None, lock_lease: Duration::from_secs(5) }
+        AsideOptions { ttl: None, tags: Vec::new(), negative_ttl: None, lock_lease: Duration::from_secs(5), ttl_jitter: None }
     }
 }
 
@@ -58,6 +60,7 @@ impl AsideOptions {
         let mut o = SetOptions::default();
         o.ttl = self.ttl;
         o.tags = self.tags.clone();
+        o.ttl_jitter = self.ttl_jitter;
         o
     }
 }
