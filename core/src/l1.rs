@@ -52,6 +52,8 @@ pub struct Entry {
     pub deadline: Instant,
     /// The logical expiry from the envelope, epoch ms (refresh-ahead uses it).
     pub expires_at_ms: u64,
+    /// When the value was written, epoch ms (the envelope's; result metadata's `ageMs`).
+    pub created_at_ms: u64,
     /// A process-unique id; bindings key their parsed-object memo on it.
     pub id: u64,
     /// L1's sequence when the value was read or written (set by L1 when it stores the entry).
@@ -63,6 +65,17 @@ pub struct Entry {
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Entry {
+    /// The same entry, written at `ms` (epoch ms) rather than now.
+    pub fn created_at(mut self, ms: u64) -> Self {
+        self.created_at_ms = ms;
+        self
+    }
+
+    /// Milliseconds since it was written, and until its logical expiry, at `now_ms`.
+    pub fn age_and_ttl(&self, now_ms: u64) -> (u64, u64) {
+        (now_ms.saturating_sub(self.created_at_ms), self.expires_at_ms.saturating_sub(now_ms))
+    }
+
     /// A new entry with a fresh id.
     pub fn new(json: Arc<str>, tags: Box<[String]>, deadline: Instant, expires_at_ms: u64) -> Self {
         Entry {
@@ -70,6 +83,7 @@ impl Entry {
             tags,
             deadline,
             expires_at_ms,
+            created_at_ms: crate::clock::now_ms(),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             born: AtomicU64::new(0),
             verified: AtomicU64::new(0),

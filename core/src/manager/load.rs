@@ -160,7 +160,7 @@ impl CacheManager {
 
     #[allow(clippy::too_many_arguments)]
     fn put_loaded(&self, key: &str, json: &str, tags: &[String], ttl: Duration, created: u64, started: Instant, start: &LoadStart) {
-        let entry = Entry::new(Arc::from(json), tags.to_vec().into_boxed_slice(), started + ttl, created + ttl_ms(ttl));
+        let entry = Entry::new(Arc::from(json), tags.to_vec().into_boxed_slice(), started + ttl, created + ttl_ms(ttl)).created_at(created);
         self.l1.put_guarded(key, Arc::new(entry), start.guard);
     }
 }

@@ -35,8 +35,10 @@ use crate::tasks::Tasks;
 
 mod invalidate;
 mod load;
+mod meta;
 
 pub use load::{HeldLock, LoadStart, Stored};
+pub use meta::{cache_status_header, CacheStatus, ResultMeta, Tier};
 
 /// Extra lifetime of a tag key beyond the longest entry that records it.
 const TAG_GRACE_MS: u64 = 10_000;
@@ -351,7 +353,8 @@ impl CacheManager {
                         env.tags.into_iter().map(|t| t.tag).collect(),
                         started + life,
                         env.expires_at_ms,
-                    ));
+                    )
+                    .created_at(env.created_at_ms));
                     self.l1.fill(k, entry.clone(), g);
                     out.push(Some(entry));
                 }
@@ -593,7 +596,8 @@ impl CacheManager {
                 w.tags.to_vec().into_boxed_slice(),
                 started + w.ttl,
                 created + ttl_ms(w.ttl),
-            );
+            )
+            .created_at(created);
             self.l1.put_guarded_after(w.key, Arc::new(entry), g, before);
         }
         Ok(())

@@ -170,6 +170,12 @@ impl CacheAside {
     /// (or of one of its tags) is not joined: its loader may have read what the invalidation replaced,
     /// so a caller arriving after the invalidation resolved starts a new load (contract §8).
     async fn load(&self, key: &str, loader: Loader, opts: &AsideOptions) -> Result<Option<Arc<str>>> {
+        self.load_from(key, loader, opts, true).await
+    }
+
+    /// [`CacheAside::load`]; a new flight reads Redis first only when `read_l2` (the caller may have
+    /// just read it, counted).
+    async fn load_from(&self, key: &str, loader: Loader, opts: &AsideOptions, read_l2: bool) -> Result<Option<Arc<str>>> {
         let flight = {
             let m = &self.state.manager;
             let mut flights = self.state.flights.lock().unwrap_or_else(|p| p.into_inner());
@@ -181,13 +187,35 @@ impl CacheAside {
                 _ => {
                     let id = self.state.next_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let guard = m.load_guard(key);
-                    let f = start_flight(self.state.clone(), key.to_owned(), loader, opts.clone(), guard, id);
+                    let f = start_flight(self.state.clone(), key.to_owned(), loader, opts.clone(), guard, id, read_l2);
                     flights.insert(key.to_owned(), Running { id, flight: f.clone(), guard, tags: opts.tags.clone() });
                     f
                 }
             }
         };
         flight.await
+    }
+
+    /// [`CacheAside::get`] with the result's metadata: an L1 or L2 hit, or a miss answered by the
+    /// loader (`stored` when its value, or a cached `null`, was stored). A value another process
+    /// stored while this call's load was waiting for its lock also reports as loaded.
+    pub async fn get_with_meta(&self, key: &str, loader: Loader, opts: &AsideOptions) -> Result<crate::manager::ResultMeta> {
+        use crate::manager::{ResultMeta, Tier};
+        self.check_options(key, opts)?;
+        let m = &self.state.manager;
+        if let Some(e) = m.get_l1(key)? {
+            return Ok(ResultMeta::hit(&e, Tier::L1));
+        }
+        if let Some(e) = m.get_l2(key).await? {
+            return Ok(ResultMeta::hit(&e, Tier::L2));
+        }
+        let value = self.load_from(key, loader, opts, false).await?;
+        let stored = value.is_some() || opts.negative_ttl.is_some();
+        let ttl = match value {
+            Some(_) => opts.ttl.unwrap_or(m.config().default_ttl),
+            None => opts.negative_ttl.unwrap_or_default(),
+        };
+        Ok(ResultMeta::loaded(value, ttl, if stored { opts.tags.clone() } else { Vec::new() }, stored))
     }
 
     /// The snapshot a shared-completion load starts with (see `coalesce`).
@@ -284,11 +312,15 @@ impl Drop for FlightEnd {
     }
 }
 
-fn start_flight(state: Arc<State>, key: String, loader: Loader, opts: AsideOptions, guard: FillGuard, id: u64) -> Flight {
+fn start_flight(state: Arc<State>, key: String, loader: Loader, opts: AsideOptions, guard: FillGuard, id: u64, read_l2: bool) -> Flight {
     let end = FlightEnd { state: state.clone(), key: key.clone(), id };
     let task = tokio::spawn(async move {
         let end = end;
         let m = &end.state.manager;
+        if !read_l2 {
+            // The caller has just read Redis; the load's own lock round trip reads it again.
+            return load_once(m, &end.key, &loader, &opts, guard).await;
+        }
         match m.get_l2(&end.key).await {
             Ok(Some(e)) => Ok(Some(e.json.clone())),
             Ok(None) => load_once(m, &end.key, &loader, &opts, guard).await,
