@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.NativeCache = nativeBinding.NativeCache
 module.exports.NativeWriteBehind = nativeBinding.NativeWriteBehind
+module.exports.cacheStatusHeader = nativeBinding.cacheStatusHeader
 module.exports.configure = nativeBinding.configure
 module.exports.createSystem = nativeBinding.createSystem
 module.exports.markShutDown = nativeBinding.markShutDown

@@ -86,6 +86,22 @@ export declare class NativeCache {
    * throws; `spawned`: the future that settles promise `id` panics.
    */
   _panicForTests(id: number, mode: string): void
+  /**
+   * The L1 lookup with metadata, synchronous: the entry's id (0 on a miss; counted like `get`),
+   * with `out` = `[ageMs, ttlMs, number of tags]` on a hit.
+   */
+  getL1Meta(key: string, out: Float64Array): number
+  /**
+   * [`NativeCache::get_l1_meta`] for `cacheAside.getWithMeta`: the key and the options (JSON text)
+   * are checked first, so a bad option fails on a hit as on a miss.
+   */
+  cacheAsideL1Meta(key: string, options: string | undefined | null, out: Float64Array): number
+  /** The tags of the L1 entry of `key` (uncounted; `[]` when gone). */
+  l1Tags(key: string): Array<string>
+  /** After an L1 miss: Redis, with metadata (JSON text of `{ value, status, tier, ageMs, ttlMs, tags, stored }`). */
+  getL2WithMeta(key: string): Promise<string>
+  /** `cacheAside.getWithMeta` after an L1 miss: Redis, then the loader (single-flight, load lock). */
+  cacheAsideWithMeta(key: string, loader: ((arg: string) => Promise<string>), options?: string | undefined | null): Promise<string>
   /** Check health now (one bounded PING); resolves to the report as JSON text. */
   healthCheck(): Promise<string>
   /** Every counter and latency now, as JSON text. */
@@ -187,6 +203,9 @@ export interface CacheStatsJs {
   /** Entries that did not decode. */
   corruptEntries: number
 }
+
+/** RFC 9211 `Cache-Status` field value (the core's `cache_status_header`). */
+export declare function cacheStatusHeader(status: string, ttlMs: number | undefined | null, stored: boolean, name: string): string
 
 /**
  * Set the process system's `redis` or `cache` options (JSON text); throws a config error naming a bad

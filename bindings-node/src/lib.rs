@@ -23,6 +23,7 @@ pub mod handle;
 pub mod invalidator;
 pub mod logging;
 pub mod manager;
+pub mod meta;
 pub mod monitor;
 pub mod patterns;
 pub mod ratelimit;

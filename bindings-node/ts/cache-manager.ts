@@ -3,6 +3,7 @@ import type { NativeCache } from './native-binding'
 import { mapError, rethrow } from './error'
 import { configureCache, currentSystem, ensureSystem, type CacheManagerOptions } from './handle'
 import { MISS, readL1 } from './l1'
+import { l1Meta, parseMeta, type ResultMeta } from './meta'
 import { batched, flushOthers, flushStarts, StartBatch } from './completion'
 import { assertKey, assertStrings, fromJson, invalidArgument, optionsJson, toJson } from './values'
 
@@ -65,6 +66,25 @@ export class CacheManager {
         const hit = readL1<T>(sys, key)
         return hit !== MISS ? hit : parseL2<T>(sys, key)
       }).catch(rethrow)
+    } catch (e) {
+      return Promise.reject(mapError(e))
+    }
+  }
+
+  /**
+   * The value of `key` with its metadata: `{ value, status, tier, ageMs, ttlMs, tags, stored }`
+   * (`status` `hit` from L1 or L2, or `miss` with `value: null`). An L1 hit costs what `get`'s does.
+   */
+  getWithMeta<T = unknown>(key: string): Promise<ResultMeta<T>> {
+    try {
+      assertKey(key)
+      const s = currentSystem()
+      if (s) {
+        flushOthers(l2Gets)
+        const m = l1Meta<T>(s, key)
+        return m !== null ? Promise.resolve(m) : s.getL2WithMeta(key).then(parseMeta<T>, rethrow)
+      }
+      return ensureSystem().then((sys) => l1Meta<T>(sys, key) ?? sys.getL2WithMeta(key).then(parseMeta<T>)).catch(rethrow)
     } catch (e) {
       return Promise.reject(mapError(e))
     }

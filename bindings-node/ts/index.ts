@@ -16,6 +16,8 @@ export type { InvalidationEvent, InvalidationListener, DomainTargets } from './i
 export { sessionManager, SessionManager } from './session'
 export { cacheMetrics, CacheMetrics, PROMETHEUS_CONTENT_TYPE } from './monitor'
 export { cacheWarmer, CacheWarmer, warmCacheOnStartup } from './warming'
+export { cacheStatusHeader } from './meta'
+export type { ResultMeta } from './meta'
 export type { WarmEntry, WarmStrategy, WarmReport } from './warming'
 export type { HealthReport, HealthStatus, RedisCheck, L1Check, BusCheck, LatencySummary, MetricsReport } from './monitor'
 export type { Session, SessionData, CreateSessionOptions, GetSessionOptions, SessionStats } from './session'

@@ -13,6 +13,7 @@ import { allocId, flushStarts, settleLater } from './completion'
 import { currentSystem, ensureSystem } from './handle'
 import native = require('./native')
 import { assertKey, fromJson, invalidArgument, optionsJson, toJson } from './values'
+import { asideL1Meta, parseMeta, type ResultMeta } from './meta'
 
 /** Options of `cacheAside.get` and `readThrough.read`. */
 export interface CacheAsideOptions {
@@ -113,6 +114,26 @@ export class CacheAside {
     const sys = await ensureSystem()
     const text = await sys.cacheAsideGetWithRefresh(key, wrapLoader(key, loader), optionsJson(options)).catch(rethrow)
     return fromJson<T>(text)
+  }
+
+  /**
+   * `get` with the result's metadata: an L1 or L2 hit, or a miss answered by the loader
+   * (`tier: 'loader'`, `stored` when its value was stored). An L1 hit is served synchronously, as
+   * `get`'s; a bad option fails on a hit as on a miss.
+   */
+  getWithMeta<T>(key: string, loader: () => T | Promise<T>, options?: CacheAsideOptions): Promise<ResultMeta<Loaded<T>>> {
+    try {
+      assertKey(key)
+      assertFunction(loader, 'loader')
+      const opts = optionsJson(options)
+      const run = (s: NativeCache): ResultMeta<Loaded<T>> | Promise<ResultMeta<Loaded<T>>> =>
+        asideL1Meta<Loaded<T>>(s, key, opts) ?? s.cacheAsideWithMeta(key, wrapLoader(key, loader), opts).then(parseMeta<Loaded<T>>, rethrow)
+      const s = currentSystem()
+      if (s) return Promise.resolve(run(s))
+      return ensureSystem().then(run).catch(rethrow)
+    } catch (e) {
+      return Promise.reject(mapError(e))
+    }
   }
 }
 

@@ -18,6 +18,7 @@ pub mod handle;
 pub mod invalidator;
 pub mod logging;
 pub mod manager;
+pub mod meta;
 pub mod monitor;
 pub mod memo;
 pub mod patterns;
@@ -40,6 +41,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(monitor::set_metrics_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(warming::register_strategy, m)?)?;
     m.add_function(wrap_pyfunction!(warming::unregister_strategy, m)?)?;
+    m.add_function(wrap_pyfunction!(meta::cache_status_header, m)?)?;
     m.add_function(wrap_pyfunction!(patterns::register_loader, m)?)?;
     m.add_function(wrap_pyfunction!(patterns::unregister_loader, m)?)?;
     m.add_function(wrap_pyfunction!(invalidator::register_domain, m)?)?;

@@ -1,7 +1,7 @@
-// Contract §9 through the npm package (issue 18): TTL jitter.
+// Contract §9 through the npm package (issue 18): TTL jitter, result metadata and Cache-Status.
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { cacheAside, cacheManager, getCacheManager, createRedisClient, shutdownCacheSystem } from 'stratacache'
+import { cacheAside, cacheManager, cacheStatusHeader, getCacheManager, createRedisClient, shutdownCacheSystem } from 'stratacache'
 import { raw, startRedis, uniqueNamespace } from './support.mjs'
 
 const ns = uniqueNamespace('resil')
@@ -39,5 +39,44 @@ describe('ttlJitter', () => {
     const t = await pttl('aside:j')
     assert.ok(t >= 59_000 && t <= 65_000, `${t}`)
     await assert.rejects(cacheManager.set('bad', 1, { ttlJitter: -1 }), (e) => e.code === 'ERR_STRATACACHE_INVALID_ARGUMENT' && /ttlJitter must be 0..86400 seconds, got -1/.test(e.message))
+  })
+})
+
+describe('result metadata', () => {
+  test('cacheManager.getWithMeta: an L1 hit with age, TTL and tags; an L2 hit; a miss; Cache-Status of each', async () => {
+    await cacheManager.set('meta:k', { a: 1 }, { ttl: 60, tags: ['t1', 't2'], ttlJitter: 0 })
+    await new Promise((r) => setTimeout(r, 25))
+    const hit = await cacheManager.getWithMeta('meta:k')
+    assert.deepEqual({ ...hit, ageMs: 0, ttlMs: 0 }, { value: { a: 1 }, status: 'hit', tier: 'l1', ageMs: 0, ttlMs: 0, tags: ['t1', 't2'], stored: false })
+    assert.ok(hit.ageMs >= 20 && hit.ageMs < 5000, `${hit.ageMs}`)
+    assert.ok(hit.ttlMs > 55_000 && hit.ttlMs <= 60_000, `${hit.ttlMs}`)
+    assert.equal(cacheStatusHeader(hit), `stratacache; hit; ttl=${Math.floor(hit.ttlMs / 1000)}`)
+    hit.value.a = 2
+    hit.tags.push('mine')
+    const again = await cacheManager.getWithMeta('meta:k')
+    assert.deepEqual([again.value, again.tags], [{ a: 1 }, ['t1', 't2']], 'every caller gets its own copies')
+
+    await r.cmd('SET', `${ns}:other`, 'x') // unrelated
+    const miss = await cacheManager.getWithMeta('meta:absent')
+    assert.deepEqual(miss, { value: null, status: 'miss', tier: null, ageMs: null, ttlMs: null, tags: [], stored: false })
+    assert.equal(cacheStatusHeader(miss, { name: 'edge-1' }), 'edge-1; fwd=miss')
+    assert.throws(() => cacheStatusHeader(miss, { name: 'has space' }), (e) => e.code === 'ERR_STRATACACHE_INVALID_ARGUMENT')
+    assert.equal(cacheStatusHeader({ status: 'stale', ttlMs: 0 }), 'stratacache; hit; fwd=stale')
+  })
+
+  test('cacheAside.getWithMeta: a loaded miss (stored), then a hit; bad options fail on a hit too', async () => {
+    let runs = 0
+    const loader = async () => (++runs, { n: 42 })
+    const first = await cacheAside.getWithMeta('meta:aside', loader, { ttl: 30, tags: ['x'], ttlJitter: 0 })
+    assert.deepEqual(first, { value: { n: 42 }, status: 'miss', tier: 'loader', ageMs: 0, ttlMs: 30_000, tags: ['x'], stored: true })
+    assert.equal(cacheStatusHeader(first), 'stratacache; fwd=miss; stored')
+    const second = await cacheAside.getWithMeta('meta:aside', loader, { ttl: 30 })
+    assert.equal(second.status, 'hit')
+    assert.ok(second.tier === 'l1' || second.tier === 'l2', second.tier)
+    assert.deepEqual(second.value, { n: 42 })
+    assert.equal(runs, 1)
+    await assert.rejects(cacheAside.getWithMeta('meta:aside', loader, { ttl: -5 }), (e) => e.code === 'ERR_STRATACACHE_INVALID_ARGUMENT')
+    const none = await cacheAside.getWithMeta('meta:none', async () => null, { ttl: 30 })
+    assert.deepEqual([none.status, none.tier, none.value, none.stored], ['miss', 'loader', null, false])
   })
 })

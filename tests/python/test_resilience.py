@@ -1,4 +1,4 @@
-"""Contract §9 through the pip package (issue 18): TTL jitter."""
+"""Contract §9 through the pip package (issue 18): TTL jitter, result metadata and Cache-Status."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 import stratacache
-from stratacache import InvalidArgumentError, cache_aside, cache_manager
+from stratacache import InvalidArgumentError, ResultMeta, cache_aside, cache_manager, cache_status_header
 
 from conftest import CacheCtx
 
@@ -30,3 +30,40 @@ async def test_ttl_jitter_spreads_the_expiry_of_keys_written_together(cache: Cac
 
 async def _load() -> dict[str, int]:
     return {"a": 1}
+
+
+async def test_get_with_meta_reports_tier_age_ttl_and_tags(cache: CacheCtx) -> None:
+    await cache_manager.set("meta:k", {"a": 1}, ttl=60, tags=["t1", "t2"])
+    await asyncio.sleep(0.025)
+    hit = await cache_manager.get_with_meta("meta:k")
+    assert isinstance(hit, ResultMeta)
+    assert (hit.value, hit.status, hit.tier, hit.tags, hit.stored) == ({"a": 1}, "hit", "l1", ["t1", "t2"], False)
+    assert hit.age_ms is not None and 20 <= hit.age_ms < 5_000, hit
+    assert hit.ttl_ms is not None and 55_000 < hit.ttl_ms <= 60_000, hit
+    assert cache_status_header(hit) == f"stratacache; hit; ttl={hit.ttl_ms // 1000}"
+    hit.value["a"] = 2
+    assert (await cache_manager.get_with_meta("meta:k")).value == {"a": 1}, "every caller gets its own copy"
+    miss = await cache_manager.get_with_meta("meta:absent")
+    assert miss.to_dict() == {"value": None, "status": "miss", "tier": None, "age_ms": None, "ttl_ms": None, "tags": [], "stored": False}
+    assert cache_status_header(miss, name="edge-1") == "edge-1; fwd=miss"
+    with pytest.raises(InvalidArgumentError):
+        cache_status_header(miss, name="has space")
+    assert cache_status_header({"status": "stale", "ttl_ms": 0}) == "stratacache; hit; fwd=stale"
+
+
+async def test_cache_aside_get_with_meta(cache: CacheCtx) -> None:
+    runs = 0
+
+    async def load() -> dict[str, int]:
+        nonlocal runs
+        runs += 1
+        return {"n": 42}
+
+    first = await cache_aside.get_with_meta("meta:aside", load, ttl=30, tags=["x"], ttl_jitter=0)
+    assert first.to_dict() == {"value": {"n": 42}, "status": "miss", "tier": "loader", "age_ms": 0, "ttl_ms": 30_000, "tags": ["x"], "stored": True}
+    assert cache_status_header(first) == "stratacache; fwd=miss; stored"
+    second = await cache_aside.get_with_meta("meta:aside", load, ttl=30)
+    assert second.status == "hit" and second.tier in ("l1", "l2") and second.value == {"n": 42}
+    assert runs == 1
+    with pytest.raises(InvalidArgumentError):
+        await cache_aside.get_with_meta("meta:aside", load, ttl=-5)

@@ -46,6 +46,7 @@ from ._monitor import (
     cache_metrics,
 )
 from ._warming import CacheWarmer, WarmReport, cache_warmer, warm_cache_on_startup
+from ._meta import ResultMeta, cache_status_header
 from ._records import CacheStats, InitializeResult, L1Stats, L2Stats, Record
 from ._handle import RedisClient, create_redis_client, initialize_cache_system, shutdown_cache_system
 from .errors import (
@@ -79,6 +80,8 @@ __all__ = [
     "InvalidationEvent",
     "session_manager",
     "cache_metrics",
+    "cache_status_header",
+    "ResultMeta",
     "cache_warmer",
     "warm_cache_on_startup",
     "CacheWarmer",

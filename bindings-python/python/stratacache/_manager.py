@@ -10,6 +10,7 @@ from typing import Any, Awaitable, Iterable, Mapping, Optional, Sequence, TypeVa
 
 from . import _native
 from ._bridge import Ready
+from ._meta import ResultMeta
 from ._records import CacheStats
 from ._handle import call, configure_cache, current
 
@@ -27,6 +28,15 @@ class CacheManager:
         if value is not _MISS:
             return Ready(value)
         return call("get_l2", key)
+
+    def get_with_meta(self, key: str) -> Awaitable[ResultMeta]:
+        """``get`` with the result's metadata (:class:`~stratacache.ResultMeta`): an L1 or L2 hit, or
+        a miss with ``value`` ``None``. An L1 hit completes without a loop iteration, as ``get``'s."""
+        system = current()
+        d = system.get_l1_meta(key)
+        if d is not _MISS:
+            return Ready(ResultMeta(d))
+        return _meta(call("get_l2_meta", key))
 
     def set(
         self,
@@ -110,3 +120,7 @@ def get_cache_manager(
     }
     configure_cache(options)
     return cache_manager
+
+
+async def _meta(fut: Awaitable[Any]) -> ResultMeta:
+    return ResultMeta(await fut)

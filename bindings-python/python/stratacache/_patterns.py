@@ -16,6 +16,7 @@ from typing import Any, Awaitable, Callable, Optional, Sequence
 
 from . import _native
 from ._bridge import Ready, bridge_for
+from ._meta import ResultMeta
 from ._records import Record
 from ._handle import attach, call, current
 from .errors import InvalidArgumentError
@@ -71,6 +72,28 @@ class CacheAside:
             attach(system, loop, bridge.completions)
             return out
         return Ready(out)
+
+    def get_with_meta(
+        self,
+        key: str,
+        loader: Loader,
+        *,
+        ttl: Optional[float] = None,
+        tags: Optional[Sequence[str]] = None,
+        negative_ttl: Optional[float] = None,
+        lock_lease_ms: Optional[float] = None,
+        ttl_jitter: Optional[float] = None,
+    ) -> Awaitable[ResultMeta]:
+        """:meth:`get` with the result's metadata (:class:`~stratacache.ResultMeta`): an L1 or L2
+        hit, or a miss answered by the loader (``tier`` ``"loader"``, ``stored`` when its value was
+        stored). An L1 hit completes without a loop iteration; a bad option fails on a hit too."""
+        _check_callable("loader", loader)
+        opts = _options(ttl=ttl, tags=tags, negative_ttl=negative_ttl, lock_lease_ms=lock_lease_ms, ttl_jitter=ttl_jitter)
+        system = current()
+        d = system.cache_aside_l1_meta(key, opts)
+        if d is not _native.MISS:
+            return Ready(ResultMeta(d))
+        return _meta(call("cache_aside_meta", key, loader, opts))
 
     def get_with_refresh(
         self,
@@ -240,3 +263,7 @@ write_behind = WriteBehindPattern()
 """The default write-behind queue (flush every second, 3 retries, batches of 100)."""
 read_through = ReadThrough()
 """The process-wide read-through registry."""
+
+
+async def _meta(fut: Awaitable[Any]) -> ResultMeta:
+    return ResultMeta(await fut)

@@ -161,6 +161,11 @@ impl CacheManager {
         if let Some((_, m)) = self.get_l1_with_meta(key)? {
             return Ok(m);
         }
+        self.get_l2_with_meta(key).await
+    }
+
+    /// The Redis part of [`CacheManager::get_with_meta`], after an L1 miss the caller counted.
+    pub async fn get_l2_with_meta(&self, key: &str) -> Result<ResultMeta> {
         Ok(match self.get_l2(key).await? {
             Some(e) => ResultMeta::hit(&e, Tier::L2),
             None => ResultMeta::miss(),

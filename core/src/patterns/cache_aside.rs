@@ -136,7 +136,7 @@ impl CacheAside {
 
     /// The checks `get`'s synchronous front makes before anything else, so that a bad option fails on
     /// a hit exactly as on a miss: the key, the tags, non-zero TTLs.
-    pub(super) fn check_options(&self, key: &str, opts: &AsideOptions) -> Result<()> {
+    pub fn check_options(&self, key: &str, opts: &AsideOptions) -> Result<()> {
         self.state.manager.check_key_public(key)?;
         for t in &opts.tags {
             crate::key::validate_tag(t)?;
@@ -202,10 +202,18 @@ impl CacheAside {
     pub async fn get_with_meta(&self, key: &str, loader: Loader, opts: &AsideOptions) -> Result<crate::manager::ResultMeta> {
         use crate::manager::{ResultMeta, Tier};
         self.check_options(key, opts)?;
-        let m = &self.state.manager;
-        if let Some(e) = m.get_l1(key)? {
+        if let Some(e) = self.state.manager.get_l1(key)? {
             return Ok(ResultMeta::hit(&e, Tier::L1));
         }
+        self.get_with_meta_after_l1_miss(key, loader, opts).await
+    }
+
+    /// [`CacheAside::get_with_meta`] after an L1 miss the caller counted (the bindings look L1 up
+    /// synchronously first).
+    pub async fn get_with_meta_after_l1_miss(&self, key: &str, loader: Loader, opts: &AsideOptions) -> Result<crate::manager::ResultMeta> {
+        use crate::manager::{ResultMeta, Tier};
+        self.check_options(key, opts)?;
+        let m = &self.state.manager;
         if let Some(e) = m.get_l2(key).await? {
             return Ok(ResultMeta::hit(&e, Tier::L2));
         }
