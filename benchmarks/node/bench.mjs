@@ -70,7 +70,7 @@ function payload(i) {
 
 // Scenarios: which tiers each library is configured with, and what is measured.
 const SCENARIOS = {
-  l1: { tiers: 'l1+l2', what: 'L1-hit get, sequential `await get`', libs: ['stratacache', 'stratacache-nometrics', 'bentocache', 'cacheable', 'cacheable-noclone'] },
+  l1: { tiers: 'l1+l2', what: 'L1-hit get, sequential `await get`', libs: ['stratacache', 'stratacache-nometrics', 'stratacache-meta', 'bentocache', 'cacheable', 'cacheable-noclone'] },
   // One awaited L2 get at a time: the latency a request handler waits (p50/p99 of every call).
   seq: { tiers: 'l2', what: 'L2 get (L1 off), sequential `await get`, every call timed', libs: ['stratacache', 'bentocache', 'ioredis'] },
   l2get: {
@@ -115,6 +115,7 @@ const BUS_SET_TIERS = {
 const LIB_LABEL = {
   stratacache: 'stratacache',
   'stratacache-nometrics': 'stratacache (skipMetrics: true)',
+  'stratacache-meta': 'stratacache getWithMeta',
   'cacheable-noclone': 'cacheable (useClones: false)',
   bentocache: 'bentocache',
   cacheable: 'cacheable',
@@ -130,6 +131,7 @@ async function makeLib(lib, tiers, url) {
   const l1 = tiers === 'l1+l2' || tiers === 'l1+l2+bus'
   switch (lib) {
     case 'stratacache':
+    case 'stratacache-meta':
     case 'stratacache-nometrics': {
       const sc = require(STRATACACHE)
       sc.createRedisClient({ url, namespace: `bench-${tiers}` })
@@ -138,6 +140,8 @@ async function makeLib(lib, tiers, url) {
       if (init.redis !== 'connected') throw new Error(`stratacache: redis ${init.redis}`)
       return {
         get: (k) => cm.get(k),
+        // The L1 scenario of `stratacache-meta` reads through getWithMeta instead.
+        l1get: lib === 'stratacache-meta' ? (k) => cm.getWithMeta(k) : undefined,
         set: (k, v) => cm.set(k, v, { ttl: TTL_S }),
         getOrLoad: (k, loader) => sc.cacheAside.get(k, loader, { ttl: TTL_S }),
         invalidate: (k) => sc.cacheInvalidator.invalidateKeys([k]),
@@ -595,12 +599,14 @@ async function measure(lib, scenario, url, tiers = SCENARIOS[scenario].tiers) {
     }
 
     if (scenario === 'l1') {
-      const get = c.get
-      for (let i = 0; i < counts.warm; i++) sink += (await get(keys[i % KEYS])).rows.length
+      // `getWithMeta` resolves to { value, status, … }: the meta variant reads the rows from `value`.
+      const get = c.l1get ?? c.get
+      const rows = (v) => (v.rows ?? v.value.rows)
+      for (let i = 0; i < counts.warm; i++) sink += rows(await get(keys[i % KEYS])).length
       const cmd0 = await redisCommands(probe)
       const stats0 = c.stats ? await c.stats() : null
       const t0 = performance.now()
-      for (let i = 0; i < counts.ops; i++) sink += (await get(keys[i % KEYS])).rows.length
+      for (let i = 0; i < counts.ops; i++) sink += rows(await get(keys[i % KEYS])).length
       const seconds = (performance.now() - t0) / 1000
       const cmds = (await redisCommands(probe)) - cmd0 - 1
       if (stats0) {
@@ -613,7 +619,7 @@ async function measure(lib, scenario, url, tiers = SCENARIOS[scenario].tiers) {
         const t = performance.now()
         const v = await get(keys[i % KEYS])
         lat[i] = performance.now() - t
-        sink += v.rows.length
+        sink += rows(v).length
       }
       result = { ops: counts.ops, seconds, opsPerSec: counts.ops / seconds, ...percentiles(lat), cmdsPerOp: cmds / counts.ops }
     } else if (scenario === 'seq') {
@@ -808,6 +814,8 @@ const RATIOS = [
   { name: 'L1 hits: stratacache (fresh copy) / cacheable without cloning (shared object)', a: ['stratacache', 'l1'], b: ['cacheable-noclone', 'l1'], target: 2 },
   // What recording metrics costs the hottest path (issue #16: at least 0.95 of the throughput without).
   { name: 'L1 hits: stratacache with metrics / with skipMetrics: true', a: ['stratacache', 'l1'], b: ['stratacache-nometrics', 'l1'], target: 0.95 },
+  // getWithMeta must cost no more than get on an L1 hit (issue #18): its throughput over get's.
+  { name: 'L1 hits: getWithMeta / get', a: ['stratacache-meta', 'l1'], b: ['stratacache', 'l1'], target: 0.95 },
   // Sequential L2 gets: raw ioredis's latency over stratacache's (above 1/1.3 = 0.77: p50 within 1.3x raw).
   { name: 'sequential L2 get p50: raw ioredis / stratacache', value: (rs) => seqLat(rs, 'ioredis', 'p50us') / seqLat(rs, 'stratacache', 'p50us'), target: 1 / 1.3 },
   { name: 'sequential L2 get p99: raw ioredis / stratacache', value: (rs) => seqLat(rs, 'ioredis', 'p99us') / seqLat(rs, 'stratacache', 'p99us'), target: 1 / 1.5 },
