@@ -87,17 +87,17 @@ export declare class NativeCache {
    */
   _panicForTests(id: number, mode: string): void
   /**
-   * The L1 lookup with metadata, synchronous: the entry's id (0 on a miss; counted like `get`),
-   * with `out` = `[ageMs, ttlMs, number of tags]` on a hit.
+   * `cacheAside.getWithMeta`'s L1 lookup: the key and the options (JSON text) are checked first
+   * (a bad option fails on a hit as on a miss); then the entry's id, 0 on a miss (counted like
+   * `get`'s lookup).
    */
-  getL1Meta(key: string, out: Float64Array): number
+  cacheAsideL1Id(key: string, options?: string | undefined | null): number
   /**
-   * [`NativeCache::get_l1_meta`] for `cacheAside.getWithMeta`: the key and the options (JSON text)
-   * are checked first, so a bad option fails on a hit as on a miss.
+   * The constants of the L1 entry of `key` that its metadata is made of (uncounted; `null` when
+   * gone): its id, when it was written and when it expires (epoch ms), and its tags. The TS layer
+   * keeps them per entry id, so an L1 hit with metadata costs one lookup, as `get`'s does.
    */
-  cacheAsideL1Meta(key: string, options: string | undefined | null, out: Float64Array): number
-  /** The tags of the L1 entry of `key` (uncounted; `[]` when gone). */
-  l1Tags(key: string): Array<string>
+  l1EntryMeta(key: string): L1EntryMeta | null
   /** After an L1 miss: Redis, with metadata (JSON text of `{ value, status, tier, ageMs, ttlMs, tags, stored }`). */
   getL2WithMeta(key: string): Promise<string>
   /** `cacheAside.getWithMeta` after an L1 miss: Redis, then the loader (single-flight, load lock). */
@@ -219,6 +219,18 @@ export declare function configure(kind: string, options?: string | undefined | n
  * after a shutdown.
  */
 export declare function createSystem(): Promise<NativeCache>
+
+/** The constants of an L1 entry's metadata (see `l1EntryMeta`). */
+export interface L1EntryMeta {
+  /** The entry's id. */
+  id: number
+  /** When it was written, epoch ms. */
+  createdAtMs: number
+  /** Its logical expiry, epoch ms. */
+  expiresAtMs: number
+  /** Its tags. */
+  tags: Array<string>
+}
 
 /** An L1 entry: its id (changes whenever the entry does) and its JSON text. */
 export interface L1Peek {

@@ -16,44 +16,43 @@ pub fn cache_status_header(status: String, ttl_ms: Option<f64>, stored: bool, na
     stratacache::manager::cache_status_header(&status, ttl, stored, &name).napi()
 }
 
+/// The constants of an L1 entry's metadata (see `l1EntryMeta`).
+#[napi(object)]
+pub struct L1EntryMeta {
+    /// The entry's id.
+    pub id: f64,
+    /// When it was written, epoch ms.
+    pub created_at_ms: f64,
+    /// Its logical expiry, epoch ms.
+    pub expires_at_ms: f64,
+    /// Its tags.
+    pub tags: Vec<String>,
+}
+
 #[napi]
 impl NativeCache {
-    /// The L1 lookup with metadata, synchronous: the entry's id (0 on a miss; counted like `get`),
-    /// with `out` = `[ageMs, ttlMs, number of tags]` on a hit.
+    /// `cacheAside.getWithMeta`'s L1 lookup: the key and the options (JSON text) are checked first
+    /// (a bad option fails on a hit as on a miss); then the entry's id, 0 on a miss (counted like
+    /// `get`'s lookup).
     #[napi(catch_unwind)]
-    pub fn get_l1_meta(&self, key: String, out: Float64Array) -> Result<f64> {
-        self.l1_meta(&key, out)
-    }
-
-    /// [`NativeCache::get_l1_meta`] for `cacheAside.getWithMeta`: the key and the options (JSON text)
-    /// are checked first, so a bad option fails on a hit as on a miss.
-    #[napi(catch_unwind)]
-    pub fn cache_aside_l1_meta(&self, key: String, options: Option<String>, out: Float64Array) -> Result<f64> {
+    pub fn cache_aside_l1_id(&self, key: String, options: Option<String>) -> Result<f64> {
         let opts = self.aside_options.parse(options.as_deref()).napi()?;
-        self.handle().cache_aside().check_options(&key, &opts).napi()?;
-        self.l1_meta(&key, out)
+        let sys = self.handle();
+        sys.cache_aside().check_options(&key, &opts).napi()?;
+        Ok(sys.manager().get_l1(&key).napi()?.map_or(0.0, |e| e.id as f64))
     }
 
-    fn l1_meta(&self, key: &str, mut out: Float64Array) -> Result<f64> {
-        match self.inner.manager().get_l1_with_meta(key).napi()? {
-            None => Ok(0.0),
-            Some((e, m)) => {
-                // SAFETY: a synchronous call on the JS thread: nothing else touches the array meanwhile.
-                let out = unsafe { out.as_mut() };
-                if out.len() >= 3 {
-                    out[0] = m.age_ms.unwrap_or(0) as f64;
-                    out[1] = m.ttl_ms.unwrap_or(0) as f64;
-                    out[2] = e.tags.len() as f64;
-                }
-                Ok(e.id as f64)
-            }
-        }
-    }
-
-    /// The tags of the L1 entry of `key` (uncounted; `[]` when gone).
+    /// The constants of the L1 entry of `key` that its metadata is made of (uncounted; `null` when
+    /// gone): its id, when it was written and when it expires (epoch ms), and its tags. The TS layer
+    /// keeps them per entry id, so an L1 hit with metadata costs one lookup, as `get`'s does.
     #[napi(catch_unwind)]
-    pub fn l1_tags(&self, key: String) -> Result<Vec<String>> {
-        Ok(self.inner.manager().peek_l1(&key).napi()?.map(|e| e.tags.to_vec()).unwrap_or_default())
+    pub fn l1_entry_meta(&self, key: String) -> Result<Option<L1EntryMeta>> {
+        Ok(self.inner.manager().peek_l1(&key).napi()?.map(|e| L1EntryMeta {
+            id: e.id as f64,
+            created_at_ms: e.created_at_ms as f64,
+            expires_at_ms: e.expires_at_ms as f64,
+            tags: e.tags.to_vec(),
+        }))
     }
 
     /// After an L1 miss: Redis, with metadata (JSON text of `{ value, status, tier, ageMs, ttlMs, tags, stored }`).

@@ -27,36 +27,47 @@ export interface ResultMeta<T = unknown> {
   stored: boolean
 }
 
-const out = new Float64Array(3)
-const tagMemo = new Map<string, { id: number; tags: string[] }>()
-const TAG_MEMO_MAX = 10_000
+/**
+ * The constants of an L1 entry's metadata (written at, expires at, tags), kept per key for the
+ * entry id the core returned: an L1 hit with metadata then costs one native lookup, as `get`'s
+ * does. Age and remaining TTL are the core's definitions (`core/src/manager/meta.rs`), computed from
+ * those two timestamps at the time of the read.
+ */
+const constants = new Map<string, { id: number; createdAtMs: number; expiresAtMs: number; tags: string[] }>()
+const CONSTANTS_MAX = 10_000
 
 function hit<T>(s: NativeCache, key: string, id: number): ResultMeta<T> | null {
   if (id === 0) return null
-  const [ageMs, ttlMs, tagCount] = out
   const value = valueOf<T>(s, key, id)
   if (value === MISS) return null
-  let tags: string[] = []
-  if (tagCount! > 0) {
-    let m = tagMemo.get(key)
-    if (m === undefined || m.id !== id) {
-      if (tagMemo.size >= TAG_MEMO_MAX) tagMemo.clear()
-      m = { id, tags: s.l1Tags(key) }
-      tagMemo.set(key, m)
-    }
-    tags = m.tags.slice()
+  let c = constants.get(key)
+  if (c === undefined || c.id !== id) {
+    const fresh = s.l1EntryMeta(key)
+    if (fresh === null || fresh.id !== id) return null // replaced meanwhile: read it again
+    if (constants.size >= CONSTANTS_MAX && !constants.has(key)) constants.clear()
+    c = fresh
+    constants.set(key, c)
   }
-  return { value, status: 'hit', tier: 'l1', ageMs: ageMs!, ttlMs: ttlMs!, tags, stored: false }
+  const now = Date.now()
+  return {
+    value,
+    status: 'hit',
+    tier: 'l1',
+    ageMs: Math.max(0, now - c.createdAtMs),
+    ttlMs: Math.max(0, c.expiresAtMs - now),
+    tags: c.tags.length === 0 ? [] : c.tags.slice(),
+    stored: false,
+  }
 }
 
 /** The L1 hit of `key` with its metadata, or `null` (counted like `get`'s lookup). Synchronous. */
 export function l1Meta<T>(s: NativeCache, key: string): ResultMeta<T> | null {
-  return hit<T>(s, key, s.getL1Meta(key, out))
+  return hit<T>(s, key, s.getL1Id(key))
 }
 
 /** `l1Meta` for `cacheAside.getWithMeta`: the options are checked first (a bad one fails on a hit too). */
 export function asideL1Meta<T>(s: NativeCache, key: string, options: string | null): ResultMeta<T> | null {
-  return hit<T>(s, key, s.cacheAsideL1Meta(key, options, out))
+  return hit<T>(s, key, s.cacheAsideL1Id(key, options))
 }
 
 /** The metadata JSON text the core resolves to. */
