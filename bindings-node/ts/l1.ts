@@ -13,7 +13,15 @@ import type { NativeCache } from './native-binding'
 export const MISS: unique symbol = Symbol('stratacache.miss')
 
 const MEMO_MAX = 10_000
-const memo = new Map<string, { id: number; value: unknown }>()
+/** The constants of an entry's metadata (`getWithMeta`), kept beside its parsed value. */
+export interface EntryConstants {
+  id: number
+  createdAtMs: number
+  expiresAtMs: number
+  tags: string[]
+}
+
+const memo = new Map<string, { id: number; value: unknown; meta?: EntryConstants }>()
 
 /**
  * A deep copy of a JSON tree (objects and arrays copied; primitives shared). An object is copied
@@ -60,6 +68,19 @@ export function valueOf<T>(s: NativeCache, key: string, id: number): T | typeof 
     return cloneJson(value)
   }
   return value
+}
+
+/**
+ * The metadata constants of L1 entry `id` of `key` (just returned by the core for a hit), from the
+ * memo when it holds that entry, else from the core (`null` when the entry changed meanwhile).
+ */
+export function constantsOf(s: NativeCache, key: string, id: number): EntryConstants | null {
+  const m = memo.get(key)
+  if (m !== undefined && m.id === id && m.meta !== undefined) return m.meta
+  const fresh = s.l1EntryMeta(key)
+  if (fresh === null || fresh.id !== id) return null
+  if (m !== undefined && m.id === id) m.meta = fresh
+  return fresh
 }
 
 /** Forget every memoized object (shutdown). */

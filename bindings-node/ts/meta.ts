@@ -4,7 +4,7 @@
  * `Cache-Status` field value. Built in the core (`core/src/manager/meta.rs`); this file converts.
  */
 import type { NativeCache } from './native-binding'
-import { MISS, valueOf } from './l1'
+import { constantsOf, MISS, valueOf } from './l1'
 import native = require('./native')
 import { rethrow } from './error'
 import { describe, invalidArgument } from './values'
@@ -27,27 +27,14 @@ export interface ResultMeta<T = unknown> {
   stored: boolean
 }
 
-/**
- * The constants of an L1 entry's metadata (written at, expires at, tags), kept per key for the
- * entry id the core returned: an L1 hit with metadata then costs one native lookup, as `get`'s
- * does. Age and remaining TTL are the core's definitions (`core/src/manager/meta.rs`), computed from
- * those two timestamps at the time of the read.
- */
-const constants = new Map<string, { id: number; createdAtMs: number; expiresAtMs: number; tags: string[] }>()
-const CONSTANTS_MAX = 10_000
-
 function hit<T>(s: NativeCache, key: string, id: number): ResultMeta<T> | null {
   if (id === 0) return null
   const value = valueOf<T>(s, key, id)
   if (value === MISS) return null
-  let c = constants.get(key)
-  if (c === undefined || c.id !== id) {
-    const fresh = s.l1EntryMeta(key)
-    if (fresh === null || fresh.id !== id) return null // replaced meanwhile: read it again
-    if (constants.size >= CONSTANTS_MAX && !constants.has(key)) constants.clear()
-    c = fresh
-    constants.set(key, c)
-  }
+  // Written-at, expires-at and tags are constants of the entry, kept beside its parsed value; age
+  // and remaining TTL are the core's definitions (`core/src/manager/meta.rs`) at the time of the read.
+  const c = constantsOf(s, key, id)
+  if (c === null) return null // replaced meanwhile: read it again
   const now = Date.now()
   return {
     value,
