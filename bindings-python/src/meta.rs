@@ -4,7 +4,7 @@
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use stratacache::manager::ResultMeta;
+use stratacache::manager::{CacheStatus, ResultMeta, Tier};
 
 use crate::bridge::{spawn, Completions};
 use crate::callbacks::{self, CallSite};
@@ -14,14 +14,25 @@ use crate::handle::{key_of, miss, System};
 
 /// `{value, status, tier, age_ms, ttl_ms, tags, stored}` with `value` already converted.
 fn meta_dict<'py>(py: Python<'py>, m: &ResultMeta, value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    use pyo3::intern;
     let d = PyDict::new(py);
-    d.set_item("value", value)?;
-    d.set_item("status", m.status.as_str())?;
-    d.set_item("tier", m.tier.map(|t| t.as_str()))?;
-    d.set_item("age_ms", m.age_ms)?;
-    d.set_item("ttl_ms", m.ttl_ms)?;
-    d.set_item("tags", m.tags.clone())?;
-    d.set_item("stored", m.stored)?;
+    d.set_item(intern!(py, "value"), value)?;
+    let status = match m.status {
+        CacheStatus::Hit => intern!(py, "hit"),
+        CacheStatus::Miss => intern!(py, "miss"),
+        CacheStatus::Stale => intern!(py, "stale"),
+    };
+    d.set_item(intern!(py, "status"), status)?;
+    let tier = m.tier.map(|t| match t {
+        Tier::L1 => intern!(py, "l1"),
+        Tier::L2 => intern!(py, "l2"),
+        Tier::Loader => intern!(py, "loader"),
+    });
+    d.set_item(intern!(py, "tier"), tier)?;
+    d.set_item(intern!(py, "age_ms"), m.age_ms)?;
+    d.set_item(intern!(py, "ttl_ms"), m.ttl_ms)?;
+    d.set_item(intern!(py, "tags"), &m.tags)?;
+    d.set_item(intern!(py, "stored"), m.stored)?;
     Ok(d.into_any())
 }
 

@@ -35,7 +35,7 @@ class CacheManager:
         system = current()
         d = system.get_l1_meta(key)
         if d is not _MISS:
-            return Ready(ResultMeta(d))
+            return Ready(ResultMeta._adopt(d))
         return _meta(call("get_l2_meta", key))
 
     def set(

@@ -92,7 +92,7 @@ class CacheAside:
         system = current()
         d = system.cache_aside_l1_meta(key, opts)
         if d is not _native.MISS:
-            return Ready(ResultMeta(d))
+            return Ready(ResultMeta._adopt(d))
         return _meta(call("cache_aside_meta", key, loader, opts))
 
     def get_with_refresh(

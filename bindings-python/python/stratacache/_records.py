@@ -14,6 +14,13 @@ class Record(Mapping[str, Any]):
     def __init__(self, data: Mapping[str, Any]) -> None:
         object.__setattr__(self, "_data", dict(data))
 
+    @classmethod
+    def _adopt(cls, data: dict[str, Any]) -> Any:
+        """A record over ``data`` itself, not a copy (for a fresh dict nobody else holds)."""
+        r = cls.__new__(cls)
+        object.__setattr__(r, "_data", data)
+        return r
+
     if not TYPE_CHECKING:  # hidden from type checkers: a misspelled field must be an error, not Any
 
         def __getattr__(self, name: str) -> Any:
