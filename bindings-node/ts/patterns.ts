@@ -27,6 +27,11 @@ export interface CacheAsideOptions {
   lockLeaseMs?: number
   /** A random 0…`ttlJitter` seconds added to the TTL of what is stored (default: the manager's). */
   ttlJitter?: number
+  /**
+   * Reject with `ERR_STRATACACHE_TIMEOUT` when the loader has not finished after this many ms; the
+   * load goes on in the background and its result is stored when it arrives.
+   */
+  hardTimeoutMs?: number
 }
 
 /** Options of `cacheAside.getWithRefresh`. */

@@ -291,6 +291,7 @@ fn aside_fields(f: &mut Fields<'_>) -> Result<crate::patterns::AsideOptions> {
         o.lock_lease = lease;
     }
     o.ttl_jitter = f.seconds_or_zero(&["ttlJitter", "ttl_jitter"])?;
+    o.hard_timeout = f.millis(&["hardTimeoutMs", "hard_timeout_ms"])?;
     Ok(o)
 }
 

@@ -229,3 +229,23 @@ async fn a_get_after_del_resolved_does_not_receive_a_load_that_began_before_it()
     assert_eq!(after.as_deref(), Some("\"v2\""), "a get after the invalidation got the older load's result");
     assert_eq!(first.await.unwrap().unwrap().as_deref(), Some("\"v1\""));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hard_timeout_rejects_in_time_and_the_value_arrives_later() {
+    let server = RedisServer::start();
+    let c = cache(&server.url(), &unique_ns("hard")).await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let slow = counting_loader(runs.clone(), Duration::from_millis(400), "\"late\"");
+    let mut opts = AsideOptions::ttl(Duration::from_secs(60));
+    opts.hard_timeout = Some(Duration::from_millis(50));
+    let t = Instant::now();
+    let e = c.cache_aside().get("slow", slow.clone(), &opts).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(t.elapsed() < Duration::from_millis(300), "rejected after {:?}, well under the loader's 400 ms", t.elapsed());
+    assert!(e.message().contains("hardTimeoutMs (50 ms)"), "{e}");
+    // The loader goes on and its value is stored when it arrives.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(c.manager().get_json("slow").await.unwrap().as_deref(), Some("\"late\""));
+    assert_eq!(c.cache_aside().get("slow", slow, &opts).await.unwrap().as_deref(), Some("\"late\""));
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "loaded once");
+}

@@ -1,4 +1,5 @@
-// Contract §9 through the npm package (issue 18): TTL jitter, result metadata and Cache-Status.
+// Contract §9 through the npm package (issue 18): TTL jitter, hard loader timeouts, result metadata
+// and Cache-Status.
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { cacheAside, cacheManager, cacheStatusHeader, getCacheManager, createRedisClient, shutdownCacheSystem } from 'stratacache'
@@ -78,5 +79,23 @@ describe('result metadata', () => {
     await assert.rejects(cacheAside.getWithMeta('meta:aside', loader, { ttl: -5 }), (e) => e.code === 'ERR_STRATACACHE_INVALID_ARGUMENT')
     const none = await cacheAside.getWithMeta('meta:none', async () => null, { ttl: 30 })
     assert.deepEqual([none.status, none.tier, none.value, none.stored], ['miss', 'loader', null, false])
+  })
+})
+
+describe('hardTimeoutMs', () => {
+  test('a slow loader rejects in time with ERR_STRATACACHE_TIMEOUT; its value is stored when it arrives', async () => {
+    let runs = 0
+    const slow = async () => {
+      runs++
+      await new Promise((r) => setTimeout(r, 400))
+      return 'late'
+    }
+    const t0 = performance.now()
+    await assert.rejects(cacheAside.get('hard:k', slow, { ttl: 60, hardTimeoutMs: 50 }), (e) => e.code === 'ERR_STRATACACHE_TIMEOUT' && /hardTimeoutMs \(50 ms\)/.test(e.message))
+    assert.ok(performance.now() - t0 < 300, `rejected after ${performance.now() - t0} ms, well under the loader's 400 ms`)
+    await new Promise((r) => setTimeout(r, 500))
+    assert.equal(await cacheManager.get('hard:k'), 'late')
+    assert.equal(await cacheAside.get('hard:k', slow, { ttl: 60, hardTimeoutMs: 50 }), 'late')
+    assert.equal(runs, 1)
   })
 })

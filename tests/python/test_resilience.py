@@ -1,8 +1,10 @@
-"""Contract §9 through the pip package (issue 18): TTL jitter, result metadata and Cache-Status."""
+"""Contract §9 through the pip package (issue 18): TTL jitter, hard loader timeouts, result metadata and
+Cache-Status."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -67,3 +69,23 @@ async def test_cache_aside_get_with_meta(cache: CacheCtx) -> None:
     assert runs == 1
     with pytest.raises(InvalidArgumentError):
         await cache_aside.get_with_meta("meta:aside", load, ttl=-5)
+
+
+async def test_a_hard_timeout_raises_in_time_and_the_value_arrives_later(cache: CacheCtx) -> None:
+    runs = 0
+
+    async def slow() -> str:
+        nonlocal runs
+        runs += 1
+        await asyncio.sleep(0.4)
+        return "late"
+
+    t0 = time.monotonic()
+    with pytest.raises(stratacache.CacheTimeoutError, match=r"hardTimeoutMs \(50 ms\)") as info:
+        await cache_aside.get("hard:k", slow, ttl=60, hard_timeout_ms=50)
+    assert isinstance(info.value, TimeoutError)
+    assert time.monotonic() - t0 < 0.3, "raised well under the loader's 400 ms"
+    await asyncio.sleep(0.5)
+    assert await cache_manager.get("hard:k") == "late"
+    assert await cache_aside.get("hard:k", slow, ttl=60, hard_timeout_ms=50) == "late"
+    assert runs == 1

@@ -51,19 +51,23 @@ class CacheAside:
         negative_ttl: Optional[float] = None,
         lock_lease_ms: Optional[float] = None,
         ttl_jitter: Optional[float] = None,
+        hard_timeout_ms: Optional[float] = None,
     ) -> Awaitable[Any]:
         """The cached value of ``key``, or what ``loader()`` returns (stored unless ``None``;
-        ``ttl_jitter`` seconds of random extra TTL, default the manager's)."""
+        ``ttl_jitter`` seconds of random extra TTL, default the manager's). With ``hard_timeout_ms``
+        a loader still running after that long raises :class:`~stratacache.errors.CacheTimeoutError`
+        (a ``TimeoutError``); it goes on in the background and its result is stored."""
         _check_callable("loader", loader)
         # The core's synchronous front, in one call: the key and the options are checked (a bad option
         # fails on a hit exactly as on a miss); a load of the key already running on this loop is
         # joined; else L1 is looked up; else this caller's loader starts the load. Every caller of a
         # load has its own future (cancelling one cancels nobody else's wait) and gets its own copy of
         # the one result, or the same exception object (the core's shared completions).
-        if tags is None and negative_ttl is None and lock_lease_ms is None and ttl_jitter is None:
+        if tags is None and negative_ttl is None and lock_lease_ms is None and ttl_jitter is None and hard_timeout_ms is None:
             opts = None if ttl is None else {"ttl": ttl}  # the common case, without building kwargs
         else:
-            opts = _options(ttl=ttl, tags=tags, negative_ttl=negative_ttl, lock_lease_ms=lock_lease_ms, ttl_jitter=ttl_jitter)
+            opts = _options(ttl=ttl, tags=tags, negative_ttl=negative_ttl, lock_lease_ms=lock_lease_ms,
+                            ttl_jitter=ttl_jitter, hard_timeout_ms=hard_timeout_ms)
         loop = asyncio.get_running_loop()
         bridge = bridge_for(loop)
         system = current()
@@ -83,12 +87,14 @@ class CacheAside:
         negative_ttl: Optional[float] = None,
         lock_lease_ms: Optional[float] = None,
         ttl_jitter: Optional[float] = None,
+        hard_timeout_ms: Optional[float] = None,
     ) -> Awaitable[ResultMeta]:
         """:meth:`get` with the result's metadata (:class:`~stratacache.ResultMeta`): an L1 or L2
         hit, or a miss answered by the loader (``tier`` ``"loader"``, ``stored`` when its value was
         stored). An L1 hit completes without a loop iteration; a bad option fails on a hit too."""
         _check_callable("loader", loader)
-        opts = _options(ttl=ttl, tags=tags, negative_ttl=negative_ttl, lock_lease_ms=lock_lease_ms, ttl_jitter=ttl_jitter)
+        opts = _options(ttl=ttl, tags=tags, negative_ttl=negative_ttl, lock_lease_ms=lock_lease_ms,
+                        ttl_jitter=ttl_jitter, hard_timeout_ms=hard_timeout_ms)
         system = current()
         d = system.cache_aside_l1_meta(key, opts)
         if d is not _native.MISS:

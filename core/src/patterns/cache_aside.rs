@@ -35,11 +35,14 @@ pub struct AsideOptions {
     pub lock_lease: Duration,
     /// A random 0…`ttl_jitter` added to the TTL of what is stored (default: the manager's).
     pub ttl_jitter: Option<Duration>,
+    /// Give up waiting for the loader after this long (`ERR_STRATACACHE_TIMEOUT`); the load goes on
+    /// in the background and its result is stored when it arrives. Joiners share the leader's.
+    pub hard_timeout: Option<Duration>,
 }
 
 impl Default for AsideOptions {
     fn default() -> Self {
-        AsideOptions { ttl: None, tags: Vec::new(), negative_ttl: None, lock_lease: Duration::from_secs(5), ttl_jitter: None }
+        AsideOptions { ttl: None, tags: Vec::new(), negative_ttl: None, lock_lease: Duration::from_secs(5), ttl_jitter: None, hard_timeout: None }
     }
 }
 
@@ -193,7 +196,19 @@ impl CacheAside {
                 }
             }
         };
-        flight.await
+        let Some(limit) = opts.hard_timeout else { return flight.await };
+        // The flight is its own task: giving up waiting here leaves it running, and what its loader
+        // returns is stored when it arrives (contract §9).
+        match tokio::time::timeout(limit, flight).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "the loader of key {key:?} did not finish within hardTimeoutMs ({} ms); it goes on in the background and its result is stored when it arrives",
+                    limit.as_millis()
+                ),
+            )),
+        }
     }
 
     /// [`CacheAside::get`] with the result's metadata: an L1 or L2 hit, or a miss answered by the
