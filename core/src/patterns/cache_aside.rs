@@ -85,31 +85,31 @@ impl RefreshOptions {
     }
 }
 
-type Flight = Shared<BoxFuture<'static, Result<Option<Arc<str>>>>>;
+pub(super) type Flight = Shared<BoxFuture<'static, Result<Option<Arc<str>>>>>;
 
 /// A running load of one key: callers join it only while nothing invalidated the key since it began.
-struct Running {
-    id: u64,
-    flight: Flight,
-    guard: FillGuard,
-    tags: Vec<String>,
+pub(super) struct Running {
+    pub(super) id: u64,
+    pub(super) flight: Flight,
+    pub(super) guard: FillGuard,
+    pub(super) tags: Vec<String>,
 }
 
-struct State {
-    manager: Arc<CacheManager>,
-    flights: Mutex<HashMap<String, Running>>,
-    next_flight: std::sync::atomic::AtomicU64,
+pub(super) struct State {
+    pub(super) manager: Arc<CacheManager>,
+    pub(super) flights: Mutex<HashMap<String, Running>>,
+    pub(super) next_flight: std::sync::atomic::AtomicU64,
     refreshing: Mutex<HashSet<String>>,
 }
 
 /// Cache-aside with single-flight and a cross-process load lock. Cheap to clone.
 #[derive(Clone)]
 pub struct CacheAside {
-    state: Arc<State>,
+    pub(super) state: Arc<State>,
 }
 
-const POLL_START: Duration = Duration::from_millis(5);
-const POLL_MAX: Duration = Duration::from_millis(50);
+pub(super) const POLL_START: Duration = Duration::from_millis(5);
+pub(super) const POLL_MAX: Duration = Duration::from_millis(50);
 
 impl CacheAside {
     pub(crate) fn new(manager: Arc<CacheManager>) -> Self {
@@ -320,10 +320,10 @@ impl CacheAside {
 
 /// Removes a flight from the map when its task ends, however it ends (a panic included), so a key
 /// never stays wedged on a dead flight; a newer flight of the key (after an invalidation) stays.
-struct FlightEnd {
-    state: Arc<State>,
-    key: String,
-    id: u64,
+pub(super) struct FlightEnd {
+    pub(super) state: Arc<State>,
+    pub(super) key: String,
+    pub(super) id: u64,
 }
 
 impl Drop for FlightEnd {
@@ -426,7 +426,7 @@ async fn load_once(
     }
 }
 
-async fn release(m: &CacheManager, lock: LoadLock) {
+pub(super) async fn release(m: &CacheManager, lock: LoadLock) {
     if let Some(l2) = m.l2() {
         lock.release(l2).await;
     }

@@ -12,6 +12,7 @@ use futures::future::BoxFuture;
 
 use crate::manager::CacheManager;
 
+mod batch;
 mod cache_aside;
 mod coalesce;
 mod lock;
