@@ -96,3 +96,34 @@ export function wrapFetch(fetchFn: () => unknown): (arg: string) => Promise<stri
     }
   }
 }
+
+/**
+ * A `getMany` batch loader: called with the JSON text of the missing keys; what it resolves to (a
+ * `Map`, a plain object, or `[key, value]` pairs) goes to the core as the JSON text of
+ * `{ key: value }`, each value checked as `set` checks it. Anything else goes over as it is, for the
+ * core to name.
+ */
+export function wrapBatchLoader(loader: (keys: string[]) => unknown): (arg: string) => Promise<string> {
+  return async (arg: string) => {
+    try {
+      const result = await loader(JSON.parse(arg) as string[])
+      let entries: Iterable<[unknown, unknown]> | null = null
+      if (result instanceof Map) entries = result.entries()
+      else if (Array.isArray(result)) entries = result as Array<[unknown, unknown]>
+      else if (result !== null && typeof result === 'object') entries = Object.entries(result)
+      if (entries === null) {
+        const json = result === undefined ? undefined : JSON.stringify(result)
+        return json === undefined || result === null ? 'n' : 'v' + json
+      }
+      const parts: string[] = []
+      for (const pair of entries) {
+        const [k, v] = Array.isArray(pair) ? pair : [undefined, undefined]
+        if (typeof k !== 'string') throw new TypeError(`the getMany loader must map keys (strings) to values, got the key ${String(k)}`)
+        parts.push(`${JSON.stringify(k)}:${v === undefined || v === null ? 'null' : toJson(k, v)}`)
+      }
+      return 'v{' + parts.join(',') + '}'
+    } catch (e) {
+      return failed(e)
+    }
+  }
+}

@@ -4,7 +4,7 @@
  * pattern specificity) lives in the Rust core; this file adapts callbacks and converts values.
  */
 import type { NativeCache, NativeWriteBehind } from './native-binding'
-import { wrapKeyLoader, wrapLoader, wrapWriter } from './callbacks'
+import { wrapBatchLoader, wrapKeyLoader, wrapLoader, wrapWriter } from './callbacks'
 import { makeError, mapError, rethrow } from './error'
 import type { CacheManager } from './cache-manager'
 import { MISS, valueOf } from './l1'
@@ -139,6 +139,28 @@ export class CacheAside {
     } catch (e) {
       return Promise.reject(mapError(e))
     }
+  }
+
+  /**
+   * Many keys: hits from L1, then one Redis round trip; `loader(missingKeys)` called **once** for the
+   * misses, resolving to a `Map`, a plain object or `[key, value]` pairs. Keys another call is
+   * already loading are awaited, not loaded twice. Keys the loader leaves out are `null` and not
+   * cached (unless `negativeTtl`). A loader error rejects and caches nothing. A `Map` in input order.
+   */
+  async getMany<T>(
+    keys: string[],
+    loader: (missingKeys: string[]) => Promise<Map<string, T> | Record<string, T> | Array<[string, T]>> | Map<string, T> | Record<string, T> | Array<[string, T]>,
+    options?: CacheAsideOptions,
+  ): Promise<Map<string, T | null>> {
+    if (!Array.isArray(keys)) throw invalidArgument(`keys must be an array of strings, got ${typeof keys}`)
+    for (const k of keys) assertKey(k)
+    assertFunction(loader, 'loader')
+    const opts = optionsJson(options)
+    const s = await ensureSystem()
+    const texts = await s.cacheAsideGetMany(keys, wrapBatchLoader(loader), opts).catch(rethrow)
+    const out = new Map<string, T | null>()
+    keys.forEach((k, i) => out.set(k, fromJson<T>(texts[i])))
+    return out
   }
 }
 

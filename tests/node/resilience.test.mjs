@@ -1,5 +1,5 @@
-// Contract §9 through the npm package (issue 18): TTL jitter, hard loader timeouts, result metadata
-// and Cache-Status.
+// Contract §9 through the npm package (issue 18): TTL jitter, hard loader timeouts, result metadata,
+// Cache-Status and the batch loader getMany.
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { cacheAside, cacheManager, cacheStatusHeader, getCacheManager, createRedisClient, shutdownCacheSystem } from 'stratacache'
@@ -97,5 +97,43 @@ describe('hardTimeoutMs', () => {
     assert.equal(await cacheManager.get('hard:k'), 'late')
     assert.equal(await cacheAside.get('hard:k', slow, { ttl: 60, hardTimeoutMs: 50 }), 'late')
     assert.equal(runs, 1)
+  })
+})
+
+describe('cacheAside.getMany', () => {
+  test('one loader call for exactly the missing keys; hits from the cache; keys left out are null and not cached', async () => {
+    await cacheManager.set('gm:a', 'A', { ttl: 60 })
+    const calls = []
+    const loader = async (keys) => {
+      calls.push(keys)
+      return new Map(keys.filter((k) => !k.startsWith('gm:none')).map((k) => [k, { k }]))
+    }
+    const out = await cacheAside.getMany(['gm:a', 'gm:b', 'gm:none', 'gm:c', 'gm:b'], loader, { ttl: 60 })
+    assert.deepEqual([...out.entries()], [['gm:a', 'A'], ['gm:b', { k: 'gm:b' }], ['gm:none', null], ['gm:c', { k: 'gm:c' }]])
+    assert.deepEqual(calls, [['gm:b', 'gm:none', 'gm:c']])
+    assert.deepEqual(await cacheManager.get('gm:c'), { k: 'gm:c' }, 'loaded values are stored')
+    assert.equal(await cacheManager.get('gm:none'), null)
+    // A plain object and [key, value] pairs work too.
+    assert.deepEqual([...(await cacheAside.getMany(['gm:o'], async (ks) => Object.fromEntries(ks.map((k) => [k, 1])), { ttl: 60 })).values()], [1])
+    assert.deepEqual([...(await cacheAside.getMany(['gm:p'], async (ks) => ks.map((k) => [k, 'pair']), { ttl: 60 })).values()], ['pair'])
+  })
+
+  test('two concurrent overlapping calls load each key once; a loader error rejects and caches nothing', async () => {
+    const seen = []
+    const slow = async (keys) => {
+      seen.push(...keys)
+      await new Promise((r) => setTimeout(r, 100))
+      return Object.fromEntries(keys.map((k) => [k, `v-${k}`]))
+    }
+    const [a, b] = await Promise.all([
+      cacheAside.getMany(['ov:x', 'ov:y'], slow, { ttl: 60 }),
+      new Promise((r) => setTimeout(r, 30)).then(() => cacheAside.getMany(['ov:y', 'ov:z'], slow, { ttl: 60 })),
+    ])
+    assert.deepEqual([...a.values(), ...b.values()], ['v-ov:x', 'v-ov:y', 'v-ov:y', 'v-ov:z'])
+    assert.deepEqual(seen.sort(), ['ov:x', 'ov:y', 'ov:z'], 'each key loaded once')
+    const boom = new Error('db down')
+    await assert.rejects(cacheAside.getMany(['err:1', 'err:2'], async () => { throw boom }, { ttl: 60 }), (e) => e === boom)
+    assert.equal(await cacheManager.get('err:1'), null, 'nothing cached')
+    await assert.rejects(cacheAside.getMany(['ok', ''], slow, { ttl: 60 }), (e) => e.code === 'ERR_STRATACACHE_INVALID_KEY')
   })
 })

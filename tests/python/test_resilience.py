@@ -1,10 +1,11 @@
-"""Contract §9 through the pip package (issue 18): TTL jitter, hard loader timeouts, result metadata and
-Cache-Status."""
+"""Contract §9 through the pip package (issue 18): TTL jitter, hard loader timeouts, result metadata,
+Cache-Status and the batch loader get_many."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 
@@ -89,3 +90,44 @@ async def test_a_hard_timeout_raises_in_time_and_the_value_arrives_later(cache: 
     assert await cache_manager.get("hard:k") == "late"
     assert await cache_aside.get("hard:k", slow, ttl=60, hard_timeout_ms=50) == "late"
     assert runs == 1
+
+
+async def test_get_many_loads_the_missing_keys_once(cache: CacheCtx) -> None:
+    await cache_manager.set("gm:a", "A", ttl=60)
+    calls: list[list[str]] = []
+
+    async def loader(keys: list[str]) -> dict[str, Any]:
+        calls.append(keys)
+        return {k: {"k": k} for k in keys if not k.startswith("gm:none")}
+
+    out = await cache_aside.get_many(["gm:a", "gm:b", "gm:none", "gm:c", "gm:b"], loader, ttl=60)
+    assert out == {"gm:a": "A", "gm:b": {"k": "gm:b"}, "gm:none": None, "gm:c": {"k": "gm:c"}}
+    assert list(out) == ["gm:a", "gm:b", "gm:none", "gm:c"], "input order"
+    assert calls == [["gm:b", "gm:none", "gm:c"]]
+    assert await cache_manager.get("gm:c") == {"k": "gm:c"}
+    assert await cache_manager.get("gm:none") is None
+
+    seen: list[str] = []
+
+    async def slow(keys: list[str]) -> dict[str, Any]:
+        seen.extend(keys)
+        await asyncio.sleep(0.1)
+        return {k: f"v-{k}" for k in keys}
+
+    async def later() -> dict[str, Any]:
+        await asyncio.sleep(0.03)
+        return await cache_aside.get_many(["ov:y", "ov:z"], slow, ttl=60)
+
+    a, b = await asyncio.gather(cache_aside.get_many(["ov:x", "ov:y"], slow, ttl=60), later())
+    assert (a, b) == ({"ov:x": "v-ov:x", "ov:y": "v-ov:y"}, {"ov:y": "v-ov:y", "ov:z": "v-ov:z"})
+    assert sorted(seen) == ["ov:x", "ov:y", "ov:z"], "each key loaded once"
+
+    class Boom(Exception):
+        pass
+
+    async def failing(keys: list[str]) -> dict[str, Any]:
+        raise Boom("db down")
+
+    with pytest.raises(Boom):
+        await cache_aside.get_many(["err:1"], failing, ttl=60)
+    assert await cache_manager.get("err:1") is None

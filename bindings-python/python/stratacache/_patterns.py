@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import logging
-from typing import Any, Awaitable, Callable, Optional, Sequence
+from typing import Any, Awaitable, Callable, Mapping, Optional, Sequence
 
 from . import _native
 from ._bridge import Ready, bridge_for
@@ -100,6 +101,33 @@ class CacheAside:
         if d is not _native.MISS:
             return Ready(ResultMeta._adopt(d))
         return _meta(call("cache_aside_meta", key, loader, opts))
+
+    async def get_many(
+        self,
+        keys: Sequence[str],
+        loader: Callable[[list[str]], Awaitable[Mapping[str, Any]]],
+        *,
+        ttl: Optional[float] = None,
+        tags: Optional[Sequence[str]] = None,
+        negative_ttl: Optional[float] = None,
+        lock_lease_ms: Optional[float] = None,
+        ttl_jitter: Optional[float] = None,
+    ) -> dict[str, Any]:
+        """Many keys: hits from L1, then one Redis round trip; ``await loader(missing_keys)`` called
+        **once** for the misses, returning a dict. Keys another call is already loading are awaited,
+        not loaded twice. Keys the loader leaves out are ``None`` and not cached (unless
+        ``negative_ttl``). A loader error raises and caches nothing. A dict in input order."""
+        _check_callable("loader", loader)
+        if isinstance(keys, str) or not all(isinstance(k, str) for k in keys):
+            raise InvalidArgumentError("keys must be a list of str")
+        key_list = list(keys)
+
+        async def batch(arg: str) -> dict[str, Any]:
+            return dict(await loader(json.loads(arg)))
+
+        opts = _options(ttl=ttl, tags=tags, negative_ttl=negative_ttl, lock_lease_ms=lock_lease_ms, ttl_jitter=ttl_jitter)
+        values = await call("cache_aside_get_many", key_list, batch, opts)
+        return dict(zip(key_list, values))
 
     def get_with_refresh(
         self,
