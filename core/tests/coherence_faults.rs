@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
@@ -12,27 +11,13 @@ use stratacache::bus::BusState;
 use stratacache::ratelimit::{LimitOptions, RedisErrorPolicy};
 use stratacache::{SetOptions, StrataCache};
 use support::proxy::FaultProxy;
-use support::{cache, unique_ns, RedisServer};
+use support::{within, cache, unique_ns, RedisServer};
 
 fn ttl() -> SetOptions {
     SetOptions::ttl(Duration::from_secs(60))
 }
 
 /// Poll `check` every 50 ms until it holds or `limit` passes; returns how long it took.
-async fn within<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let t = Instant::now();
-    loop {
-        if check().await {
-            return t.elapsed();
-        }
-        assert!(t.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 fn state(c: &StrataCache) -> BusState {
     c.manager().bus().stats().state

@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,22 +15,8 @@ use stratacache::ratelimit::{Algorithm, LimitOptions};
 use stratacache::session::SessionOptions;
 use stratacache::{CacheOptions, SetOptions, StrataCache};
 use support::proxy::FaultProxy;
-use support::{cache, cache_with, redis_opts, unique_ns, RedisServer};
+use support::{within, cache, cache_with, redis_opts, unique_ns, RedisServer};
 
-async fn within<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let t = Instant::now();
-    loop {
-        if check().await {
-            return t.elapsed();
-        }
-        assert!(t.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 fn ttl() -> SetOptions {
     SetOptions::ttl(Duration::from_secs(60))

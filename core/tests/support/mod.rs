@@ -185,3 +185,20 @@ impl Drop for SlowProxy {
     }
 }
 pub mod proxy;
+
+/// Poll `check` every 50 ms until it holds; fail the test naming `what` after `limit`. Returns how
+/// long it took.
+pub async fn within<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let t = Instant::now();
+    loop {
+        if check().await {
+            return t.elapsed();
+        }
+        assert!(t.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
