@@ -100,11 +100,6 @@ export declare class NativeCache {
   l1EntryMeta(key: string): L1EntryMeta | null
   /** After an L1 miss: Redis, with metadata (JSON text of `{ value, status, tier, ageMs, ttlMs, tags, stored }`). */
   getL2WithMeta(key: string): Promise<string>
-  /**
-   * `cacheAside.getMany`: JSON text or `null` per key, in input order. `loader` is called once
-   * with the JSON text of the missing keys and resolves to the JSON text of `{ key: value }`.
-   */
-  cacheAsideGetMany(keys: Array<string>, loader: ((arg: string) => Promise<string>), options?: string | undefined | null): Promise<Array<string | undefined | null>>
   /** `cacheAside.getWithMeta` after an L1 miss: Redis, then the loader (single-flight, load lock). */
   cacheAsideWithMeta(key: string, loader: ((arg: string) => Promise<string>), options?: string | undefined | null): Promise<string>
   /** Check health now (one bounded PING); resolves to the report as JSON text. */
@@ -134,6 +129,11 @@ export declare class NativeCache {
   readThrough(key: string, options?: string | undefined | null): Promise<string | null>
   /** A new write-behind queue (`WriteBehindPattern`), flushed by `close()`. */
   newWriteBehind(options?: string | undefined | null, onError?: (((arg: [number, string, string, string]) => unknown)) | undefined | null): NativeWriteBehind
+  /**
+   * `cacheAside.getMany`: JSON text or `null` per key, in input order. `loader` is called once
+   * with the JSON text of the missing keys and resolves to the JSON text of `{ key: value }`.
+   */
+  cacheAsideGetMany(keys: Array<string>, loader: ((arg: string) => Promise<string>), options?: string | undefined | null): Promise<Array<string | undefined | null>>
   /**
    * Start the decisions that one tick of JS asked for, together (one Redis round trip): `ids[i]`
    * settles with the decision of `identifiers[i]` under `options[i]` (JSON text), where `kinds[i]`

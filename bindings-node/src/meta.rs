@@ -62,21 +62,6 @@ impl NativeCache {
         Ok(sys.manager().get_l2_with_meta(&key).await.napi()?.to_json())
     }
 
-    /// `cacheAside.getMany`: JSON text or `null` per key, in input order. `loader` is called once
-    /// with the JSON text of the missing keys and resolves to the JSON text of `{ key: value }`.
-    #[napi]
-    pub async fn cache_aside_get_many(
-        &self,
-        keys: Vec<String>,
-        loader: ThreadsafeFunction<String, Promise<String>, String, Status, false, true>,
-        options: Option<String>,
-    ) -> Result<Vec<Option<String>>> {
-        let sys = self.handle();
-        let opts = self.aside_options.parse(options.as_deref()).napi()?;
-        let out = sys.cache_aside().get_many(&keys, callbacks::key_loader(loader), None, &opts).await.napi()?;
-        Ok(out.into_iter().map(|v| v.map(|j| j.to_string())).collect())
-    }
-
     /// `cacheAside.getWithMeta` after an L1 miss: Redis, then the loader (single-flight, load lock).
     #[napi]
     pub async fn cache_aside_with_meta(

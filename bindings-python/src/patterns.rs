@@ -249,3 +249,39 @@ pub fn register_loader(py: Python<'_>, pattern: &str, loader: &Bound<'_, PyAny>)
 pub fn unregister_loader(pattern: &str) -> PyResult<bool> {
     crate::error::guarded(|| Ok(crate::handle::PROCESS.registries().loaders().unregister(pattern)))
 }
+
+/// The values of `getMany` (JSON text or `None` per key) as a list.
+fn values_list(py: Python<'_>, values: Vec<Option<String>>) -> PyResult<Bound<'_, PyAny>> {
+    let list = pyo3::types::PyList::empty(py);
+    for v in values {
+        match v {
+            Some(j) => list.append(from_json(py, &j)?)?,
+            None => list.append(py.None())?,
+        }
+    }
+    Ok(list.into_any())
+}
+
+#[pymethods]
+impl System {
+    /// `cache_aside.get_many`: completes `fut` with the list of values (or `None`) in input order.
+    /// `loader` is called on this loop with the JSON text of the missing keys (the Python layer
+    /// wraps the user's loader) and returns a dict.
+    fn cache_aside_get_many(&self, py: Python<'_>, keys: Vec<String>, loader: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyAny>>, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {
+        crate::error::guarded(|| {
+            let opts = self.aside_options.parse(options_json("cache_aside", options).py_err(py)?.as_deref()).py_err(py)?;
+            let ctx: stratacache::callbacks::CallContext = Some(CallSite::here(py, completions.shared())?);
+            let loader = callbacks::key_loader(loader.clone().unbind());
+            let sys = self.live(py)?;
+            spawn(
+                completions,
+                fut,
+                async move {
+                    let out = sys.cache_aside().get_many(&keys, loader, ctx, &opts).await?;
+                    Ok(out.into_iter().map(|v| v.map(|j| j.to_string())).collect::<Vec<_>>())
+                },
+                values_list,
+            )
+        })
+    }
+}
