@@ -89,7 +89,7 @@ export interface MetricsReport {
   }
   l1: { size: number; maxSize: number; clears: number }
   bus: { state: string; tracking: boolean; messagesIn: number; messagesOut: number; trackedEvictions: number; reconnects: number }
-  cacheAside: { loads: number; joins: number; lockWaits: number; loadErrors: number }
+  cacheAside: { loads: number; joins: number; lockWaits: number; loadErrors: number; staleServed: number }
   writeBehind: { queueDepth: number; flushes: number; written: number; coalesced: number; retries: number; givenUp: number }
   rateLimit: {
     allowed: number

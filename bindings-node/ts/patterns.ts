@@ -28,10 +28,26 @@ export interface CacheAsideOptions {
   /** A random 0…`ttlJitter` seconds added to the TTL of what is stored (default: the manager's). */
   ttlJitter?: number
   /**
-   * Reject with `ERR_STRATACACHE_TIMEOUT` when the loader has not finished after this many ms; the
-   * load goes on in the background and its result is stored when it arrives.
+   * Reject with `ERR_STRATACACHE_TIMEOUT` when the loader has not finished after this many ms (under
+   * `failSafe`, resolve with the stale value when there is one); the load goes on in the background
+   * and its result is stored when it arrives.
    */
   hardTimeoutMs?: number
+  /**
+   * Fail-safe: keep what is stored `failSafeMaxDuration` seconds past its TTL, and when the loader
+   * throws or times out, resolve with that last value (`getWithMeta` status `'stale'`) instead of
+   * the error. Never a value that was invalidated. Default `false`.
+   */
+  failSafe?: boolean
+  /** How long past its TTL a fail-safe entry is kept, in seconds (default 86,400). */
+  failSafeMaxDuration?: number
+  /** After a fallback, serve the stale value this many seconds before trying the loader again (default 30). */
+  failSafeThrottle?: number
+  /**
+   * With a stale value at hand, resolve with it once the loader has run this many ms; the load goes on
+   * and its result is stored when it arrives. Needs `failSafe: true`.
+   */
+  softTimeoutMs?: number
 }
 
 /** Options of `cacheAside.getWithRefresh`. */

@@ -59,7 +59,7 @@ fn build_with(rt: &tokio::runtime::Runtime, url: &str, l1: bool, metrics: bool) 
 fn benches(c: &mut Criterion) {
     let json = one_kb_json();
     let tags = vec![TagStamp { tag: "users".into(), token: [9; 8] }];
-    let opts = EncodeOptions { created_at_ms: 1, expires_at_ms: 2, compress_above: None };
+    let opts = EncodeOptions { created_at_ms: 1, expires_at_ms: 2, compress_above: None, fail_safe: false };
     let bytes = encode(&json, &tags, opts);
 
     let mut g = c.benchmark_group("envelope_1kb");

@@ -7,9 +7,12 @@
 //! offset  size  field
 //! 0       2     magic "SC" (0x53 0x43)
 //! 2       1     format version = 1
-//! 3       1     flags: bit 0 = compressed; bits 1-3 = algorithm (0 none, 1 LZ4 block); bits 4-7 = 0
+//! 3       1     flags: bit 0 = compressed; bits 1-3 = algorithm (0 none, 1 LZ4 block);
+//!               bit 4 = fail-safe (kept in Redis past expires_at_ms: a miss after it, except as
+//!               the fail-safe fallback); bits 5-7 = 0
 //! 4       8     created_at_ms  (u64, Unix epoch ms, writer's clock; informational)
-//! 12      8     expires_at_ms  (u64, logical expiry, writer's clock; used by refresh-ahead)
+//! 12      8     expires_at_ms  (u64, logical expiry, writer's clock; used by refresh-ahead, and
+//!               by readers of fail-safe entries)
 //! 20      2     tag count N (u16)
 //! 22      ...   N × { u16 byte length L, L bytes of UTF-8 tag, 8 bytes tag version token }
 //! ...     ...   payload: uncompressed → the JSON text (UTF-8) up to the end;
@@ -30,6 +33,10 @@ pub const FORMAT_VERSION: u8 = 1;
 pub const FLAG_COMPRESSED: u8 = 0b0000_0001;
 /// Algorithm id (bits 1-3 of the flags) for an LZ4 block.
 pub const ALGO_LZ4: u8 = 1;
+/// Flag bit: a fail-safe entry, kept in Redis past its logical expiry (contract §9). Readers treat it
+/// as a miss once `expires_at_ms` has passed, except as fail-safe's fallback. Builds that predate the
+/// bit refuse the flags and read the entry as a miss, so they never serve it stale.
+pub const FLAG_FAIL_SAFE: u8 = 0b0001_0000;
 const HEADER_LEN: usize = 22;
 
 /// A tag and the version token it had when the entry was written.
@@ -50,6 +57,8 @@ pub struct Envelope {
     pub expires_at_ms: u64,
     /// Whether the payload was stored compressed.
     pub compressed: bool,
+    /// Whether the entry is kept past its logical expiry (fail-safe).
+    pub fail_safe: bool,
     /// Tags with their version tokens.
     pub tags: Vec<TagStamp>,
     /// The JSON text of the value.
@@ -153,6 +162,8 @@ pub struct EncodeOptions {
     pub expires_at_ms: u64,
     /// Compress when the JSON is longer than this many bytes; `None` never compresses.
     pub compress_above: Option<usize>,
+    /// Mark the entry fail-safe ([`FLAG_FAIL_SAFE`]).
+    pub fail_safe: bool,
 }
 
 /// Encode `json` with `tags` into envelope bytes. Compression is used only when asked, above the
@@ -170,7 +181,8 @@ pub fn encode(json: &str, tags: &[TagStamp], opts: EncodeOptions) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + tags_len + payload_len);
     out.extend_from_slice(&MAGIC);
     out.push(FORMAT_VERSION);
-    out.push(if compressed.is_some() { FLAG_COMPRESSED | (ALGO_LZ4 << 1) } else { 0 });
+    let compression = if compressed.is_some() { FLAG_COMPRESSED | (ALGO_LZ4 << 1) } else { 0 };
+    out.push(compression | if opts.fail_safe { FLAG_FAIL_SAFE } else { 0 });
     out.extend_from_slice(&opts.created_at_ms.to_be_bytes());
     out.extend_from_slice(&opts.expires_at_ms.to_be_bytes());
     out.extend_from_slice(&(tags.len() as u16).to_be_bytes());
@@ -229,7 +241,8 @@ pub fn decode(bytes: &[u8], max_value_bytes: usize) -> Result<Envelope, DecodeEr
         return Err(DecodeError::FutureVersion(version));
     }
     let flags = r.take(1, "truncated flags")?[0];
-    let compressed = match flags {
+    let fail_safe = flags & FLAG_FAIL_SAFE != 0;
+    let compressed = match flags & !FLAG_FAIL_SAFE {
         0 => false,
         f if f == FLAG_COMPRESSED | (ALGO_LZ4 << 1) => true,
         f => return Err(DecodeError::UnknownFlags(f)),
@@ -268,7 +281,7 @@ pub fn decode(bytes: &[u8], max_value_bytes: usize) -> Result<Envelope, DecodeEr
     if check_portable_json(json).is_err() {
         return Err(DecodeError::Corrupt("payload is not portable JSON"));
     }
-    Ok(Envelope { created_at_ms, expires_at_ms, compressed, tags, json: Arc::from(json) })
+    Ok(Envelope { created_at_ms, expires_at_ms, compressed, fail_safe, tags, json: Arc::from(json) })
 }
 
 #[cfg(test)]
@@ -276,7 +289,7 @@ mod tests {
     use super::*;
 
     fn opts(compress_above: Option<usize>) -> EncodeOptions {
-        EncodeOptions { created_at_ms: 1, expires_at_ms: 2, compress_above }
+        EncodeOptions { created_at_ms: 1, expires_at_ms: 2, compress_above, fail_safe: false }
     }
 
     #[test]
@@ -287,6 +300,22 @@ mod tests {
         assert_eq!(&*env.json, "{\"a\":1}");
         assert_eq!(env.tags, tags);
         assert!(!env.compressed);
+    }
+
+    #[test]
+    fn fail_safe_flag_round_trips_with_and_without_compression() {
+        let big = format!("\"{}\"", "x".repeat(5000));
+        for (json, above) in [("[1]", None), (big.as_str(), Some(1))] {
+            let bytes = encode(json, &[], EncodeOptions { fail_safe: true, ..opts(above) });
+            assert_eq!(bytes[3] & FLAG_FAIL_SAFE, FLAG_FAIL_SAFE);
+            let env = decode(&bytes, 1 << 20).unwrap();
+            assert!(env.fail_safe);
+            assert_eq!(&*env.json, json);
+        }
+        assert!(!decode(&encode("1", &[], opts(None)), 1 << 20).unwrap().fail_safe);
+        let mut unknown = encode("1", &[], opts(None));
+        unknown[3] = 0b0010_0000;
+        assert_eq!(decode(&unknown, 1 << 20), Err(DecodeError::UnknownFlags(0b0010_0000)));
     }
 
     #[test]

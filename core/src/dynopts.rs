@@ -292,6 +292,19 @@ fn aside_fields(f: &mut Fields<'_>) -> Result<crate::patterns::AsideOptions> {
     }
     o.ttl_jitter = f.seconds_or_zero(&["ttlJitter", "ttl_jitter"])?;
     o.hard_timeout = f.millis(&["hardTimeoutMs", "hard_timeout_ms"])?;
+    let snake = f.map.contains_key("soft_timeout_ms");
+    o.soft_timeout = f.millis(&["softTimeoutMs", "soft_timeout_ms"])?;
+    o.fail_safe = f.boolean(&["failSafe", "fail_safe"])?.unwrap_or(false);
+    if o.soft_timeout.is_some() && !o.fail_safe {
+        let (soft, fs) = if snake { ("soft_timeout_ms", "fail_safe=True") } else { ("softTimeoutMs", "failSafe: true") };
+        return Err(f.err(format!("{soft} needs {fs} (it returns the stale value that only fail-safe keeps)")));
+    }
+    if let Some(d) = f.seconds(&["failSafeMaxDuration", "fail_safe_max_duration"])? {
+        o.fail_safe_max_duration = d;
+    }
+    if let Some(d) = f.seconds(&["failSafeThrottle", "fail_safe_throttle"])? {
+        o.fail_safe_throttle = d;
+    }
     Ok(o)
 }
 

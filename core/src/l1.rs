@@ -50,6 +50,12 @@ pub struct Entry {
     pub tags: Box<[String]>,
     /// When this entry stops being served.
     pub deadline: Instant,
+    /// When L1 lets it go: its deadline, or later for a fail-safe entry, kept as the fallback that
+    /// [`L1::peek_stale`] finds (contract §9).
+    pub keep_until: Instant,
+    /// Fail-safe's throttle: until when (epoch ms) a fail-safe read serves this stale entry without
+    /// trying the loader again (0: not throttled).
+    retry_at_ms: AtomicU64,
     /// The logical expiry from the envelope, epoch ms (refresh-ahead uses it).
     pub expires_at_ms: u64,
     /// When the value was written, epoch ms (the envelope's; result metadata's `ageMs`).
@@ -76,12 +82,35 @@ impl Entry {
         (now_ms.saturating_sub(self.created_at_ms), self.expires_at_ms.saturating_sub(now_ms))
     }
 
+    /// The same entry, kept in L1 until `keep_until` (fail-safe; never before its deadline).
+    pub fn kept_until(mut self, keep_until: Instant) -> Self {
+        self.keep_until = keep_until.max(self.deadline);
+        self
+    }
+
+    /// Whether it is still served as fresh at `now`.
+    pub fn is_fresh(&self, now: Instant) -> bool {
+        self.deadline > now
+    }
+
+    /// Serve this (stale) entry without trying the loader until `until_ms` (epoch ms).
+    pub fn throttle_until(&self, until_ms: u64) {
+        self.retry_at_ms.fetch_max(until_ms, Ordering::AcqRel);
+    }
+
+    /// Whether fail-safe's throttle still holds at `now_ms` (see [`Entry::throttle_until`]).
+    pub fn throttled(&self, now_ms: u64) -> bool {
+        self.retry_at_ms.load(Ordering::Acquire) > now_ms
+    }
+
     /// A new entry with a fresh id.
     pub fn new(json: Arc<str>, tags: Box<[String]>, deadline: Instant, expires_at_ms: u64) -> Self {
         Entry {
             json,
             tags,
             deadline,
+            keep_until: deadline,
+            retry_at_ms: AtomicU64::new(0),
             expires_at_ms,
             created_at_ms: crate::clock::now_ms(),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -95,7 +124,7 @@ struct DeadlineExpiry;
 
 impl Expiry<String, Arc<Entry>> for DeadlineExpiry {
     fn expire_after_create(&self, _: &String, v: &Arc<Entry>, now: Instant) -> Option<Duration> {
-        Some(v.deadline.saturating_duration_since(now))
+        Some(v.keep_until.saturating_duration_since(now))
     }
     fn expire_after_update(
         &self,
@@ -104,7 +133,7 @@ impl Expiry<String, Arc<Entry>> for DeadlineExpiry {
         now: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        Some(v.deadline.saturating_duration_since(now))
+        Some(v.keep_until.saturating_duration_since(now))
     }
 }
 
@@ -202,23 +231,41 @@ impl L1 {
         }
         let cache = self.cache.as_ref()?;
         let e = cache.get(key)?;
-        if self.valid(&e) {
+        let now = Instant::now();
+        if !e.is_fresh(now) {
+            return None; // expired (a fail-safe entry stays, as the fallback, until `keep_until`)
+        }
+        if self.current(&e) {
             Some(e)
         } else {
-            if e.deadline > Instant::now() {
-                // Invalidated: drop it now rather than when moka evicts it.
-                cache.invalidate(key);
-            }
+            // Invalidated: drop it now rather than when moka evicts it.
+            cache.invalidate(key);
             None
         }
     }
 
-    /// Whether `e` may be served: not expired, not older than a clear, and none of its tags
-    /// invalidated after it was born.
-    fn valid(&self, e: &Entry) -> bool {
-        if e.deadline <= Instant::now() {
-            return false;
+    /// Fail-safe's fallback: the entry of `key`, fresh or past its deadline but still kept, if no
+    /// invalidation this process heard of (of the key, its tags, or a clear) removed or hid it.
+    /// Unlike [`L1::peek`] it answers while L1 is untrusted: fail-safe serves the last value when the
+    /// source failed, and a process that cannot reach Redis hears no invalidation (see
+    /// `docs/resilience.md`). Not counted as a hit or miss.
+    pub fn peek_stale(&self, key: &str) -> Option<Arc<Entry>> {
+        let cache = self.cache.as_ref()?;
+        let e = cache.get(key)?;
+        if e.keep_until <= Instant::now() {
+            return None;
         }
+        if self.current(&e) {
+            Some(e)
+        } else {
+            cache.invalidate(key);
+            None
+        }
+    }
+
+    /// Whether `e` is not older than a clear, and none of its tags was invalidated after it was born
+    /// (its expiry aside).
+    fn current(&self, e: &Entry) -> bool {
         let born = e.born.load(Ordering::Acquire);
         if born < self.floor.load(Ordering::Acquire) {
             return false;
@@ -291,7 +338,7 @@ impl L1 {
     /// Insert a value read from Redis, unless a local write or invalidation happened since `guard`.
     pub fn fill(&self, key: &str, entry: Arc<Entry>, guard: FillGuard) {
         let Some(cache) = &self.cache else { return };
-        if entry.deadline <= Instant::now() || !self.guard_holds(&guard, 0) {
+        if entry.keep_until <= Instant::now() || !self.guard_holds(&guard, 0) {
             return;
         }
         entry.born.store(guard.born, Ordering::Release);
@@ -351,6 +398,32 @@ impl L1 {
         if let Some(cache) = &self.cache {
             cache.invalidate(key);
         }
+    }
+
+    /// `key` was written elsewhere (another process's write, or a change client tracking reported):
+    /// stop serving this process's value. A fail-safe entry stays, past its deadline, as fail-safe's
+    /// fallback (a last value, served only when the loader fails); any other entry is removed. An
+    /// invalidation (`del`, tags, patterns) removes it with [`L1::remove`] instead.
+    pub fn supersede(&self, key: &str) {
+        self.bump(key);
+        let Some(cache) = &self.cache else { return };
+        cache.entry(key.to_owned()).and_compute_with(|cur| {
+            use moka::ops::compute::Op;
+            match cur.map(moka::Entry::into_value) {
+                Some(e) if e.keep_until > e.deadline => {
+                    let now = Instant::now();
+                    if e.deadline <= now {
+                        return Op::Nop; // already only the fallback
+                    }
+                    let mut stale = Entry::new(e.json.clone(), e.tags.clone(), now, e.expires_at_ms).kept_until(e.keep_until).created_at(e.created_at_ms);
+                    stale.born = AtomicU64::new(e.born.load(Ordering::Acquire));
+                    stale.retry_at_ms = AtomicU64::new(e.retry_at_ms.load(Ordering::Acquire));
+                    Op::Put(Arc::new(stale))
+                }
+                Some(_) => Op::Remove,
+                None => Op::Nop,
+            }
+        });
     }
 
     /// Stop serving every entry carrying any of `tags`. O(number of tags): the entries are checked

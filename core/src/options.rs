@@ -18,6 +18,9 @@ pub struct SetOptions {
     pub compression_threshold: Option<usize>,
     /// A random 0…`ttl_jitter` added to the TTL (default: the manager's `ttlJitter`).
     pub ttl_jitter: Option<Duration>,
+    /// Fail-safe (contract §9): keep the entry this long past its TTL, in Redis and L1, as the
+    /// fallback served when its loader fails. Cache-aside sets it from `failSafeMaxDuration`.
+    pub fail_safe_max_duration: Option<Duration>,
 }
 
 /// Largest TTL jitter accepted (a day).

@@ -167,3 +167,28 @@ async fn domain_rules_builtin_and_registered() {
     let stats: String = redis::cmd("INFO").arg("commandstats").query_async(&mut raw).await.unwrap();
     assert!(!stats.contains("cmdstat_keys:"), "pattern invalidation must never use KEYS");
 }
+
+#[tokio::test]
+async fn a_loaded_value_stays_in_l1_despite_its_own_scripted_echo_and_a_foreign_write_still_evicts() {
+    let server = RedisServer::start();
+    let c = cache(&server.url(), &unique_ns("echo")).await;
+    connected(&c).await;
+    // Redis 7.0 reports a script's writes back to the writer's own tracking; the probe finds out.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !c.manager().bus().stats().scripted_echoes && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let tracked = c.manager().bus().stats().tracked;
+    let loader: stratacache::patterns::Loader = Arc::new(|| async { Ok(Some("\"loaded\"".to_string())) }.boxed());
+    let opts = stratacache::patterns::AsideOptions::ttl(Duration::from_secs(60));
+    c.cache_aside().get("echo:k", loader, &opts).await.unwrap();
+    // The store's own report arrives within milliseconds; give it ample time to (wrongly) evict.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(c.manager().peek_l1("echo:k").unwrap().is_some(), "the loaded value is still in L1");
+    assert_eq!(c.manager().bus().stats().tracked, tracked, "its own store was not counted as a foreign write");
+    let mut raw = server.raw().await;
+    let key = c.manager().keys().data("echo:k");
+    let _: () = raw.set(&key, "foreign").await.unwrap();
+    evicted(&c, "echo:k").await;
+    c.close().await;
+}

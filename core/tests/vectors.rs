@@ -49,11 +49,13 @@ fn envelopes_decode_and_encode_exactly() {
         assert_eq!(env.created_at_ms, e["created_at_ms"].as_u64().unwrap(), "{name}");
         assert_eq!(env.expires_at_ms, e["expires_at_ms"].as_u64().unwrap(), "{name}");
         assert_eq!(env.compressed, e["compressed"].as_bool().unwrap(), "{name}");
+        assert_eq!(env.fail_safe, e["fail_safe"].as_bool().unwrap(), "{name}");
         assert_eq!(env.tags, tags_of(e), "{name}");
         let opts = EncodeOptions {
             created_at_ms: env.created_at_ms,
             expires_at_ms: env.expires_at_ms,
             compress_above: c["compress_above"].as_u64().map(|n| n as usize),
+            fail_safe: env.fail_safe,
         };
         let again = encode(&env.json, &env.tags, opts);
         if c["decode_only"].as_bool().unwrap() {

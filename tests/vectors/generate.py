@@ -13,7 +13,7 @@ envelope case is decoded back by the decoder below and compared to its expectati
 corrupt case must fail to decode with its stated reason.
 
 v1/ is frozen: a format change goes to v2/. Adding a case here is fine only if it describes the
-existing v1 format (see README.md).
+existing v1 format, or a reserved flag bit old readers refuse (fail-safe, bit 4; see README.md).
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ OUT = HERE / "v1"
 #
 # offset 0  "SC"                 magic, 2 bytes
 # offset 2  0x01                 format version
-# offset 3  flags                0x00 plain, 0x03 = compressed (bit 0) + algorithm 1 (LZ4 block, bits 1-3)
+# offset 3  flags                0x00 plain, 0x03 = compressed (bit 0) + algorithm 1 (LZ4 block, bits 1-3);
+#                                either may carry 0x10 (bit 4: fail-safe, kept in Redis past expires_at)
 # offset 4  created_at_ms        u64 big-endian
 # offset 12 expires_at_ms        u64 big-endian
 # offset 20 tag count N          u16 big-endian
@@ -48,6 +49,7 @@ MAGIC = b"SC"
 VERSION = 1
 FLAGS_PLAIN = 0x00
 FLAGS_LZ4 = 0x01 | (1 << 1)  # 0x03
+FLAG_FAIL_SAFE = 0x10  # bit 4: a fail-safe entry (a miss after expires_at, except as fail-safe's fallback)
 MAX_VALUE_BYTES = 1_048_576
 
 CREATED = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -85,7 +87,7 @@ def lz4_block(data: bytes) -> bytes:
 
 
 def encode(json_text: str, tags: list[tuple[str, bytes]], created: int, expires: int,
-           compress_above: int | None) -> bytes:
+           compress_above: int | None, fail_safe: bool = False) -> bytes:
     """Encode like any conforming writer: compress only when asked, when the JSON is longer than
     the threshold, and when the compressed payload (4-byte length + block) is strictly smaller."""
     data = json_text.encode("utf-8")
@@ -94,6 +96,8 @@ def encode(json_text: str, tags: list[tuple[str, bytes]], created: int, expires:
         block = lz4_block(data)
         if 4 + len(block) < len(data):
             payload, flags = u32(len(data)) + block, FLAGS_LZ4
+    if fail_safe:
+        flags |= FLAG_FAIL_SAFE
     return header(created, expires, len(tags), flags=flags) + tag_section(tags) + payload
 
 
@@ -137,9 +141,10 @@ def decode(buf: bytes, max_value_bytes: int) -> dict:
     if version != VERSION:
         raise DecodeError("future_version", f"version {version}")
     flags = take(1, "flags")[0]
-    if flags == FLAGS_PLAIN:
+    fail_safe = bool(flags & FLAG_FAIL_SAFE)
+    if flags & ~FLAG_FAIL_SAFE == FLAGS_PLAIN:
         compressed = False
-    elif flags == FLAGS_LZ4:
+    elif flags & ~FLAG_FAIL_SAFE == FLAGS_LZ4:
         compressed = True
     else:
         raise DecodeError("unknown_flags", f"flags {flags:#04x}")
@@ -182,7 +187,7 @@ def decode(buf: bytes, max_value_bytes: int) -> dict:
     if not check_json(text):
         raise DecodeError("corrupt", "payload is not JSON")
     return {"created_at_ms": created, "expires_at_ms": expires, "compressed": compressed,
-            "tags": tags, "json": text}
+            "fail_safe": fail_safe, "tags": tags, "json": text}
 
 
 # ----- envelope cases --------------------------------------------------------------------------
@@ -270,7 +275,29 @@ def compressed_cases() -> list[dict]:
     return cases
 
 
-def case_entry(name, raw, decode_only, above, created, expires, compressed, tags, text) -> dict:
+# Fail-safe entries expire logically far in the future here, so that every reader serves them.
+FAR_CREATED = 253_402_300_000_000
+FAR_EXPIRES = 253_402_300_799_999
+
+
+def fail_safe_cases() -> list[dict]:
+    plain = encode('{"fallback":true}', [("users", TOK_USERS)], FAR_CREATED, FAR_EXPIRES, None, fail_safe=True)
+    assert plain[3] == FAR_FLAGS_PLAIN
+    packed = encode(COMPRESSED_OBJECT, [], FAR_CREATED, FAR_EXPIRES, 1024, fail_safe=True)
+    assert packed[3] == FLAGS_LZ4 | FLAG_FAIL_SAFE
+    return [
+        case_entry("fail-safe-plain", plain, False, None, FAR_CREATED, FAR_EXPIRES, False, [("users", TOK_USERS)],
+                   '{"fallback":true}', fail_safe=True),
+        case_entry("fail-safe-compressed", packed, True, 1024, FAR_CREATED, FAR_EXPIRES, True, [], COMPRESSED_OBJECT,
+                   fail_safe=True),
+    ]
+
+
+FAR_FLAGS_PLAIN = FLAGS_PLAIN | FLAG_FAIL_SAFE
+
+
+def case_entry(name, raw, decode_only, above, created, expires, compressed, tags, text,
+               fail_safe: bool = False) -> dict:
     return {
         "name": name,
         "hex": raw.hex(),
@@ -280,6 +307,7 @@ def case_entry(name, raw, decode_only, above, created, expires, compressed, tags
             "created_at_ms": created,
             "expires_at_ms": expires,
             "compressed": compressed,
+            "fail_safe": fail_safe,
             "tags": [{"tag": t, "token_hex": tok.hex()} for t, tok in tags],
             "json": text,
         },
@@ -325,6 +353,9 @@ def corrupt_cases() -> list[dict]:
         ("truncated-before-flags", b"SC\x01", "corrupt"),
         # unknown_flags: checked before the header fields are read
         ("flags-0x80", header(CREATED, EXPIRES, 0, flags=0x80) + b'"x"', "unknown_flags"),
+        ("flags-0x20-reserved-bit-5", header(CREATED, EXPIRES, 0, flags=0x20) + b'"x"', "unknown_flags"),
+        ("flags-0x11-fail-safe-compressed-without-algorithm", header(CREATED, EXPIRES, 0, flags=0x11) + b'"x"',
+         "unknown_flags"),
         ("flags-0x01-compressed-without-algorithm", header(CREATED, EXPIRES, 0, flags=0x01) + b'"x"',
          "unknown_flags"),
         ("flags-0x02-algorithm-without-compressed-bit", header(CREATED, EXPIRES, 0, flags=0x02) + b'"x"',
@@ -471,13 +502,14 @@ def verify(envelopes: dict, corrupt: dict, keys: dict, errors: dict) -> None:
         assert got == case["expect"], f"{case['name']}: decoded {got!r}"
         assert case["decode_only"] == got["compressed"], case["name"]
         if got["compressed"]:
-            assert raw[3] == 0x03
+            assert raw[3] & ~FLAG_FAIL_SAFE == 0x03
         else:
             exp = case["expect"]
             tags = [(t["tag"], bytes.fromhex(t["token_hex"])) for t in exp["tags"]]
-            again = encode(exp["json"], tags, exp["created_at_ms"], exp["expires_at_ms"], case["compress_above"])
+            fs = exp["fail_safe"]
+            again = encode(exp["json"], tags, exp["created_at_ms"], exp["expires_at_ms"], case["compress_above"], fs)
             assert again == raw, f"{case['name']}: re-encoding differs"
-            assert encode(exp["json"], tags, exp["created_at_ms"], exp["expires_at_ms"], None) == raw
+            assert encode(exp["json"], tags, exp["created_at_ms"], exp["expires_at_ms"], None, fs) == raw
         for t in case["expect"]["tags"]:
             assert len(t["token_hex"]) == 16
 
@@ -509,7 +541,7 @@ def build() -> dict[str, str]:
     envelopes = {
         "format_version": 1,
         "max_value_bytes": MAX_VALUE_BYTES,
-        "cases": uncompressed_cases() + compressed_cases(),
+        "cases": uncompressed_cases() + compressed_cases() + fail_safe_cases(),
     }
     corrupt = {"max_value_bytes": MAX_VALUE_BYTES, "cases": corrupt_cases()}
     keys = {"cases": key_cases()}

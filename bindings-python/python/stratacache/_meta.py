@@ -15,13 +15,44 @@ class ResultMeta(Record):
     ``tier`` (``"l1"``, ``"l2"``, ``"loader"`` or ``None``), ``age_ms`` and ``ttl_ms`` (``None``
     without a cached value), ``tags``, and ``stored`` (this read stored what the loader returned)."""
 
-    value: Any
-    status: str
-    tier: Optional[str]
-    age_ms: Optional[int]
-    ttl_ms: Optional[int]
-    tags: list[str]
-    stored: bool
+    # Properties, not the record's generic attribute fallback: reading ``meta.value`` on an L1 hit is
+    # on the hot path, and a class-level descriptor is found without a failed lookup first.
+    __slots__ = ()
+
+    @property
+    def value(self) -> Any:
+        """The value (``None`` without one)."""
+        return self._data["value"]
+
+    @property
+    def status(self) -> str:
+        """``"hit"``, ``"miss"`` or ``"stale"``."""
+        return self._data["status"]  # type: ignore[no-any-return]
+
+    @property
+    def tier(self) -> Optional[str]:
+        """``"l1"``, ``"l2"``, ``"loader"``, or ``None`` for a miss without a loader."""
+        return self._data["tier"]  # type: ignore[no-any-return]
+
+    @property
+    def age_ms(self) -> Optional[int]:
+        """Milliseconds since the value was written."""
+        return self._data["age_ms"]  # type: ignore[no-any-return]
+
+    @property
+    def ttl_ms(self) -> Optional[int]:
+        """Milliseconds until its logical expiry (0 for a stale value)."""
+        return self._data["ttl_ms"]  # type: ignore[no-any-return]
+
+    @property
+    def tags(self) -> list[str]:
+        """Its tags."""
+        return self._data["tags"]  # type: ignore[no-any-return]
+
+    @property
+    def stored(self) -> bool:
+        """Whether this read stored what the loader returned."""
+        return self._data["stored"]  # type: ignore[no-any-return]
 
 
 def cache_status_header(meta: Mapping[str, Any], *, name: str = "stratacache") -> str:

@@ -53,22 +53,35 @@ class CacheAside:
         lock_lease_ms: Optional[float] = None,
         ttl_jitter: Optional[float] = None,
         hard_timeout_ms: Optional[float] = None,
+        fail_safe: Optional[bool] = None,
+        fail_safe_max_duration: Optional[float] = None,
+        fail_safe_throttle: Optional[float] = None,
+        soft_timeout_ms: Optional[float] = None,
     ) -> Awaitable[Any]:
         """The cached value of ``key``, or what ``loader()`` returns (stored unless ``None``;
         ``ttl_jitter`` seconds of random extra TTL, default the manager's). With ``hard_timeout_ms``
         a loader still running after that long raises :class:`~stratacache.errors.CacheTimeoutError`
-        (a ``TimeoutError``); it goes on in the background and its result is stored."""
+        (a ``TimeoutError``); it goes on in the background and its result is stored.
+
+        Fail-safe (``fail_safe=True``): what is stored is kept ``fail_safe_max_duration`` seconds
+        (default 86,400) past its TTL; when the loader raises or times out, that last value is returned
+        (``get_with_meta`` status ``"stale"``) instead of the exception, and reused for
+        ``fail_safe_throttle`` seconds (default 30) before the loader is tried again. Never a value that
+        was invalidated. ``soft_timeout_ms`` (needs ``fail_safe``): with a stale value at hand, return it
+        once the loader has run that long; the load goes on and its result is stored."""
         _check_callable("loader", loader)
         # The core's synchronous front, in one call: the key and the options are checked (a bad option
         # fails on a hit exactly as on a miss); a load of the key already running on this loop is
         # joined; else L1 is looked up; else this caller's loader starts the load. Every caller of a
         # load has its own future (cancelling one cancels nobody else's wait) and gets its own copy of
         # the one result, or the same exception object (the core's shared completions).
-        if tags is None and negative_ttl is None and lock_lease_ms is None and ttl_jitter is None and hard_timeout_ms is None:
+        if (tags is None and negative_ttl is None and lock_lease_ms is None and ttl_jitter is None
+                and hard_timeout_ms is None and fail_safe is None and soft_timeout_ms is None
+                and fail_safe_max_duration is None and fail_safe_throttle is None):
             opts = None if ttl is None else {"ttl": ttl}  # the common case, without building kwargs
         else:
             opts = _options(ttl=ttl, tags=tags, negative_ttl=negative_ttl, lock_lease_ms=lock_lease_ms,
-                            ttl_jitter=ttl_jitter, hard_timeout_ms=hard_timeout_ms)
+                            ttl_jitter=ttl_jitter, hard_timeout_ms=hard_timeout_ms, fail_safe=fail_safe, fail_safe_max_duration=fail_safe_max_duration, fail_safe_throttle=fail_safe_throttle, soft_timeout_ms=soft_timeout_ms)
         loop = asyncio.get_running_loop()
         bridge = bridge_for(loop)
         system = current()
@@ -89,13 +102,18 @@ class CacheAside:
         lock_lease_ms: Optional[float] = None,
         ttl_jitter: Optional[float] = None,
         hard_timeout_ms: Optional[float] = None,
+        fail_safe: Optional[bool] = None,
+        fail_safe_max_duration: Optional[float] = None,
+        fail_safe_throttle: Optional[float] = None,
+        soft_timeout_ms: Optional[float] = None,
     ) -> Awaitable[ResultMeta]:
         """:meth:`get` with the result's metadata (:class:`~stratacache.ResultMeta`): an L1 or L2
         hit, or a miss answered by the loader (``tier`` ``"loader"``, ``stored`` when its value was
-        stored). An L1 hit completes without a loop iteration; a bad option fails on a hit too."""
+        stored), or fail-safe's last value (status ``"stale"``). An L1 hit completes without a loop
+        iteration; a bad option fails on a hit too."""
         _check_callable("loader", loader)
         opts = _options(ttl=ttl, tags=tags, negative_ttl=negative_ttl, lock_lease_ms=lock_lease_ms,
-                        ttl_jitter=ttl_jitter, hard_timeout_ms=hard_timeout_ms)
+                        ttl_jitter=ttl_jitter, hard_timeout_ms=hard_timeout_ms, fail_safe=fail_safe, fail_safe_max_duration=fail_safe_max_duration, fail_safe_throttle=fail_safe_throttle, soft_timeout_ms=soft_timeout_ms)
         system = current()
         d = system.cache_aside_l1_meta(key, opts)
         if d is not _native.MISS:
@@ -112,11 +130,18 @@ class CacheAside:
         negative_ttl: Optional[float] = None,
         lock_lease_ms: Optional[float] = None,
         ttl_jitter: Optional[float] = None,
+        hard_timeout_ms: Optional[float] = None,
+        fail_safe: Optional[bool] = None,
+        fail_safe_max_duration: Optional[float] = None,
+        fail_safe_throttle: Optional[float] = None,
+        soft_timeout_ms: Optional[float] = None,
     ) -> dict[str, Any]:
         """Many keys: hits from L1, then one Redis round trip; ``await loader(missing_keys)`` called
         **once** for the misses, returning a dict. Keys another call is already loading are awaited,
         not loaded twice. Keys the loader leaves out are ``None`` and not cached (unless
-        ``negative_ttl``). A loader error raises and caches nothing. A dict in input order."""
+        ``negative_ttl``). A loader error raises and caches nothing. A dict in input order. The
+        timeouts and fail-safe apply per key, as in :meth:`get`: under ``fail_safe`` a failed load
+        gives each key its last value, and raises only if a key has none."""
         _check_callable("loader", loader)
         if isinstance(keys, str) or not all(isinstance(k, str) for k in keys):
             raise InvalidArgumentError("keys must be a list of str")
@@ -125,7 +150,8 @@ class CacheAside:
         async def batch(arg: str) -> dict[str, Any]:
             return dict(await loader(json.loads(arg)))
 
-        opts = _options(ttl=ttl, tags=tags, negative_ttl=negative_ttl, lock_lease_ms=lock_lease_ms, ttl_jitter=ttl_jitter)
+        opts = _options(ttl=ttl, tags=tags, negative_ttl=negative_ttl, lock_lease_ms=lock_lease_ms, ttl_jitter=ttl_jitter,
+                        hard_timeout_ms=hard_timeout_ms, fail_safe=fail_safe, fail_safe_max_duration=fail_safe_max_duration, fail_safe_throttle=fail_safe_throttle, soft_timeout_ms=soft_timeout_ms)
         values = await call("cache_aside_get_many", key_list, batch, opts)
         return dict(zip(key_list, values))
 
@@ -137,10 +163,16 @@ class CacheAside:
         ttl: float,
         refresh_threshold: float,
         tags: Optional[Sequence[str]] = None,
+        hard_timeout_ms: Optional[float] = None,
+        fail_safe: Optional[bool] = None,
+        fail_safe_max_duration: Optional[float] = None,
+        fail_safe_throttle: Optional[float] = None,
+        soft_timeout_ms: Optional[float] = None,
     ) -> Awaitable[Any]:
         """Like :meth:`get`, but once less than ``refresh_threshold × ttl`` remains the current value is
-        returned at once and refreshed in the background (once per key, across processes too)."""
-        opts = _options(ttl=ttl, refresh_threshold=refresh_threshold, tags=tags)
+        returned at once and refreshed in the background (once per key, across processes too). The
+        timeouts and fail-safe work as in :meth:`get`."""
+        opts = _options(ttl=ttl, refresh_threshold=refresh_threshold, tags=tags, hard_timeout_ms=hard_timeout_ms, fail_safe=fail_safe, fail_safe_max_duration=fail_safe_max_duration, fail_safe_throttle=fail_safe_throttle, soft_timeout_ms=soft_timeout_ms)
         return call("cache_aside_get_with_refresh", key, loader, opts)
 
 
@@ -284,9 +316,21 @@ class ReadThrough:
         """Remove the loader of ``pattern``; returns whether there was one."""
         return _native.unregister_loader(pattern)
 
-    def read(self, key: str, *, ttl: Optional[float] = None, tags: Optional[Sequence[str]] = None) -> Awaitable[Any]:
-        """A hit, or the matching loader's result (stored). No match raises :class:`~stratacache.errors.NoLoaderError`."""
-        return call("read_through", key, _options(ttl=ttl, tags=tags))
+    def read(
+        self,
+        key: str,
+        *,
+        ttl: Optional[float] = None,
+        tags: Optional[Sequence[str]] = None,
+        hard_timeout_ms: Optional[float] = None,
+        fail_safe: Optional[bool] = None,
+        fail_safe_max_duration: Optional[float] = None,
+        fail_safe_throttle: Optional[float] = None,
+        soft_timeout_ms: Optional[float] = None,
+    ) -> Awaitable[Any]:
+        """A hit, or the matching loader's result (stored). No match raises :class:`~stratacache.errors.NoLoaderError`.
+        The timeouts and fail-safe work as in :meth:`CacheAside.get`."""
+        return call("read_through", key, _options(ttl=ttl, tags=tags, hard_timeout_ms=hard_timeout_ms, fail_safe=fail_safe, fail_safe_max_duration=fail_safe_max_duration, fail_safe_throttle=fail_safe_throttle, soft_timeout_ms=soft_timeout_ms))
 
 
 cache_aside = CacheAside()

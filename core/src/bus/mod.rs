@@ -17,6 +17,7 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::Notify;
 
+mod echoes;
 mod message;
 mod subscriber;
 
@@ -108,6 +109,9 @@ pub struct BusStats {
     pub received: u64,
     /// Evictions caused by writes from outside the library (client tracking).
     pub tracked: u64,
+    /// Whether this Redis reports this process's own scripted writes back (then they are expected
+    /// and ignored; see `docs/bus.md`).
+    pub scripted_echoes: bool,
 }
 
 /// The bus of one system.
@@ -125,6 +129,7 @@ pub struct Bus {
     stopped: AtomicBool,
     stop: Notify,
     started: AtomicBool,
+    echoes: echoes::Echoes,
 }
 
 impl Bus {
@@ -146,7 +151,20 @@ impl Bus {
             stopped: AtomicBool::new(false),
             stop: Notify::new(),
             started: AtomicBool::new(false),
+            echoes: echoes::Echoes::default(),
         }
+    }
+
+    /// A scripted write of `key` is about to be made: its report by client tracking, if this Redis
+    /// sends one back (`echoes`), is not a foreign write. Returns whether one is expected; call
+    /// [`Bus::cancel_echo`] if the script then wrote nothing.
+    pub fn expect_echo(&self, key: &str) -> bool {
+        self.echoes.expect(key)
+    }
+
+    /// The scripted write announced by [`Bus::expect_echo`] did not write.
+    pub fn cancel_echo(&self, key: &str) {
+        self.echoes.cancel(key);
     }
 
     /// The pub/sub channel.
@@ -211,6 +229,7 @@ impl Bus {
             reconnects: self.reconnects.load(Ordering::Relaxed),
             received: self.received.load(Ordering::Relaxed),
             tracked: self.tracked.load(Ordering::Relaxed),
+            scripted_echoes: self.echoes.echoing(),
         }
     }
 

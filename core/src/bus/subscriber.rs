@@ -141,6 +141,8 @@ pub(crate) async fn run(bus: Arc<Bus>, ctx: Context) {
                     }
                     backoff = Duration::from_millis(50);
                     bus.set_state(BusState::Live, &ctx.l1, "");
+                    bus.echoes.set_echoing(false);
+                    probe_echoes(&bus, &ctx).await;
                     let lost = serve(&bus, &ctx, &mut conn, &mut rx, id).await;
                     drop(conn);
                     match lost {
@@ -194,6 +196,8 @@ async fn serve(
                     }
                     // Changes by other clients may have gone unreported meanwhile.
                     ctx.l1.clear();
+                    bus.echoes.set_echoing(false);
+                    probe_echoes(bus, ctx).await;
                     bus.reconnects.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!("stratacache: client tracking was lost (the data connection reconnected); enabled again, L1 cleared");
                 }
@@ -204,6 +208,23 @@ async fn serve(
                 Some(p) => handle(bus, ctx, p),
             },
         }
+    }
+}
+
+/// The user-key part of this process's echo probe key (`{ns}:d:` + this).
+fn echo_probe_suffix(bus: &Bus) -> String {
+    format!("\u{0}echo-probe:{}", bus.source)
+}
+
+/// Write (and at once delete) the echo probe key from a script on the data connection: if its
+/// tracking report comes back, this Redis echoes scripted writes (see `echoes`). Nothing is left in
+/// Redis.
+async fn probe_echoes(bus: &Bus, ctx: &Context) {
+    static PROBE: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+    let script = PROBE.get_or_init(|| redis::Script::new("redis.call('SET', KEYS[1], '1') redis.call('DEL', KEYS[1]) return 1"));
+    let key = format!("{}{}", ctx.keys.data_prefix(), echo_probe_suffix(bus));
+    if let Err(e) = ctx.l2.eval_with_publish(script, &[&key], &[], None).await {
+        tracing::debug!("stratacache: the echo probe failed ({e}); scripted stores evict their own L1 entries");
     }
 }
 
@@ -235,7 +256,14 @@ fn handle(bus: &Bus, ctx: &Context, push: PushInfo) {
                 for k in keys.iter().filter_map(bytes) {
                     let Ok(k) = std::str::from_utf8(k) else { continue };
                     if let Some(user_key) = k.strip_prefix(data) {
-                        ctx.l1.remove(user_key);
+                        if user_key == echo_probe_suffix(bus) {
+                            bus.echoes.set_echoing(true);
+                            continue;
+                        }
+                        if bus.echoes.take(user_key) {
+                            continue; // this process's own scripted store (see `echoes`)
+                        }
+                        ctx.l1.supersede(user_key);
                         bus.tracked.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -250,9 +278,15 @@ fn handle(bus: &Bus, ctx: &Context, push: PushInfo) {
 /// Apply a message to L1.
 pub(crate) fn apply(l1: &L1, msg: &BusMessage) {
     match msg.kind {
-        MessageKind::Key | MessageKind::Write => {
+        MessageKind::Key => {
             for k in &msg.target {
                 l1.remove(k);
+            }
+        }
+        // Written elsewhere: not an invalidation, so a fail-safe entry stays as the fallback.
+        MessageKind::Write => {
+            for k in &msg.target {
+                l1.supersede(k);
             }
         }
         MessageKind::Tag => l1.invalidate_tags(&msg.target),

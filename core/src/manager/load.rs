@@ -128,22 +128,34 @@ impl CacheManager {
         self.metrics.inc(&self.metrics.sets);
         let created = now_ms();
         let started = Instant::now();
+        // A fail-safe entry lives on, physically, past its logical expiry (contract §9).
+        let kept = w.ttl + opts.fail_safe_max_duration.unwrap_or_default();
         if let (Some(l2), Some(stamps)) = (&self.l2, &start.stamps) {
-            let opts = EncodeOptions { created_at_ms: created, expires_at_ms: created + ttl_ms(w.ttl), compress_above: None };
-            let bytes = codec::encode(json, stamps, opts);
+            let enc = EncodeOptions {
+                created_at_ms: created,
+                expires_at_ms: created + ttl_ms(w.ttl),
+                compress_above: None,
+                fail_safe: opts.fail_safe_max_duration.is_some(),
+            };
+            let bytes = codec::encode(json, stamps, enc);
             let msg = self.bus.message(MessageKind::Write, vec![key.to_owned()]);
             let publish = Some((self.bus.channel(), msg.encode()));
             let data_key = self.keys.data(key);
             let stored = match lock {
                 Some(lock) => {
-                    let ttl = ttl_ms(w.ttl).to_string();
+                    let px = ttl_ms(kept).to_string();
                     let mode: &[u8] = if replace { b"replace" } else { b"absent" };
-                    let args: [&[u8]; 4] = [lock.token.as_bytes(), &bytes, ttl.as_bytes(), mode];
-                    l2.eval_with_publish(store_script(), &[&data_key, lock.key], &args, publish)
-                        .await
-                        .map(|v| matches!(v, Value::Int(1)))
+                    let now = now_ms().to_string();
+                    let args: [&[u8]; 5] = [lock.token.as_bytes(), &bytes, px.as_bytes(), mode, now.as_bytes()];
+                    // Redis 7.0 reports a script's writes back to this process's own tracking.
+                    let echo = self.bus.expect_echo(key);
+                    let stored = l2.eval_with_publish(store_script(), &[&data_key, lock.key], &args, publish).await.map(|v| matches!(v, Value::Int(1)));
+                    if echo && !matches!(stored, Ok(true)) {
+                        self.bus.cancel_echo(key);
+                    }
+                    stored
                 }
-                None => l2.set_many(&[(data_key, bytes, ttl_ms(w.ttl))], publish).await.map(|()| true),
+                None => l2.set_many(&[(data_key, bytes, ttl_ms(kept))], publish).await.map(|()| true),
             };
             let outcome = match stored {
                 Ok(true) => Stored::InRedis,
@@ -151,16 +163,18 @@ impl CacheManager {
                 Err(e) if e.is_unavailable() => Stored::L1Only, // as a set during an outage
                 Err(e) => return Err(e),
             };
-            self.put_loaded(key, json, w.tags, w.ttl, created, started, start);
+            self.put_loaded(key, json, w.tags, w.ttl, kept, created, started, start);
             return Ok(outcome);
         }
-        self.put_loaded(key, json, w.tags, w.ttl, created, started, start);
+        self.put_loaded(key, json, w.tags, w.ttl, kept, created, started, start);
         Ok(Stored::L1Only)
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn put_loaded(&self, key: &str, json: &str, tags: &[String], ttl: Duration, created: u64, started: Instant, start: &LoadStart) {
-        let entry = Entry::new(Arc::from(json), tags.to_vec().into_boxed_slice(), started + ttl, created + ttl_ms(ttl)).created_at(created);
+    fn put_loaded(&self, key: &str, json: &str, tags: &[String], ttl: Duration, kept: Duration, created: u64, started: Instant, start: &LoadStart) {
+        let entry = Entry::new(Arc::from(json), tags.to_vec().into_boxed_slice(), started + ttl, created + ttl_ms(ttl))
+            .kept_until(started + kept)
+            .created_at(created);
         self.l1.put_guarded(key, Arc::new(entry), start.guard);
     }
 }

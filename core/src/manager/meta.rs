@@ -79,6 +79,12 @@ impl ResultMeta {
         ResultMeta { json: Some(e.json.clone()), status: CacheStatus::Hit, tier: Some(tier), age_ms: Some(age), ttl_ms: Some(ttl), tags: e.tags.to_vec(), stored: false }
     }
 
+    /// Fail-safe's stale value `e`, from `tier` (its TTL is 0: it is past its logical expiry).
+    pub fn stale(e: &Entry, tier: Tier) -> Self {
+        let (age, _) = e.age_and_ttl(now_ms());
+        ResultMeta { json: Some(e.json.clone()), status: CacheStatus::Stale, tier: Some(tier), age_ms: Some(age), ttl_ms: Some(0), tags: e.tags.to_vec(), stored: false }
+    }
+
     /// Nothing cached and no loader.
     pub fn miss() -> Self {
         ResultMeta { json: None, status: CacheStatus::Miss, tier: None, age_ms: None, ttl_ms: None, tags: Vec::new(), stored: false }

@@ -60,6 +60,27 @@ pub struct CacheManager {
 }
 
 
+/// What a Redis read found for one key.
+#[derive(Debug, Clone)]
+pub enum Found {
+    /// Nothing (or nothing valid: an undecodable entry, an invalidated tag, Redis unreachable).
+    Miss,
+    /// A value to serve.
+    Fresh(Arc<Entry>),
+    /// A fail-safe entry past its logical expiry: not a hit, only fail-safe's fallback.
+    Stale(Arc<Entry>),
+}
+
+impl Found {
+    /// The value to serve, if any.
+    pub fn fresh(self) -> Option<Arc<Entry>> {
+        match self {
+            Found::Fresh(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 fn random_token() -> [u8; 8] {
     let mut t = [0u8; 8];
     getrandom::fill(&mut t).expect("the OS random source is available");
@@ -278,7 +299,7 @@ impl CacheManager {
     /// Read `key` from Redis like [`CacheManager::peek_l2`], right after `first` in the same round
     /// trip (cache-aside takes its load lock and re-reads the key this way); returns `first`'s reply
     /// too. Unlike the plain reads, a failure to reach Redis is an error here.
-    pub async fn peek_l2_after(&self, first: &redis::Cmd, key: &str) -> Result<(redis::Value, Option<Arc<Entry>>)> {
+    pub async fn peek_l2_after(&self, first: &redis::Cmd, key: &str) -> Result<(redis::Value, Found)> {
         self.check_open()?;
         self.check_key(key)?;
         let Some(l2) = &self.l2 else { return Err(Error::new(ErrorKind::Connection, "Redis is disabled (enableL2: false)")) };
@@ -286,22 +307,37 @@ impl CacheManager {
         let guards = [self.l1.fill_guard(key)];
         let started = Instant::now();
         let (reply, fetched) = l2.get_many_after(Some(first), &[self.keys.data(key)], self.l1.enabled()).await?;
-        let entry = self.settle(l2, &keys, fetched, guards.to_vec(), started, false).await.pop().flatten();
-        Ok((reply.unwrap_or(redis::Value::Nil), entry))
+        let found = self.settle(l2, &keys, fetched, guards.to_vec(), started, false).await.pop().unwrap_or(Found::Miss);
+        Ok((reply.unwrap_or(redis::Value::Nil), found))
     }
 
     /// Read `keys` (already counted as L1 misses) from Redis and fill L1. Redis failures and
     /// undecodable entries read as misses.
     /// With `count`, each key is a get: a hit or miss in the counters, and its latency recorded.
     async fn fetch(&self, keys: &[String], count: bool) -> Vec<Option<Arc<Entry>>> {
+        self.fetch_found(keys, count).await.into_iter().map(Found::fresh).collect()
+    }
+
+    /// [`CacheManager::fetch`], keeping the fail-safe entries found past their logical expiry.
+    async fn fetch_found(&self, keys: &[String], count: bool) -> Vec<Found> {
         let timer = if count { self.metrics.timer() } else { None };
         let out = self.fetch_uncounted_latency(keys, count).await;
         self.metrics.observe(&self.metrics.get_latency_past_l1, timer, keys.len() as u64);
         out
     }
 
-    async fn fetch_uncounted_latency(&self, keys: &[String], count: bool) -> Vec<Option<Arc<Entry>>> {
-        let Some(l2) = &self.l2 else { return vec![None; keys.len()] };
+    /// The Redis part of a cache-aside read, after an L1 miss the caller counted: like
+    /// [`CacheManager::get_l2`], but a fail-safe entry past its logical expiry comes back as
+    /// [`Found::Stale`] (a miss in the counters) for fail-safe's fallback.
+    pub async fn get_l2_found(&self, key: &str) -> Result<Found> {
+        self.check_open()?;
+        self.check_key(key)?;
+        let keys = [key.to_owned()];
+        Ok(self.fetch_found(&keys, true).await.pop().unwrap_or(Found::Miss))
+    }
+
+    async fn fetch_uncounted_latency(&self, keys: &[String], count: bool) -> Vec<Found> {
+        let Some(l2) = &self.l2 else { return vec![Found::Miss; keys.len()] };
         let guards: Vec<_> = keys.iter().map(|k| self.l1.fill_guard(k)).collect();
         let started = Instant::now();
         let data_keys: Vec<String> = keys.iter().map(|k| self.keys.data(k)).collect();
@@ -313,14 +349,16 @@ impl CacheManager {
                 if count {
                     self.l2_misses.fetch_add(keys.len() as u64, Ordering::Relaxed);
                 }
-                return vec![None; keys.len()];
+                return vec![Found::Miss; keys.len()];
             }
         };
         self.settle(l2, keys, fetched, guards, started, count).await
     }
 
     /// Decode what Redis returned for `keys`, drop entries whose tags were invalidated, fill L1
-    /// (unless a write or invalidation happened since `guards`) and count hits and misses.
+    /// (unless a write or invalidation happened since `guards`) and count hits and misses. A
+    /// fail-safe entry past its logical expiry is [`Found::Stale`]: a miss, kept in L1 only as
+    /// fail-safe's fallback.
     async fn settle(
         &self,
         l2: &L2,
@@ -329,40 +367,52 @@ impl CacheManager {
         guards: Vec<FillGuard>,
         started: Instant,
         count: bool,
-    ) -> Vec<Option<Arc<Entry>>> {
+    ) -> Vec<Found> {
         let decoded: Vec<Option<(codec::Envelope, Option<u64>)>> = fetched
             .into_iter()
             .zip(keys)
             .map(|(f, k)| f.and_then(|Fetched { bytes, pttl_ms }| self.decode(k, &bytes).map(|e| (e, pttl_ms))))
             .collect();
         let tag_ok = self.check_tags(l2, &decoded).await;
+        let now = now_ms();
         let mut out = Vec::with_capacity(keys.len());
         for ((d, k), g) in decoded.into_iter().zip(keys).zip(guards) {
             match d {
                 Some((env, pttl)) if tag_ok(&env) => {
-                    if count {
-                        self.l2_hits.fetch_add(1, Ordering::Relaxed);
-                    }
-                    // Without PTTL (L1 off) the logical expiry serves refresh-ahead's remaining-time check.
-                    let life = match pttl {
-                        Some(ms) => Duration::from_millis(ms),
-                        None => Duration::from_millis(env.expires_at_ms.saturating_sub(now_ms())),
+                    // Served until the Redis expiry, or for a fail-safe entry until its logical
+                    // expiry (its Redis expiry is later: it is then kept as the fallback). Without
+                    // PTTL (L1 off) the logical expiry serves refresh-ahead's remaining-time check.
+                    let logical = env.expires_at_ms.saturating_sub(now);
+                    let (life, keep) = match (pttl, env.fail_safe) {
+                        (Some(p), true) => (logical.min(p), p),
+                        (Some(p), false) => (p, p),
+                        (None, _) => (logical, logical),
                     };
-                    let entry = Arc::new(Entry::new(
-                        env.json,
-                        env.tags.into_iter().map(|t| t.tag).collect(),
-                        started + life,
-                        env.expires_at_ms,
-                    )
-                    .created_at(env.created_at_ms));
+                    let stale = env.fail_safe && logical == 0;
+                    if count {
+                        let counter = if stale { &self.l2_misses } else { &self.l2_hits };
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if stale {
+                        // The fallback L1 already holds (and may be throttling) stays as it is.
+                        if let Some(e) = self.l1.peek_stale(k).filter(|e| e.created_at_ms == env.created_at_ms && e.expires_at_ms == env.expires_at_ms) {
+                            out.push(Found::Stale(e));
+                            continue;
+                        }
+                    }
+                    let entry = Arc::new(
+                        Entry::new(env.json, env.tags.into_iter().map(|t| t.tag).collect(), started + Duration::from_millis(life), env.expires_at_ms)
+                            .kept_until(started + Duration::from_millis(keep))
+                            .created_at(env.created_at_ms),
+                    );
                     self.l1.fill(k, entry.clone(), g);
-                    out.push(Some(entry));
+                    out.push(if stale { Found::Stale(entry) } else { Found::Fresh(entry) });
                 }
                 _ => {
                     if count {
                         self.l2_misses.fetch_add(1, Ordering::Relaxed);
                     }
-                    out.push(None);
+                    out.push(Found::Miss);
                 }
             }
         }
@@ -568,6 +618,7 @@ impl CacheManager {
                             created_at_ms: created,
                             expires_at_ms: created + ttl_ms(w.ttl),
                             compress_above: w.compress_above,
+                            fail_safe: false,
                         };
                         (self.keys.data(w.key), codec::encode(w.json, tags, opts), ttl_ms(w.ttl))
                     })

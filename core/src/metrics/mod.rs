@@ -121,6 +121,8 @@ pub struct Metrics {
     pub aside_lock_waits: Counter,
     /// Cache-aside loads that failed (the loader threw or returned garbage).
     pub aside_load_errors: Counter,
+    /// Calls answered with fail-safe's stale value.
+    pub aside_stale_served: Counter,
     /// Write-behind flush rounds that wrote something.
     pub write_behind_flushes: Counter,
     /// Rate-limit decisions by algorithm and outcome.
@@ -169,6 +171,7 @@ impl Metrics {
             aside_joins: Counter::default(),
             aside_lock_waits: Counter::default(),
             aside_load_errors: Counter::default(),
+            aside_stale_served: Counter::default(),
             write_behind_flushes: Counter::default(),
             rate_limit: RateLimitCounters::default(),
             sessions_created: Counter::default(),

@@ -128,6 +128,7 @@ impl Collector for Scrape {
         Scrape::counter(&mut e, "cache_aside_joins", "Cache-aside callers that joined a running load (single-flight).", &one(a.joins))?;
         Scrape::counter(&mut e, "cache_aside_lock_waits", "Cache-aside loads that waited for another process's lock.", &one(a.lock_waits))?;
         Scrape::counter(&mut e, "cache_aside_load_errors", "Cache-aside loads that failed.", &one(a.load_errors))?;
+        Scrape::counter(&mut e, "cache_aside_stale_served", "Calls answered with fail-safe's stale value.", &one(a.stale_served))?;
         let w = &r.write_behind;
         Scrape::gauge(&mut e, "write_behind_queue_depth", "Write-behind writes waiting.", &[(Vec::new(), w.queue_depth as f64)])?;
         Scrape::counter(&mut e, "write_behind_flushes", "Write-behind flush rounds that had work.", &one(w.flushes))?;

@@ -130,6 +130,8 @@ pub struct CacheAsideReport {
     pub lock_waits: u64,
     /// Loads that failed.
     pub load_errors: u64,
+    /// Calls answered with fail-safe's stale value after their load failed or timed out.
+    pub stale_served: u64,
 }
 
 /// Every write-behind instance, summed.
@@ -328,6 +330,7 @@ impl MetricsReport {
                 joins: metrics.aside_joins.get(),
                 lock_waits: metrics.aside_lock_waits.get(),
                 load_errors: metrics.aside_load_errors.get(),
+                stale_served: metrics.aside_stale_served.get(),
             },
             write_behind: WriteBehindReport {
                 queue_depth: wb.pending,

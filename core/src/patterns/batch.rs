@@ -23,7 +23,7 @@ use std::time::Instant;
 use futures::future::join_all;
 use futures::FutureExt;
 
-use super::cache_aside::{release, CacheAside, Flight, FlightEnd, Running, State, POLL_MAX, POLL_START};
+use super::cache_aside::{release, CacheAside, Fallback, Flight, FlightEnd, Outcome, Running, State, POLL_MAX, POLL_START};
 use super::lock::LoadLock;
 use super::{AsideOptions, KeyLoader};
 use crate::callbacks::CallContext;
@@ -51,23 +51,30 @@ impl CacheAside {
         let found = m.mget_entries(keys).await?;
         let mut out: Vec<Option<Arc<str>>> = found.iter().map(|e| e.as_ref().map(|e| e.json.clone())).collect();
         let mut missing: Vec<String> = Vec::new();
+        let mut values: HashMap<String, Option<Arc<str>>> = HashMap::new();
         for (k, v) in keys.iter().zip(&out) {
-            if v.is_none() && !missing.contains(k) {
-                missing.push(k.clone());
+            if v.is_some() || missing.contains(k) || values.contains_key(k) {
+                continue;
+            }
+            match self.throttled(k, opts) {
+                // Fail-safe's stale value, within its throttle: no load.
+                Some(e) => {
+                    values.insert(k.clone(), Some(e.json.clone()));
+                }
+                None => missing.push(k.clone()),
             }
         }
-        if missing.is_empty() {
-            return Ok(out);
-        }
-        let waits: Vec<(String, Flight)> = self.join_or_lead(&missing, loader, ctx, opts);
-        let results = join_all(waits.iter().map(|(_, f)| f.clone())).await;
-        let mut values: HashMap<&str, Option<Arc<str>>> = HashMap::with_capacity(waits.len());
-        for ((k, _), r) in waits.iter().zip(results) {
-            values.insert(k.as_str(), r?);
+        if !missing.is_empty() {
+            let waits: Vec<(String, Flight)> = self.join_or_lead(&missing, loader, ctx, opts);
+            // Each key as `cacheAside.get` waits for it: timeouts and fail-safe apply per key.
+            let results = join_all(waits.iter().map(|(k, f)| self.wait_outcome(k, f.clone(), Fallback::default(), opts))).await;
+            for ((k, _), r) in waits.into_iter().zip(results) {
+                values.insert(k, r.map(Outcome::into_value)?);
+            }
         }
         for (k, v) in keys.iter().zip(out.iter_mut()) {
             if v.is_none() {
-                *v = values.get(k.as_str()).cloned().flatten();
+                *v = values.get(k).cloned().flatten();
             }
         }
         Ok(out)
@@ -97,7 +104,7 @@ impl CacheAside {
         for (k, guard) in led {
             let key = k.clone();
             let flight: Flight = batch.clone().map(move |r| r.map(|map| map.get(&key).cloned().flatten())).boxed().shared();
-            flights.insert(k.clone(), Running { id, flight: flight.clone(), guard, tags: opts.tags.clone() });
+            flights.insert(k.clone(), Running { id, flight: flight.clone(), guard, tags: opts.tags.clone(), fallback: Fallback::default() });
             waits.push((k, flight));
         }
         waits
@@ -149,7 +156,8 @@ async fn load_batch(state: &State, led: Vec<(String, FillGuard)>, loader: &KeyLo
     }
     // 2. One loader call for the keys this batch holds.
     if !ours.is_empty() {
-        let starts = join_all(ours.iter().map(|(_, g, _)| m.begin_load(*g, &opts.tags, opts.ttl))).await;
+        let kept = opts.kept_ttl(m.config().default_ttl);
+        let starts = join_all(ours.iter().map(|(_, g, _)| m.begin_load(*g, &opts.tags, kept))).await;
         let arg = serde_json::to_string(&ours.iter().map(|(k, _, _)| k.as_str()).collect::<Vec<_>>()).expect("keys serialize");
         let limit = opts.lock_lease * 2;
         let loaded = match tokio::time::timeout(limit, AssertUnwindSafe(loader(arg, ctx)).catch_unwind()).await {
@@ -184,10 +192,8 @@ async fn load_batch(state: &State, led: Vec<(String, FillGuard)>, loader: &KeyLo
                         return Ok::<_, Error>((k, None));
                     }
                 };
-                let mut set = crate::options::SetOptions::default();
+                let mut set = opts.set_options();
                 set.ttl = ttl;
-                set.tags = opts.tags.clone();
-                set.ttl_jitter = opts.ttl_jitter;
                 let stored = m.store_loaded(&k, &json, &set, &start, lock.as_ref().map(LoadLock::held), false).await;
                 if !matches!(stored, Ok(s) if s.released_lock()) {
                     if let Some(lock) = lock {

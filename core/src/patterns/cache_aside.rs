@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures::future::{BoxFuture, FutureExt, Shared};
@@ -16,8 +16,9 @@ use super::lock::LoadLock;
 use super::Loader;
 use crate::error::{Error, ErrorKind, Result};
 use crate::l2::is_ok;
-use crate::l1::FillGuard;
-use crate::manager::{CacheManager, LoadStart, Stored};
+use crate::clock::now_ms;
+use crate::l1::{Entry, FillGuard};
+use crate::manager::{CacheManager, Found, LoadStart, Stored, Tier};
 use crate::options::SetOptions;
 use crate::tasks::Stage;
 
@@ -35,14 +36,40 @@ pub struct AsideOptions {
     pub lock_lease: Duration,
     /// A random 0…`ttl_jitter` added to the TTL of what is stored (default: the manager's).
     pub ttl_jitter: Option<Duration>,
-    /// Give up waiting for the loader after this long (`ERR_STRATACACHE_TIMEOUT`); the load goes on
-    /// in the background and its result is stored when it arrives. Joiners share the leader's.
+    /// Give up waiting for the loader after this long (`ERR_STRATACACHE_TIMEOUT`, or the stale value
+    /// under fail-safe); the load goes on in the background and its result is stored when it arrives.
     pub hard_timeout: Option<Duration>,
+    /// Fail-safe (contract §9): keep what is stored `fail_safe_max_duration` past its TTL, and when
+    /// the loader fails or times out, return that last value (status `stale`) instead of the error.
+    pub fail_safe: bool,
+    /// How long past its TTL a fail-safe entry is kept (default a day).
+    pub fail_safe_max_duration: Duration,
+    /// After a fallback, serve the stale value this long before trying the loader again (default 30 s).
+    pub fail_safe_throttle: Duration,
+    /// With a stale value at hand, return it once the loader has run this long; the load goes on and
+    /// its result is stored when it arrives. Needs `fail_safe`.
+    pub soft_timeout: Option<Duration>,
 }
+
+/// Default of [`AsideOptions::fail_safe_max_duration`].
+pub const FAIL_SAFE_MAX_DURATION: Duration = Duration::from_secs(86_400);
+/// Default of [`AsideOptions::fail_safe_throttle`].
+pub const FAIL_SAFE_THROTTLE: Duration = Duration::from_secs(30);
 
 impl Default for AsideOptions {
     fn default() -> Self {
-        AsideOptions { ttl: None, tags: Vec::new(), negative_ttl: None, lock_lease: Duration::from_secs(5), ttl_jitter: None, hard_timeout: None }
+        AsideOptions {
+            ttl: None,
+            tags: Vec::new(),
+            negative_ttl: None,
+            lock_lease: Duration::from_secs(5),
+            ttl_jitter: None,
+            hard_timeout: None,
+            fail_safe: false,
+            fail_safe_max_duration: FAIL_SAFE_MAX_DURATION,
+            fail_safe_throttle: FAIL_SAFE_THROTTLE,
+            soft_timeout: None,
+        }
     }
 }
 
@@ -59,12 +86,27 @@ impl AsideOptions {
         self
     }
 
-    fn set_options(&self) -> SetOptions {
+    /// Turn fail-safe on, with its defaults.
+    #[must_use]
+    pub fn with_fail_safe(mut self) -> Self {
+        self.fail_safe = true;
+        self
+    }
+
+    pub(super) fn set_options(&self) -> SetOptions {
         let mut o = SetOptions::default();
         o.ttl = self.ttl;
         o.tags = self.tags.clone();
         o.ttl_jitter = self.ttl_jitter;
+        o.fail_safe_max_duration = self.fail_safe.then_some(self.fail_safe_max_duration);
         o
+    }
+
+    /// How long what this load stores lives in Redis (for the tags' tokens): its TTL, plus the
+    /// fail-safe extension.
+    pub(super) fn kept_ttl(&self, default_ttl: Duration) -> Option<Duration> {
+        let ttl = self.ttl.unwrap_or(default_ttl);
+        Some(if self.fail_safe { ttl + self.fail_safe_max_duration } else { ttl })
     }
 }
 
@@ -87,12 +129,34 @@ impl RefreshOptions {
 
 pub(super) type Flight = Shared<BoxFuture<'static, Result<Option<Arc<str>>>>>;
 
+/// Where a flight leaves the fail-safe entry it found in Redis past its logical expiry, so that its
+/// callers can fall back on it even with L1 off.
+pub(super) type Fallback = Arc<OnceLock<Arc<Entry>>>;
+
 /// A running load of one key: callers join it only while nothing invalidated the key since it began.
 pub(super) struct Running {
     pub(super) id: u64,
     pub(super) flight: Flight,
     pub(super) guard: FillGuard,
     pub(super) tags: Vec<String>,
+    pub(super) fallback: Fallback,
+}
+
+/// How a cache-aside load ended for its caller.
+pub(super) enum Outcome {
+    /// The value found or loaded (`None`: the loader found nothing).
+    Loaded(Option<Arc<str>>),
+    /// Fail-safe's last value, from L1 or Redis.
+    Stale(Arc<Entry>, crate::manager::Tier),
+}
+
+impl Outcome {
+    pub(super) fn into_value(self) -> Option<Arc<str>> {
+        match self {
+            Outcome::Loaded(v) => v,
+            Outcome::Stale(e, _) => Some(e.json.clone()),
+        }
+    }
 }
 
 pub(super) struct State {
@@ -130,6 +194,7 @@ impl CacheAside {
     /// What the loader raised (`ERR_STRATACACHE_CALLBACK` with its payload), the same for every waiter;
     /// nothing is cached then. Bad keys or options, as for `set`.
     pub async fn get(&self, key: &str, loader: Loader, opts: &AsideOptions) -> Result<Option<Arc<str>>> {
+        self.check_options(key, opts)?;
         if let Some(e) = self.state.manager.get_l1(key)? {
             return Ok(Some(e.json.clone()));
         }
@@ -149,7 +214,24 @@ impl CacheAside {
                 return Err(Error::invalid_argument(format!("ttl must be > 0, got 0 (key {key:?})")));
             }
         }
+        if opts.soft_timeout.is_some() && !opts.fail_safe {
+            return Err(Error::invalid_argument(format!(
+                "soft_timeout needs fail_safe (it returns the stale value that only fail-safe keeps; key {key:?})"
+            )));
+        }
         Ok(())
+    }
+
+    /// Fail-safe's throttle: the stale value of `key` a fallback served less than
+    /// `failSafeThrottle` ago, served again without trying the loader.
+    pub(super) fn throttled(&self, key: &str, opts: &AsideOptions) -> Option<Arc<Entry>> {
+        if !opts.fail_safe {
+            return None;
+        }
+        let e = self.state.manager.l1().peek_stale(key).filter(|e| e.throttled(now_ms()))?;
+        let m = self.state.manager.metrics();
+        m.inc(&m.aside_stale_served);
+        Some(e)
     }
 
     /// L1's entry for `key` (counting the hit or miss).
@@ -179,26 +261,72 @@ impl CacheAside {
     /// [`CacheAside::load`]; a new flight reads Redis first only when `read_l2` (the caller may have
     /// just read it, counted).
     async fn load_from(&self, key: &str, loader: Loader, opts: &AsideOptions, read_l2: bool) -> Result<Option<Arc<str>>> {
-        let flight = {
+        self.load_outcome(key, loader, opts, read_l2).await.map(Outcome::into_value)
+    }
+
+    /// [`CacheAside::load_from`], saying whether the value is fail-safe's stale one.
+    async fn load_outcome(&self, key: &str, loader: Loader, opts: &AsideOptions, read_l2: bool) -> Result<Outcome> {
+        if let Some(e) = self.throttled(key, opts) {
+            return Ok(Outcome::Stale(e, Tier::L1)); // fail-safe's stale value, within its throttle
+        }
+        let (flight, fallback) = {
             let m = &self.state.manager;
             let mut flights = self.state.flights.lock().unwrap_or_else(|p| p.into_inner());
             match flights.get(key) {
                 Some(r) if m.load_unchanged(&r.guard, &r.tags) => {
                     m.metrics().inc(&m.metrics().aside_joins);
-                    r.flight.clone()
+                    (r.flight.clone(), r.fallback.clone())
                 }
                 _ => {
                     let id = self.state.next_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let guard = m.load_guard(key);
-                    let f = start_flight(self.state.clone(), key.to_owned(), loader, opts.clone(), guard, id, read_l2);
-                    flights.insert(key.to_owned(), Running { id, flight: f.clone(), guard, tags: opts.tags.clone() });
-                    f
+                    let fallback = Fallback::default();
+                    let f = start_flight(self.state.clone(), key.to_owned(), loader, opts.clone(), guard, id, read_l2, fallback.clone());
+                    flights.insert(key.to_owned(), Running { id, flight: f.clone(), guard, tags: opts.tags.clone(), fallback: fallback.clone() });
+                    (f, fallback)
                 }
             }
         };
-        let Some(limit) = opts.hard_timeout else { return flight.await };
-        // The flight is its own task: giving up waiting here leaves it running, and what its loader
-        // returns is stored when it arrives (contract §9).
+        self.wait_outcome(key, flight, fallback, opts).await
+    }
+
+    /// Wait for the flight loading `key` as `opts` say: at most `hardTimeoutMs`; under fail-safe,
+    /// falling back on the last value when it fails or times out, or once `softTimeoutMs` passed.
+    pub(super) async fn wait_outcome(&self, key: &str, flight: Flight, fallback: Fallback, opts: &AsideOptions) -> Result<Outcome> {
+        if !opts.fail_safe {
+            return self.await_flight(key, flight, opts.hard_timeout).await.map(Outcome::Loaded);
+        }
+        // Fail-safe: what the flight found in Redis, or the last value this process still has (L1
+        // keeps fail-safe entries past their expiry), when Redis could not be read.
+        let stale = || -> Option<(Arc<Entry>, Tier)> {
+            if let Some(e) = fallback.get() {
+                return Some((e.clone(), Tier::L2));
+            }
+            self.state.manager.l1().peek_stale(key).map(|e| (e, Tier::L1))
+        };
+        let started = Instant::now();
+        if let Some(soft) = opts.soft_timeout {
+            // The flight is its own task: returning the stale value leaves it running, and what it
+            // loads is stored when it arrives.
+            match tokio::time::timeout(soft, flight.clone()).await {
+                Ok(r) => return Ok(self.settle_fail_safe(key, r, stale(), opts)?),
+                Err(_) => {
+                    if let Some((e, tier)) = stale() {
+                        return Ok(Outcome::Stale(e, tier));
+                    }
+                }
+            }
+        }
+        let hard = opts.hard_timeout.map(|h| h.saturating_sub(started.elapsed()));
+        let r = self.await_flight(key, flight, hard).await;
+        self.settle_fail_safe(key, r, stale(), opts)
+    }
+
+    /// Wait for `flight`, at most `limit` (then `ERR_STRATACACHE_TIMEOUT`). The flight is its own
+    /// task: giving up waiting leaves it running, and what its loader returns is stored when it
+    /// arrives (contract §9).
+    async fn await_flight(&self, key: &str, flight: Flight, limit: Option<Duration>) -> Result<Option<Arc<str>>> {
+        let Some(limit) = limit else { return flight.await };
         match tokio::time::timeout(limit, flight).await {
             Ok(r) => r,
             Err(_) => Err(Error::new(
@@ -208,6 +336,22 @@ impl CacheAside {
                     limit.as_millis()
                 ),
             )),
+        }
+    }
+
+    /// A fail-safe load's result: the value, or on a failure the stale value (throttled for
+    /// `failSafeThrottle`), or the failure when there is none.
+    fn settle_fail_safe(&self, key: &str, r: Result<Option<Arc<str>>>, stale: Option<(Arc<Entry>, Tier)>, opts: &AsideOptions) -> Result<Outcome> {
+        match (r, stale) {
+            (Ok(v), _) => Ok(Outcome::Loaded(v)),
+            (Err(e), Some((entry, tier))) => {
+                entry.throttle_until(now_ms() + opts.fail_safe_throttle.as_millis() as u64);
+                let m = self.state.manager.metrics();
+                m.inc(&m.aside_stale_served);
+                tracing::debug!("stratacache: fail-safe serves the stale value of {key:?}: {e}");
+                Ok(Outcome::Stale(entry, tier))
+            }
+            (Err(e), None) => Err(e),
         }
     }
 
@@ -228,11 +372,27 @@ impl CacheAside {
     pub async fn get_with_meta_after_l1_miss(&self, key: &str, loader: Loader, opts: &AsideOptions) -> Result<crate::manager::ResultMeta> {
         use crate::manager::{ResultMeta, Tier};
         self.check_options(key, opts)?;
-        let m = &self.state.manager;
-        if let Some(e) = m.get_l2(key).await? {
-            return Ok(ResultMeta::hit(&e, Tier::L2));
+        if let Some(e) = self.throttled(key, opts) {
+            return Ok(ResultMeta::stale(&e, Tier::L1));
         }
-        let value = self.load_from(key, loader, opts, false).await?;
+        let m = &self.state.manager;
+        let fallback = match m.get_l2_found(key).await? {
+            Found::Fresh(e) => return Ok(ResultMeta::hit(&e, Tier::L2)),
+            Found::Stale(e) => Some(e),
+            Found::Miss => None,
+        };
+        let value = match self.load_outcome(key, loader, opts, false).await {
+            Ok(Outcome::Stale(e, tier)) => return Ok(ResultMeta::stale(&e, tier)),
+            Ok(Outcome::Loaded(v)) => v,
+            // The stale value this call read itself (L1 may be off).
+            Err(err) => match fallback.filter(|_| opts.fail_safe) {
+                Some(e) => match self.settle_fail_safe(key, Err(err), Some((e, Tier::L2)), opts)? {
+                    Outcome::Stale(e, tier) => return Ok(ResultMeta::stale(&e, tier)),
+                    Outcome::Loaded(v) => v,
+                },
+                None => return Err(err),
+            },
+        };
         let stored = value.is_some() || opts.negative_ttl.is_some();
         let ttl = match value {
             Some(_) => opts.ttl.unwrap_or(m.config().default_ttl),
@@ -301,7 +461,7 @@ impl CacheAside {
             // Refreshing: the key holds a value, so the store may replace it (no "still absent" check),
             // but only while this refresh holds its lock (a `del` meanwhile removes it).
             if lock.is_some() || m.l2().is_none() {
-                let start = m.begin_load(guard, &opts.tags, opts.ttl).await;
+                let start = m.begin_load(guard, &opts.tags, opts.kept_ttl(m.config().default_ttl)).await;
                 if let Err(e) = run_and_store(m, &key, &loader, &opts, &start, lock.as_ref(), Store::Replace).await {
                     tracing::warn!("stratacache: background refresh of {key:?} failed, keeping the old value: {e}");
                 }
@@ -335,18 +495,24 @@ impl Drop for FlightEnd {
     }
 }
 
-fn start_flight(state: Arc<State>, key: String, loader: Loader, opts: AsideOptions, guard: FillGuard, id: u64, read_l2: bool) -> Flight {
+#[allow(clippy::too_many_arguments)]
+fn start_flight(state: Arc<State>, key: String, loader: Loader, opts: AsideOptions, guard: FillGuard, id: u64, read_l2: bool, fallback: Fallback) -> Flight {
     let end = FlightEnd { state: state.clone(), key: key.clone(), id };
     let task = tokio::spawn(async move {
         let end = end;
         let m = &end.state.manager;
         if !read_l2 {
             // The caller has just read Redis; the load's own lock round trip reads it again.
-            return load_once(m, &end.key, &loader, &opts, guard).await;
+            return load_once(m, &end.key, &loader, &opts, guard, &fallback).await;
         }
-        match m.get_l2(&end.key).await {
-            Ok(Some(e)) => Ok(Some(e.json.clone())),
-            Ok(None) => load_once(m, &end.key, &loader, &opts, guard).await,
+        match m.get_l2_found(&end.key).await {
+            Ok(Found::Fresh(e)) => Ok(Some(e.json.clone())),
+            Ok(found) => {
+                if let Found::Stale(e) = found {
+                    let _ = fallback.set(e);
+                }
+                load_once(m, &end.key, &loader, &opts, guard, &fallback).await
+            }
             Err(e) => Err(e),
         }
     });
@@ -372,9 +538,11 @@ async fn load_once(
     loader: &Loader,
     opts: &AsideOptions,
     guard: FillGuard,
+    fallback: &Fallback,
 ) -> Result<Option<Arc<str>>> {
+    let kept = opts.kept_ttl(m.config().default_ttl);
     if m.l2().is_none() {
-        let start = m.begin_load(guard, &opts.tags, opts.ttl).await;
+        let start = m.begin_load(guard, &opts.tags, kept).await;
         return run_and_store(m, key, loader, opts, &start, None, Store::IfAbsent).await.map(|(v, _)| v);
     }
     let lock = LoadLock::candidate(m.keys().lock(key));
@@ -385,7 +553,15 @@ async fn load_once(
     let mut poll = POLL_START;
     let mut waited = false;
     loop {
-        match m.peek_l2_after(&take, key).await {
+        let read = m.peek_l2_after(&take, key).await.map(|(reply, found)| match found {
+            Found::Fresh(e) => (reply, Some(e)),
+            Found::Stale(e) => {
+                let _ = fallback.set(e);
+                (reply, None)
+            }
+            Found::Miss => (reply, None),
+        });
+        match read {
             Ok((reply, found)) if is_ok(&reply) => {
                 return match found {
                     Some(e) => {
@@ -393,7 +569,7 @@ async fn load_once(
                         Ok(Some(e.json.clone()))
                     }
                     None => {
-                        let start = m.begin_load(guard, &opts.tags, opts.ttl).await;
+                        let start = m.begin_load(guard, &opts.tags, kept).await;
                         let r = run_and_store(m, key, loader, opts, &start, Some(&lock), Store::IfAbsent).await;
                         if !matches!(r, Ok((_, Some(s))) if s.released_lock()) {
                             release(m, lock).await; // nothing was stored in Redis with it
@@ -406,7 +582,7 @@ async fn load_once(
             Ok((_, None)) => {
                 if Instant::now() >= give_up {
                     // Returned, never stored: without the lock a store could outlive a `del`.
-                    let start = m.begin_load(guard, &opts.tags, opts.ttl).await;
+                    let start = m.begin_load(guard, &opts.tags, kept).await;
                     return run_and_store(m, key, loader, opts, &start, None, Store::No).await.map(|(v, _)| v);
                 }
                 if !waited {
@@ -418,7 +594,7 @@ async fn load_once(
                 // Loop: if the holder crashed or failed, its lock is gone and we take it.
             }
             Err(e) if e.is_unavailable() => {
-                let start = m.begin_load(guard, &opts.tags, opts.ttl).await;
+                let start = m.begin_load(guard, &opts.tags, kept).await;
                 return run_and_store(m, key, loader, opts, &start, None, Store::IfAbsent).await.map(|(v, _)| v);
             }
             Err(e) => return Err(e),

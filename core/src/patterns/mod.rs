@@ -20,7 +20,7 @@ mod read_through;
 mod write_behind;
 mod write_through;
 
-pub use cache_aside::{AsideOptions, CacheAside, RefreshOptions};
+pub use cache_aside::{AsideOptions, CacheAside, RefreshOptions, FAIL_SAFE_MAX_DURATION, FAIL_SAFE_THROTTLE};
 pub use coalesce::{Coalescer, Entered, Lead, Settled};
 pub use lock::LoadLock;
 pub use read_through::{Loaders, ReadThrough};
