@@ -128,7 +128,7 @@ export declare class NativeCache {
   /** `readThrough.read`. */
   readThrough(key: string, options?: string | undefined | null): Promise<string | null>
   /** A new write-behind queue (`WriteBehindPattern`), flushed by `close()`. */
-  newWriteBehind(options?: string | undefined | null, onError?: (((arg: [number, string, string, string]) => unknown)) | undefined | null): NativeWriteBehind
+  newWriteBehind(options?: string | undefined | null, onError?: (((arg: [number, string, string, string, string]) => unknown)) | undefined | null): NativeWriteBehind
   /**
    * `cacheAside.getMany`: JSON text or `null` per key, in input order. `loader` is called once
    * with the JSON text of the missing keys and resolves to the JSON text of `{ key: value }`.

@@ -12,7 +12,7 @@ use crate::error::{parse_json, IntoNapi};
 use crate::handle::NativeCache;
 
 // Types are spelled out in signatures (napi emits a Rust alias as an undefined TS name).
-// `onError` is called once per write given up, with one array `[stashIdOrMinusOne, message, key, json]`.
+// `onError` is called once per write given up, with one array `[stashIdOrMinusOne, code, message, key, json]`.
 
 #[napi]
 impl NativeCache {
@@ -88,13 +88,13 @@ impl NativeCache {
 
     /// A new write-behind queue (`WriteBehindPattern`), flushed by `close()`.
     #[napi(catch_unwind)]
-    pub fn new_write_behind(&self, options: Option<String>, on_error: Option<ThreadsafeFunction<(i64, String, String, String), Unknown<'static>, (i64, String, String, String), Status, false, true>>) -> Result<NativeWriteBehind> {
+    pub fn new_write_behind(&self, options: Option<String>, on_error: Option<ThreadsafeFunction<(i64, String, String, String, String), Unknown<'static>, (i64, String, String, String, String), Status, false, true>>) -> Result<NativeWriteBehind> {
         let mut opts = dynopts::write_behind_options(parse_json("WriteBehindPattern", options)?).napi()?;
         if let Some(hook) = on_error {
             let hook = std::sync::Arc::new(hook);
             opts.on_error = Some(std::sync::Arc::new(move |e: stratacache::Error, key: String, json: std::sync::Arc<str>| {
                 let stash = e.payload().and_then(|p| p.downcast_ref::<JsStashed>()).map_or(-1, |s| s.0 as i64);
-                hook.call((stash, e.message().to_owned(), key, json.to_string()), ThreadsafeFunctionCallMode::NonBlocking);
+                hook.call((stash, e.code().to_owned(), e.message().to_owned(), key, json.to_string()), ThreadsafeFunctionCallMode::NonBlocking);
             }));
         }
         Ok(NativeWriteBehind { inner: self.handle().new_write_behind(opts) })

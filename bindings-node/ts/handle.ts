@@ -33,6 +33,11 @@ export interface RedisClientOptions {
 export interface CacheManagerOptions {
   /** L1 capacity in entries (default 10,000). */
   l1MaxSize?: number
+  /**
+   * L1 capacity in bytes of keys, JSON texts and tags (default 268,435,456: 256 MiB). Both bounds
+   * hold: large values are bounded by bytes, small ones by `l1MaxSize` (docs/limits.md).
+   */
+  l1MaxBytes?: number
   /** TTL in seconds when a call gives none (default 600). */
   defaultTTL?: number
   enableL1?: boolean

@@ -5,7 +5,7 @@
  */
 import type { NativeCache, NativeWriteBehind } from './native-binding'
 import { wrapBatchLoader, wrapKeyLoader, wrapLoader, wrapWriter } from './callbacks'
-import { makeError, mapError, rethrow } from './error'
+import { makeError, mapError, rethrow, type StrataCacheErrorCode } from './error'
 import type { CacheManager } from './cache-manager'
 import { MISS, valueOf } from './l1'
 import { stashed } from './stash'
@@ -74,6 +74,20 @@ export interface WriteBehindOptions {
   batchSize?: number
   /** Called once for each write given up, with the writer's error, the key and the value. */
   onError?: (error: unknown, key: string, value: unknown) => void
+  /**
+   * Most distinct keys waiting (default 100,000; at most 10,000,000). A write to a new key when the
+   * queue is full waits for room up to `queueFullTimeoutMs`, then rejects with `ERR_STRATACACHE_TIMEOUT`
+   * and changes nothing, cache included.
+   */
+  maxQueueSize?: number
+  /** How long a write waits for room in a full queue (default 5,000 ms; 0 rejects at once). */
+  queueFullTimeoutMs?: number
+  /** Writers run at once by a flush, started in queue order (default 8, at most 1,024). */
+  concurrency?: number
+  /** How long one writer attempt may take before it counts as failed (default 30,000 ms). */
+  writeTimeoutMs?: number
+  /** How long shutdown flushes before the rest goes to `onError` (default 10,000 ms). */
+  shutdownTimeoutMs?: number
 }
 
 function assertFunction(f: unknown, what: string): void {
@@ -212,12 +226,12 @@ export class WriteBehindPattern {
     if (this.native === null || this.system !== sys) {
       const hook = this.onError
       const onError = hook
-        ? (args: [number, string, string, string]) => {
-            // napi hands the Rust tuple over as one array: [stashId (-1: none), message, key, json].
-            const [stashId, message, key, json] = args
+        ? (args: [number, string, string, string, string]) => {
+            // napi hands the Rust tuple over as one array: [stashId (-1: none), code, message, key, json].
+            const [stashId, code, message, key, json] = args
             try {
               const original = stashId >= 0 ? stashed(stashId) : undefined
-              const error = original ? original.error : makeError('ERR_STRATACACHE_CALLBACK', message)
+              const error = original ? original.error : makeError(code as StrataCacheErrorCode, message)
               hook(error, key, JSON.parse(json))
             } catch (e) {
               console.error('stratacache: WriteBehindPattern onError threw', e)

@@ -16,6 +16,8 @@ pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 pub const DEFAULT_NAMESPACE: &str = "sc";
 /// Default L1 capacity in entries.
 pub const DEFAULT_L1_MAX_SIZE: u64 = 10_000;
+/// Default L1 capacity in bytes of what it holds (keys, JSON texts, tags): 256 MiB.
+pub const DEFAULT_L1_MAX_BYTES: u64 = 256 * 1024 * 1024;
 /// Default TTL (600 s).
 pub const DEFAULT_TTL: Duration = Duration::from_secs(600);
 /// Default compression threshold in bytes.
@@ -296,6 +298,9 @@ fn percent_encode(s: &str) -> String {
 pub struct CacheOptions {
     /// L1 capacity in entries (default 10,000; env `STRATACACHE_L1_MAX_SIZE`).
     pub l1_max_size: Option<u64>,
+    /// L1 capacity in bytes of keys, JSON texts and tags (default 256 MiB). Both bounds hold: see
+    /// `docs/limits.md`.
+    pub l1_max_bytes: Option<u64>,
     /// TTL used when a call gives none (default 600 s; env `STRATACACHE_DEFAULT_TTL` in seconds).
     pub default_ttl: Option<Duration>,
     /// Keep an in-process L1 (default true).
@@ -325,6 +330,8 @@ pub struct CacheOptions {
 pub struct CacheConfig {
     /// L1 capacity in entries.
     pub l1_max_size: u64,
+    /// L1 capacity in bytes.
+    pub l1_max_bytes: u64,
     /// Default TTL.
     pub default_ttl: Duration,
     /// L1 on.
@@ -351,6 +358,7 @@ impl Default for CacheConfig {
     fn default() -> Self {
         CacheConfig {
             l1_max_size: DEFAULT_L1_MAX_SIZE,
+            l1_max_bytes: DEFAULT_L1_MAX_BYTES,
             default_ttl: DEFAULT_TTL,
             enable_l1: true,
             enable_l2: true,
@@ -417,8 +425,13 @@ impl CacheOptions {
         }
         let ttl_jitter = self.ttl_jitter.unwrap_or(d.ttl_jitter);
         crate::options::check_ttl_jitter(ttl_jitter).map_err(|e| Error::config(e.message().to_owned()))?;
+        let l1_max_bytes = self.l1_max_bytes.unwrap_or(d.l1_max_bytes);
+        if l1_max_bytes == 0 || l1_max_bytes > crate::l1::MAX_BYTES_LIMIT {
+            return Err(Error::config(format!("l1MaxBytes must be 1..{}, got {l1_max_bytes}", crate::l1::MAX_BYTES_LIMIT)));
+        }
         Ok(CacheConfig {
             l1_max_size,
+            l1_max_bytes,
             default_ttl,
             enable_l1: self.enable_l1.unwrap_or(true),
             enable_l2: self.enable_l2.unwrap_or(true),

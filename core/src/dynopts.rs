@@ -173,6 +173,7 @@ pub fn cache_options(v: Value) -> Result<CacheOptions> {
     let mut f = Fields::new("cache", v, ErrorKind::Config)?;
     let mut o = CacheOptions::default();
     o.l1_max_size = f.count(&["l1MaxSize", "l1_max_size"], 0)?;
+    o.l1_max_bytes = f.count(&["l1MaxBytes", "l1_max_bytes"], 1)?;
     o.default_ttl = f.seconds(&["defaultTTL", "defaultTtl", "default_ttl"])?;
     o.enable_l1 = f.boolean(&["enableL1", "enable_l1"])?;
     o.enable_l2 = f.boolean(&["enableL2", "enable_l2"])?;
@@ -328,8 +329,9 @@ pub fn refresh_options(v: Value) -> Result<crate::patterns::RefreshOptions> {
     Ok(o)
 }
 
-/// Options of a write-behind instance: `{ flushIntervalMs?, maxRetries?, batchSize? }`
-/// (`onError` is a callback, passed separately by the bindings).
+/// Options of a write-behind instance: `{ flushIntervalMs?, maxRetries?, batchSize?, maxQueueSize?,
+/// queueFullTimeoutMs?, concurrency?, shutdownTimeoutMs? }` (`onError` is a callback, passed
+/// separately by the bindings).
 pub fn write_behind_options(v: Value) -> Result<crate::patterns::WriteBehindOptions> {
     let mut f = Fields::new("WriteBehindPattern", v, ErrorKind::InvalidArgument)?;
     let mut o = crate::patterns::WriteBehindOptions::default();
@@ -341,6 +343,26 @@ pub fn write_behind_options(v: Value) -> Result<crate::patterns::WriteBehindOpti
     }
     if let Some(n) = f.count(&["batchSize", "batch_size"], 1)? {
         o.batch_size = n as usize;
+    }
+    let limit = crate::patterns::MAX_QUEUE_SIZE_LIMIT;
+    match f.number(&["maxQueueSize", "max_queue_size"])? {
+        None => {}
+        Some((_, x)) if x.fract() == 0.0 && (1.0..=limit as f64).contains(&x) => o.max_queue_size = x as usize,
+        Some((n, x)) => return Err(f.err(format!("{n} must be a whole number 1..{limit}, got {}", crate::options::fmt_number(x)))),
+    }
+    if let Some(ms) = f.count(&["queueFullTimeoutMs", "queue_full_timeout_ms"], 0)? {
+        o.queue_full_timeout = Duration::from_millis(ms.min(3_600_000));
+    }
+    match f.number(&["concurrency"])? {
+        None => {}
+        Some((_, x)) if x.fract() == 0.0 && (1.0..=1024.0).contains(&x) => o.concurrency = x as usize,
+        Some((n, x)) => return Err(f.err(format!("{n} must be a whole number 1..1024, got {}", crate::options::fmt_number(x)))),
+    }
+    if let Some(ms) = f.count(&["shutdownTimeoutMs", "shutdown_timeout_ms"], 0)? {
+        o.shutdown_timeout = Duration::from_millis(ms.min(3_600_000));
+    }
+    if let Some(d) = f.millis(&["writeTimeoutMs", "write_timeout_ms"])? {
+        o.write_timeout = d;
     }
     f.finish()?;
     Ok(o)

@@ -185,7 +185,7 @@ impl StrataCache {
     pub fn from_config(redis: RedisConfig, cache: CacheConfig, registries: Registries) -> Result<Self> {
         let keys = KeySchema::new(&redis.namespace);
         let metrics = Arc::new(Metrics::new(registries.metrics.clone()));
-        let l1 = Arc::new(L1::with_untrusted_serve(cache.enable_l1, cache.l1_max_size, cache.bus_stale));
+        let l1 = Arc::new(L1::with_limits(cache.enable_l1, cache.l1_max_size, cache.l1_max_bytes, cache.bus_stale));
         let l2 = if cache.enable_l2 {
             let l1_for_recovery = l1.clone();
             Some(Arc::new(L2::new(&redis, &cache, metrics.clone(), Box::new(move || l1_for_recovery.clear()))?))

@@ -37,6 +37,12 @@ const STRIPES: usize = 1024;
 /// `busStaleMs` changes it).
 pub const UNTRUSTED_SERVE: Duration = Duration::from_millis(2_500);
 
+/// Largest `l1MaxBytes` (a weigher counts in `u32`s; moka sums them in a `u64`).
+pub const MAX_BYTES_LIMIT: u64 = 1 << 40;
+
+/// Bytes an entry weighs besides its key, JSON text and tags (the entry and map bookkeeping).
+const ENTRY_OVERHEAD: u64 = 160;
+
 /// Most tag marks kept before L1 is cleared and the table starts over (bounds memory in a process
 /// that invalidates many distinct tags; documented in `docs/consistency.md`).
 pub const MAX_TAG_MARKS: usize = 65_536;
@@ -141,6 +147,7 @@ impl Expiry<String, Arc<Entry>> for DeadlineExpiry {
 pub struct L1 {
     cache: Option<Cache<String, Arc<Entry>>>,
     max_size: u64,
+    max_bytes: u64,
     hits: AtomicU64,
     misses: AtomicU64,
     clears: AtomicU64,
@@ -191,11 +198,30 @@ impl L1 {
 
     /// [`L1::new`] that serves for `untrusted_serve` once untrusted (0: misses at once).
     pub fn with_untrusted_serve(enabled: bool, max_size: u64, untrusted_serve: Duration) -> Self {
-        let cache = (enabled && max_size > 0)
-            .then(|| Cache::builder().max_capacity(max_size).expire_after(DeadlineExpiry).build());
+        Self::with_limits(enabled, max_size, crate::config::DEFAULT_L1_MAX_BYTES, untrusted_serve)
+    }
+
+    /// An L1 bounded by `max_size` entries **and** `max_bytes` bytes of keys, JSON texts and tags.
+    ///
+    /// moka bounds one weight, so each entry weighs its bytes, but at least `max_bytes / max_size`:
+    /// the byte budget then also admits at most `max_size` entries.
+    pub fn with_limits(enabled: bool, max_size: u64, max_bytes: u64, untrusted_serve: Duration) -> Self {
+        let max_bytes = max_bytes.clamp(1, MAX_BYTES_LIMIT);
+        let floor = (max_bytes / max_size.max(1)).max(1);
+        let cache = (enabled && max_size > 0).then(|| {
+            Cache::builder()
+                .max_capacity(max_bytes)
+                .weigher(move |k: &String, v: &Arc<Entry>| -> u32 {
+                    let bytes = ENTRY_OVERHEAD + k.len() as u64 + v.json.len() as u64 + v.tags.iter().map(|t| t.len() as u64 + 24).sum::<u64>();
+                    bytes.max(floor).min(u32::MAX as u64) as u32
+                })
+                .expire_after(DeadlineExpiry)
+                .build()
+        });
         L1 {
             cache,
             max_size,
+            max_bytes,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             clears: AtomicU64::new(0),
@@ -486,6 +512,20 @@ impl L1 {
             c.run_pending_tasks();
             c.entry_count()
         })
+    }
+
+    /// What the entries held weigh, in bytes (each at least `max_bytes / max_size`; see
+    /// [`L1::with_limits`]).
+    pub fn weighted_bytes(&self) -> u64 {
+        self.cache.as_ref().map_or(0, |c| {
+            c.run_pending_tasks();
+            c.weighted_size()
+        })
+    }
+
+    /// Configured capacity in bytes.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
     }
 
     /// Configured capacity.

@@ -88,8 +88,10 @@ async fn countdown_cost_and_every_key_expires() {
         let ttl: i64 = raw.pttl(&key).await.unwrap();
         assert!(ttl > 0 && ttl <= 2 * HOUR as i64, "{key} must expire, PTTL {ttl}");
         if algorithm == Algorithm::SlidingLog {
-            let card: u64 = raw.zcard(&key).await.unwrap();
-            assert_eq!(card, 5, "the log never holds more than maxRequests entries");
+            let calls: u64 = raw.zcount(&key, 0, "+inf").await.unwrap();
+            assert_eq!(calls, 4, "one member per admitted call (costs 1, 2, 1, 1)");
+            let total: f64 = raw.zscore(&key, "sum").await.unwrap();
+            assert_eq!(total, -6.0, "the running total: 5 units, never more than maxRequests");
         }
     }
     // reset forgets every algorithm's state.
@@ -247,6 +249,15 @@ async fn bad_input_is_refused_with_a_clear_error() {
     };
     let e = rl.token_bucket("x", &bad_rate).await.unwrap_err();
     assert!(e.message().contains("refillRate") && e.message().contains("-1"), "{}", e.message());
+    // A rate so small that "time until full" overflows the key expiry is refused, not stored with a
+    // negative expiry (which would delete the state): issue 19.
+    let tiny = BucketOptions { rate_per_sec: Some(1e-12), ..bad_rate };
+    let e = rl.token_bucket("x", &tiny).await.unwrap_err();
+    assert!(e.message().contains("refillRate is too small") && e.message().contains("more than a year"), "{}", e.message());
+    let e = rl.leaky_bucket("x", &tiny).await.unwrap_err();
+    assert!(e.message().contains("leakRate is too small"), "{}", e.message());
+    let slow_but_fine = BucketOptions { rate_per_sec: Some(1e-6), ..bad_rate };
+    assert!(rl.token_bucket("ok", &slow_but_fine).await.unwrap().allowed, "5 units at 1e-6/s fill in ~58 days: accepted");
     let e = stratacache::dynopts::limit_options(serde_json::json!({"windowMs": 1000, "maxRequests": 5, "algorithm": "banana"})).unwrap_err();
     assert!(e.message().contains("banana"), "{}", e.message());
     let e = stratacache::dynopts::limit_options(serde_json::json!({"windowMs": 1000, "maxRequests": 5, "onRedisError": "retry"})).unwrap_err();
@@ -342,4 +353,37 @@ async fn a_batch_decides_each_call_as_if_alone_in_order() {
     ];
     let got: Vec<bool> = rl.decide_batch(&down).await.into_iter().map(|r| r.unwrap().allowed).collect();
     assert_eq!(got, [true, false, true, true, false]);
+}
+
+#[tokio::test]
+async fn a_huge_cost_is_one_member_and_keeps_redis_responsive() {
+    // Issue 19: sliding-log used to run one ZADD per unit of cost inside its script.
+    let server = RedisServer::start();
+    let c = cache(&server.url(), &unique_ns("rl_cost")).await;
+    let rl = c.rate_limiter();
+    let opts = LimitOptions::new(HOUR, 20_000_000).algorithm(Algorithm::SlidingLog).cost(10_000_000);
+    let mut probe = server.raw().await;
+    let pinger = tokio::spawn(async move {
+        let mut worst = Duration::ZERO;
+        for _ in 0..40 {
+            let t = Instant::now();
+            let _: String = redis::cmd("PING").query_async(&mut probe).await.unwrap();
+            worst = worst.max(t.elapsed());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        worst
+    });
+    let first = rl.limit("bulk", &opts).await.unwrap();
+    let second = rl.limit("bulk", &opts).await.unwrap();
+    let third = rl.limit("bulk", &opts).await.unwrap();
+    assert_eq!((first.allowed, first.remaining), (true, 10_000_000));
+    assert_eq!((second.allowed, second.remaining), (true, 0));
+    assert!(!third.allowed && third.retry_after.is_some_and(|s| s > 0), "{third:?}");
+    let worst = pinger.await.unwrap();
+    assert!(worst < Duration::from_millis(50), "PING took {worst:?} while the limiter ran");
+    let mut raw = server.raw().await;
+    let key = format!("{}:rl:{{bulk}}:sl", c.redis_config().namespace);
+    let calls: u64 = raw.zcount(&key, 0, "+inf").await.unwrap();
+    assert_eq!(calls, 2, "one member per admitted call, whatever its cost");
+    c.close().await;
 }

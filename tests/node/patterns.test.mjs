@@ -629,6 +629,31 @@ describe('writeThrough.write', () => {
 // ---------------------------------------------------------------------------------------------------
 
 describe('writeBehind / WriteBehindPattern', () => {
+  test('bounds: a full queue rejects a new key in time and changes nothing; a stuck writer holds neither the others nor shutdown', async () => {
+    const wb = new WriteBehindPattern(undefined, { flushIntervalMs: 60_000, batchSize: 1_000_000, maxQueueSize: 50, queueFullTimeoutMs: 100 })
+    const writer = counted(async () => {})
+    for (let i = 0; i < 50; i++) await wb.write(`wbq:${i}`, i, writer)
+    const t0 = performance.now()
+    await assert.rejects(wb.write('wbq:extra', 1, writer), (e) => e.code === 'ERR_STRATACACHE_TIMEOUT' && /queue is full \(50 keys waiting/.test(e.message))
+    assert.ok(performance.now() - t0 >= 90, 'it waited for room first')
+    assert.equal(await cacheManager.get('wbq:extra'), null, 'a refused write leaves the cache alone')
+    await wb.write('wbq:3', 'replaced', writer) // a queued key needs no room
+    assert.equal(wb.stats().pending, 50)
+    assert.equal(await wb.flush(), 50)
+    await wb.write('wbq:extra', 1, writer)
+
+    const given = []
+    const conc = new WriteBehindPattern(undefined, { flushIntervalMs: 30, maxRetries: 0, concurrency: 4, writeTimeoutMs: 300, onError: (e, key) => given.push([key, e.code]) })
+    const stuck = () => new Promise(() => {})
+    const ok = counted(async () => {})
+    await conc.write('wbs:stuck', 0, stuck)
+    for (let i = 0; i < 10; i++) await conc.write(`wbs:${i}`, i, ok)
+    await waitFor(() => ok.calls === 10, 'ten writes behind a stuck one', { timeoutMs: 2000 })
+    await waitFor(() => given.length === 1, 'the stuck write given up at writeTimeoutMs', { timeoutMs: 2000 })
+    assert.deepEqual(given, [['wbs:stuck', 'ERR_STRATACACHE_TIMEOUT']])
+    await assert.rejects(async () => new WriteBehindPattern(undefined, { maxQueueSize: 0 }).write('x', 1, ok), (e) => e.code === 'ERR_STRATACACHE_INVALID_ARGUMENT' && /maxQueueSize must be a whole number 1\.\.10000000, got 0/.test(e.message))
+  })
+
   test("guide: Write-Behind — cached at once, written to the 'database' on flush", async () => {
     const analyticsDb = { rows: [], insert: counted(async (row) => analyticsDb.rows.push(row)) }
     // Create write-behind instance

@@ -1090,3 +1090,42 @@ def test_a_child_using_the_patterns_shuts_down_cleanly(venv_python: str, child_e
     assert_clean(proc)
     assert proc.stdout.strip() == "ok"
     assert resp("EXISTS", f"{ns}:d:e:4", f"{ns}:d:d", f"{ns}:d:a", f"{ns}:d:item:1") == 4
+
+
+async def test_write_behind_bounds_a_full_queue_and_a_stuck_writer(cache: Any) -> None:
+    from stratacache import CacheTimeoutError
+
+    written: list[Any] = []
+    wb = WriteBehindPattern(None, flush_interval_ms=60_000, batch_size=1_000_000, max_queue_size=50,
+                            queue_full_timeout_ms=100)
+    for i in range(50):
+        await bounded(wb.write(f"wbq:{i}", i, written.append))
+    t0 = time.monotonic()
+    with pytest.raises(CacheTimeoutError, match=r"queue is full \(50 keys waiting"):
+        await bounded(wb.write("wbq:extra", 1, written.append))
+    assert time.monotonic() - t0 >= 0.09, "it waited for room first"
+    assert await cache_manager.get("wbq:extra") is None, "a refused write leaves the cache alone"
+    await bounded(wb.write("wbq:3", "replaced", written.append))  # a queued key needs no room
+    assert wb.stats().pending == 50
+    assert await wb.flush() == 50
+    await bounded(wb.write("wbq:extra", 1, written.append))
+
+    given: list[tuple[str, str]] = []
+    conc = WriteBehindPattern(None, flush_interval_ms=30, max_retries=0, concurrency=4, write_timeout_ms=300,
+                              on_error=lambda e, key, value: given.append((key, getattr(e, "code", ""))))
+    ok: list[Any] = []
+
+    async def stuck(v: Any) -> None:
+        await asyncio.Event().wait()
+
+    async def fine(v: Any) -> None:
+        ok.append(v)
+
+    await bounded(conc.write("wbs:stuck", 0, stuck))
+    for i in range(10):
+        await bounded(conc.write(f"wbs:{i}", i, fine))
+    await eventually(lambda: len(ok) == 10, 2.0, "ten writes behind a stuck one")
+    await eventually(lambda: len(given) == 1, 2.0, "the stuck write given up at write_timeout_ms")
+    assert given == [("wbs:stuck", "ERR_STRATACACHE_TIMEOUT")]
+    with pytest.raises(InvalidArgumentError, match=r"max_queue_size must be a whole number 1\.\.10000000, got 0"):
+        await bounded(WriteBehindPattern(None, max_queue_size=0).write("x", 1, fine))

@@ -102,19 +102,22 @@ def get_cache_manager(
     max_key_bytes: Optional[int] = None,
     bus_stale_ms: Optional[int] = None,
     ttl_jitter: Optional[float] = None,
+    l1_max_bytes: Optional[int] = None,
 ) -> CacheManager:
     """Configure the cache manager (first call) and return the process-wide instance.
 
     ``bus_stale_ms``: how long L1 keeps serving after the invalidation bus was found down (default
     2,500 ms, at most 60,000; 0 bypasses L1 at once); see docs/consistency.md. ``ttl_jitter``
     (seconds, default 0): a random 0…``ttl_jitter`` added to every TTL, so keys written together do not
-    expire together."""
+    expire together. ``l1_max_bytes`` (default 256 MiB): L1's capacity in bytes of keys, JSON texts and
+    tags, beside ``l1_max_size`` entries; both bounds hold (docs/limits.md)."""
     options = {
         k: v
         for k, v in dict(
             l1_max_size=l1_max_size, default_ttl=default_ttl, enable_l1=enable_l1, enable_l2=enable_l2,
             compression_threshold=compression_threshold, max_value_bytes=max_value_bytes,
             max_key_bytes=max_key_bytes, bus_stale_ms=bus_stale_ms, ttl_jitter=ttl_jitter,
+            l1_max_bytes=l1_max_bytes,
         ).items()
         if v is not None
     }

@@ -216,9 +216,24 @@ class WriteBehindPattern:
         max_retries: Optional[int] = None,
         batch_size: Optional[int] = None,
         on_error: Optional[Callable[[BaseException, str, Any], Any]] = None,
+        max_queue_size: Optional[int] = None,
+        queue_full_timeout_ms: Optional[float] = None,
+        concurrency: Optional[int] = None,
+        write_timeout_ms: Optional[float] = None,
+        shutdown_timeout_ms: Optional[float] = None,
     ) -> None:
-        """``cache_manager`` is accepted for the guide's signature; there is one manager per process."""
-        self._options = _options(flush_interval_ms=flush_interval_ms, max_retries=max_retries, batch_size=batch_size)
+        """``cache_manager`` is accepted for the guide's signature; there is one manager per process.
+
+        Bounds (docs/limits.md): at most ``max_queue_size`` distinct keys wait (default 100,000); a write
+        to a new key when the queue is full waits up to ``queue_full_timeout_ms`` (default 5,000) for
+        room, then raises :class:`~stratacache.errors.CacheTimeoutError` and changes nothing, cache
+        included. A flush runs ``concurrency`` writers at once (default 8); one attempt may take
+        ``write_timeout_ms`` (default 30,000); shutdown flushes for at most ``shutdown_timeout_ms``
+        (default 10,000), then hands the rest to ``on_error``."""
+        self._options = _options(flush_interval_ms=flush_interval_ms, max_retries=max_retries, batch_size=batch_size,
+                                 max_queue_size=max_queue_size, queue_full_timeout_ms=queue_full_timeout_ms,
+                                 concurrency=concurrency, write_timeout_ms=write_timeout_ms,
+                                 shutdown_timeout_ms=shutdown_timeout_ms)
         if on_error is not None:
             _check_callable("on_error", on_error)
         self._on_error = None if on_error is None else _error_hook(on_error)

@@ -25,7 +25,7 @@ pub use coalesce::{Coalescer, Entered, Lead, Settled};
 pub use lock::LoadLock;
 pub use read_through::{Loaders, ReadThrough};
 
-pub use write_behind::{ErrorHook, WriteBehind, WriteBehindOptions, WriteBehindStats};
+pub use write_behind::{ErrorHook, WriteBehind, WriteBehindOptions, WriteBehindStats, MAX_QUEUE_SIZE, MAX_QUEUE_SIZE_LIMIT};
 pub use write_through::WriteThrough;
 
 /// What a loader returns: the JSON text of the value, or `None` (nothing to cache).

@@ -141,7 +141,8 @@ pub struct Decision {
 #[derive(Clone, Debug)]
 enum State {
     Fixed { start: u64, count: u64 },
-    Log(VecDeque<u64>),
+    /// Admitted calls `(admitted at, units)`, sorted by time, and the units of all of them.
+    Log { calls: VecDeque<(u64, u64)>, units: u64 },
     Counter { start: u64, cur: u64, prev: u64 },
     Token { tokens: f64, ts: u64 },
     Leaky { level: f64, ts: u64 },
@@ -301,35 +302,41 @@ fn fixed_window(slot: &mut Option<Slot>, p: &P, now: u64) -> Decision {
     }
 }
 
-/// `sliding_log.lua`. The log is kept sorted (like the zset's scores), even if `now` goes back.
+/// `sliding_log.lua`. The log is kept sorted (like the zset's scores), even if `now` goes back. A call
+/// of any cost is one entry carrying its units, so a decision never costs O(cost).
 fn sliding_log(slot: &mut Option<Slot>, p: &P, now: u64) -> Decision {
     let w = p.window;
     let none = VecDeque::new();
-    let log = match slot.as_ref() {
-        Some(Slot { state: State::Log(log), .. }) => log,
-        _ => &none,
+    let (log, units) = match slot.as_ref() {
+        Some(Slot { state: State::Log { calls, units }, .. }) => (calls, *units),
+        _ => (&none, 0),
     };
-    // Entries admitted at s count while now < s + window: the first live one.
-    let first_live = log.partition_point(|&s| s.saturating_add(w) <= now);
-    let live = (log.len() - first_live) as u64;
+    // Calls admitted at s count while now < s + window: the first live one.
+    let first_live = log.partition_point(|&(s, _)| s.saturating_add(w) <= now);
+    let expired: u64 = log.iter().take(first_live).map(|&(_, u)| u).sum();
+    let live = units - expired;
     if p.cost <= p.limit && live + p.cost <= p.limit {
-        let mut log = match slot.take() {
-            Some(Slot { state: State::Log(log), .. }) => log,
+        let mut calls = match slot.take() {
+            Some(Slot { state: State::Log { calls, .. }, .. }) => calls,
             _ => VecDeque::new(),
         };
-        log.drain(..first_live);
-        let at = log.partition_point(|&s| s <= now);
-        for _ in 0..p.cost {
-            log.insert(at, now);
-        }
-        let reset = log[0] + w;
-        *slot = Slot::new(State::Log(log), now + w, now);
+        calls.drain(..first_live);
+        let at = calls.partition_point(|&(s, _)| s <= now);
+        calls.insert(at, (now, p.cost));
+        let reset = calls[0].0 + w;
+        *slot = Slot::new(State::Log { calls, units: live + p.cost }, now + w, now);
         return Decision { allowed: true, remaining: p.limit - live - p.cost, reset_ms: reset, retry_after_ms: 0 };
     }
-    let reset = log.get(first_live).map_or(now + w, |&s| s + w);
+    let reset = log.get(first_live).map_or(now + w, |&(s, _)| s + w);
     let retry = if p.cost <= p.limit {
-        let k = (live + p.cost - p.limit) as usize; // >= 1 oldest entries must fall out
-        (log[first_live + k - 1] + w).saturating_sub(now)
+        // The call holding the k-th oldest live unit must fall out (k >= 1).
+        let k = live + p.cost - p.limit;
+        let mut acc = 0;
+        let at = log.iter().skip(first_live).find(|&&(_, u)| {
+            acc += u;
+            acc >= k
+        });
+        at.map_or(w, |&(s, _)| (s + w).saturating_sub(now))
     } else {
         w
     };
@@ -617,9 +624,9 @@ mod tests {
             l.decide(Algorithm::SlidingLog, "k", &p, T0 + i * 37);
             let map = l.lock();
             match &map[&(Algorithm::SlidingLog, "k".to_string())].state {
-                State::Log(log) => {
-                    assert!(log.len() <= 7);
-                    assert!(log.iter().zip(log.iter().skip(1)).all(|(a, b)| a <= b));
+                State::Log { calls, units } => {
+                    assert!(*units <= 7 && calls.iter().map(|c| c.1).sum::<u64>() == *units);
+                    assert!(calls.iter().zip(calls.iter().skip(1)).all(|(a, b)| a.0 <= b.0));
                 }
                 s => panic!("{s:?}"),
             }

@@ -364,8 +364,21 @@ fn bucket_params(opts: &BucketOptions, rate_name: &str) -> Result<Params> {
             )))
         }
     };
+    // The scripts turn "time until full" into a key expiry in whole ms: it must stay a sane integer
+    // (a tiny rate would overflow it, and a negative expiry deletes the state).
+    let full_ms = capacity as f64 / rate_per_ms;
+    if !(full_ms <= MAX_FILL_MS) {
+        return Err(Error::invalid_argument(format!(
+            "{rate_name} is too small: {} units at {} per second take more than a year (31536000000 ms) to fill or drain",
+            capacity,
+            crate::options::fmt_number(rate_per_ms * 1000.0)
+        )));
+    }
     Ok(Params { window_ms: opts.window_ms, limit: capacity, cost: check_cost(opts.cost)?, rate_per_ms })
 }
+
+/// Longest time a bucket may take to fill or drain (a year, as the longest `windowMs`).
+const MAX_FILL_MS: f64 = 31_536_000_000.0;
 
 /// The `n` decisions of one script reply: `{allowed, remaining, reset_ms, retry_after_ms}` per call,
 /// then `now_ms`.
