@@ -13,6 +13,13 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class NativeCache {
   /** Resolve when Redis answers PING; reject (connection/timeout code) otherwise. */
   ping(): Promise<void>
+  /** Writes waiting in every write-behind queue of this system. */
+  writeBehindPending(): number
+  /**
+   * Flush every write-behind queue now (a process about to exit without a shutdown); resolves to
+   * how many writes were made.
+   */
+  flushWriteBehind(): Promise<number>
   /** Shut the system down; later calls fail with `ERR_STRATACACHE_CLOSED`. Idempotent. */
   close(): Promise<void>
   /** Delete keys in every process; resolves to how many existed. */

@@ -87,6 +87,20 @@ impl NativeCache {
         let m = self.inner.clone();
         m.ping().await.napi()
     }
+    /// Writes waiting in every write-behind queue of this system.
+    #[napi]
+    pub fn write_behind_pending(&self) -> f64 {
+        self.inner.write_behind_totals().pending as f64
+    }
+
+    /// Flush every write-behind queue now (a process about to exit without a shutdown); resolves to
+    /// how many writes were made.
+    #[napi]
+    pub async fn flush_write_behind(&self) -> Result<f64> {
+        let m = self.inner.clone();
+        Ok(m.flush_write_behind().await as f64)
+    }
+
     /// Shut the system down; later calls fail with `ERR_STRATACACHE_CLOSED`. Idempotent.
     #[napi]
     pub async fn close(&self) -> Result<()> {

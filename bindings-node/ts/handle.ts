@@ -38,6 +38,11 @@ export interface CacheManagerOptions {
    * hold: large values are bounded by bytes, small ones by `l1MaxSize` (docs/limits.md).
    */
   l1MaxBytes?: number
+  /**
+   * Most bytes of values one batch read (`mget`) decodes (default 67,108,864: 64 MiB, never below
+   * `maxValueBytes`); entries past it read as misses (docs/limits.md).
+   */
+  maxBatchBytes?: number
   /** TTL in seconds when a call gives none (default 600). */
   defaultTTL?: number
   enableL1?: boolean
@@ -96,6 +101,28 @@ export function onSystem(hook: (s: NativeCache) => void): void {
   if (system) hook(system)
 }
 
+let exitHooks = false
+
+/**
+ * Write-behind writes still queued when the process runs out of work without
+ * `shutdownCacheSystem()`: `beforeExit` (which lets async work run, and fires again once it is done)
+ * flushes them; if the process exits anyway with writes left, `exit` says so once on stderr.
+ */
+function installExitHooks(): void {
+  if (exitHooks) return
+  exitHooks = true
+  process.on('beforeExit', () => {
+    const s = system
+    if (s && s.writeBehindPending() > 0) s.flushWriteBehind().catch(() => {})
+  })
+  process.on('exit', () => {
+    const left = system ? system.writeBehindPending() : 0
+    if (left > 0) {
+      process.stderr.write(`stratacache: ${left} write-behind writes were not made: the process exited without shutdownCacheSystem()\n`)
+    }
+  })
+}
+
 /** The native system if it exists already (the synchronous L1 path uses this). */
 export function currentSystem(): NativeCache | null {
   return system
@@ -108,6 +135,7 @@ export function ensureSystem(): Promise<NativeCache> {
     pending = native.createSystem().then(
       (s) => {
         installDrain(s)
+        installExitHooks()
         system = s
         for (const hook of creationHooks) hook(s)
         return s

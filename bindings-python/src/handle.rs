@@ -135,6 +135,11 @@ impl System {
         })
     }
 
+    /// Writes waiting in every write-behind queue of this system (0 once it is closed).
+    fn write_behind_pending(&self) -> u64 {
+        self.inner.write_behind_totals().pending
+    }
+
     /// Completes `fut` when done. Idempotent.
     /// Shut the system down: flush write-behind queues, then later calls raise `ClosedError`.
     fn close(&self, completions: &Completions, fut: Py<PyAny>) -> PyResult<()> {

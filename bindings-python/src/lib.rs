@@ -34,6 +34,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bridge::Completions>()?;
     m.add_class::<patterns::WriteBehindHandle>()?;
     m.add_class::<callbacks::Resolver>()?;
+    m.add_class::<meta::PyResultMeta>()?;
     m.add_function(wrap_pyfunction!(handle::create_system, m)?)?;
     m.add_function(wrap_pyfunction!(handle::configure, m)?)?;
     m.add_function(wrap_pyfunction!(handle::reopen, m)?)?;

@@ -230,6 +230,28 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The size the payload of `bytes` takes once decoded, from the header alone (the declared length
+/// of a compressed payload; the payload's own length otherwise). `None` when the header does not
+/// parse (then [`decode`] refuses it anyway).
+pub fn payload_len(bytes: &[u8]) -> Option<usize> {
+    let mut r = Reader { bytes, pos: 0 };
+    if r.take(2, "").ok()? != MAGIC || r.take(1, "").ok()?[0] != FORMAT_VERSION {
+        return None;
+    }
+    let compressed = r.take(1, "").ok()?[0] & FLAG_COMPRESSED != 0;
+    r.take(16, "").ok()?;
+    let count = r.u16("").ok()?;
+    for _ in 0..count {
+        let len = r.u16("").ok()? as usize;
+        r.take(len + 8, "").ok()?;
+    }
+    if compressed {
+        r.u32("").ok().map(|n| n as usize)
+    } else {
+        Some(bytes.len() - r.pos)
+    }
+}
+
 /// Decode envelope bytes, refusing a payload larger than `max_value_bytes`.
 pub fn decode(bytes: &[u8], max_value_bytes: usize) -> Result<Envelope, DecodeError> {
     let mut r = Reader { bytes, pos: 0 };
@@ -342,6 +364,17 @@ mod tests {
             b[i] ^= (x >> 24) as u8 | 1;
             let _ = decode(&b, 1 << 20);
         }
+    }
+
+    #[test]
+    fn payload_len_reads_the_header_only() {
+        let tags = vec![TagStamp { tag: "t".into(), token: [1; 8] }];
+        assert_eq!(payload_len(&encode("[1,2]", &tags, opts(None))), Some(5));
+        let big = format!("\"{}\"", "x".repeat(10_000));
+        let packed = encode(&big, &[], opts(Some(1)));
+        assert!(packed.len() < 200);
+        assert_eq!(payload_len(&packed), Some(10_002));
+        assert_eq!(payload_len(b"nope"), None);
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 pub const DEFAULT_NAMESPACE: &str = "sc";
 /// Default L1 capacity in entries.
 pub const DEFAULT_L1_MAX_SIZE: u64 = 10_000;
+/// Default budget of one batch read (`mget`, a batch of gets): 64 MiB of decoded values.
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
 /// Default L1 capacity in bytes of what it holds (keys, JSON texts, tags): 256 MiB.
 pub const DEFAULT_L1_MAX_BYTES: u64 = 256 * 1024 * 1024;
 /// Default TTL (600 s).
@@ -313,6 +315,9 @@ pub struct CacheOptions {
     pub max_value_bytes: Option<usize>,
     /// Largest key in bytes of UTF-8 (default 1,024).
     pub max_key_bytes: Option<usize>,
+    /// Most bytes of values one batch read decodes (default 64 MiB, and never below
+    /// `max_value_bytes`); entries past it read as misses (see `docs/limits.md`).
+    pub max_batch_bytes: Option<usize>,
     /// Consecutive Redis failures that open the circuit breaker (default 3).
     pub breaker_threshold: Option<u32>,
     /// How long the breaker stays open before one probe is let through (default 1 s).
@@ -344,6 +349,8 @@ pub struct CacheConfig {
     pub max_value_bytes: usize,
     /// Largest key in bytes.
     pub max_key_bytes: usize,
+    /// Most bytes of values one batch read decodes (at least `max_value_bytes`).
+    pub max_batch_bytes: usize,
     /// Breaker threshold (consecutive failures).
     pub breaker_threshold: u32,
     /// Breaker cooldown.
@@ -365,6 +372,7 @@ impl Default for CacheConfig {
             compression_threshold: DEFAULT_COMPRESSION_THRESHOLD,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
             max_key_bytes: DEFAULT_MAX_KEY_BYTES,
+            max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             breaker_threshold: 3,
             breaker_cooldown: Duration::from_secs(1),
             bus_stale: crate::l1::UNTRUSTED_SERVE,
@@ -429,9 +437,15 @@ impl CacheOptions {
         if l1_max_bytes == 0 || l1_max_bytes > crate::l1::MAX_BYTES_LIMIT {
             return Err(Error::config(format!("l1MaxBytes must be 1..{}, got {l1_max_bytes}", crate::l1::MAX_BYTES_LIMIT)));
         }
+        let max_batch_bytes = self.max_batch_bytes.unwrap_or(d.max_batch_bytes);
+        if max_batch_bytes == 0 {
+            return Err(Error::config("maxBatchBytes must be > 0, got 0"));
+        }
+        let max_batch_bytes = max_batch_bytes.max(max_value_bytes);
         Ok(CacheConfig {
             l1_max_size,
             l1_max_bytes,
+            max_batch_bytes,
             default_ttl,
             enable_l1: self.enable_l1.unwrap_or(true),
             enable_l2: self.enable_l2.unwrap_or(true),

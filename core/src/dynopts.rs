@@ -180,6 +180,7 @@ pub fn cache_options(v: Value) -> Result<CacheOptions> {
     o.compression_threshold = f.count(&["compressionThreshold", "compression_threshold"], 0)?.map(|n| n as usize);
     o.max_value_bytes = f.count(&["maxValueBytes", "max_value_bytes"], 1)?.map(|n| n as usize);
     o.max_key_bytes = f.count(&["maxKeyBytes", "max_key_bytes"], 1)?.map(|n| n as usize);
+    o.max_batch_bytes = f.count(&["maxBatchBytes", "max_batch_bytes"], 1)?.map(|n| n as usize);
     o.bus_stale = f.count(&["busStaleMs", "bus_stale_ms"], 0)?.map(Duration::from_millis);
     o.ttl_jitter = f.seconds_or_zero(&["ttlJitter", "ttl_jitter"])?;
     f.finish()?;

@@ -307,6 +307,12 @@ impl StrataCache {
         self.manager().close();
     }
 
+    /// Flush every write-behind queue now, without stopping them (the bindings do this when a
+    /// process is about to exit without a shutdown); returns how many writes were made.
+    pub async fn flush_write_behind(&self) -> usize {
+        self.inner.patterns.flush_write_behind().await
+    }
+
     /// Every write-behind instance's counters, summed (for the metrics report).
     pub fn write_behind_totals(&self) -> crate::patterns::WriteBehindStats {
         self.inner.patterns.write_behind_totals()

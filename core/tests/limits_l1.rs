@@ -39,3 +39,29 @@ async fn small_values_are_bounded_by_l1_max_size_and_large_ones_by_l1_max_bytes(
     assert!(bad.resolve().unwrap_err().message().contains("l1MaxBytes must be 1.."));
     c.close().await;
 }
+
+#[tokio::test]
+async fn a_batch_read_decodes_at_most_max_batch_bytes() {
+    // Issue 19: small LZ4 blocks that each declare 16 MiB, read together with mget.
+    use stratacache::codec::{encode, EncodeOptions};
+    let server = RedisServer::start();
+    let ns = unique_ns("budget");
+    let c = cache_with(&server.url(), &ns, CacheOptions::default()).await;
+    let huge = format!("\"{}\"", "x".repeat(16 * 1024 * 1024 - 2));
+    let now = stratacache::clock::now_ms();
+    let bytes = encode(&huge, &[], EncodeOptions { created_at_ms: now, expires_at_ms: now + 600_000, compress_above: Some(1024), fail_safe: false });
+    assert!(bytes.len() < 200_000, "a small block: {} bytes", bytes.len());
+    let mut raw = server.raw().await;
+    let keys: Vec<String> = (0..40).map(|i| format!("bomb:{i}")).collect();
+    for k in &keys {
+        let _: () = redis::cmd("SET").arg(format!("{ns}:d:{k}")).arg(&bytes).query_async(&mut raw).await.unwrap();
+    }
+    let got = c.manager().mget_entries(&keys).await.unwrap();
+    let decoded = got.iter().filter(|e| e.is_some()).count();
+    // 64 MiB of budget: four 16 MiB values, not forty (640 MiB).
+    assert_eq!(decoded, 4, "decoded {decoded} of 40");
+    assert_eq!(c.manager().over_budget_reads(), 36);
+    // One at a time, each is readable.
+    assert_eq!(c.manager().get_json("bomb:39").await.unwrap().map(|j| j.len()), Some(huge.len()));
+    c.close().await;
+}

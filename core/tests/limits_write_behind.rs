@@ -11,18 +11,7 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use stratacache::patterns::{WriteBehindOptions, Writer};
 use stratacache::{Error, ErrorKind, SetOptions};
-use support::{cache, unique_ns, RedisServer};
-
-fn recording(log: Arc<Mutex<Vec<String>>>) -> Writer {
-    Arc::new(move |json: Arc<str>| {
-        let log = log.clone();
-        async move {
-            log.lock().unwrap().push(json.to_string());
-            Ok(())
-        }
-        .boxed()
-    })
-}
+use support::{cache, recording_writer as recording, unique_ns, RedisServer};
 
 /// A writer that never settles.
 fn stuck() -> Writer {

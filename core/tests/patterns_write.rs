@@ -9,18 +9,7 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use stratacache::patterns::{WriteBehindOptions, Writer};
 use stratacache::{Error, SetOptions};
-use support::{cache, unique_ns, RedisServer};
-
-fn recording_writer(log: Arc<Mutex<Vec<String>>>) -> Writer {
-    Arc::new(move |json: Arc<str>| {
-        let log = log.clone();
-        async move {
-            log.lock().unwrap().push(json.to_string());
-            Ok(())
-        }
-        .boxed()
-    })
-}
+use support::{cache, recording_writer, unique_ns, RedisServer};
 
 #[tokio::test]
 async fn write_through_updates_the_cache_only_after_the_writer_succeeds() {

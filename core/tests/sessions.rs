@@ -158,3 +158,50 @@ fn ids_are_unique_over_100k() {
         assert!(seen.insert(id::new_id("u")));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_account_with_100000_sessions_does_not_slow_a_login_or_stall_redis() {
+    // Issue 19: every createSession used to scan the user's whole index with one EXISTS per entry.
+    use futures::StreamExt;
+    let server = RedisServer::start();
+    let c = cache(&server.url(), &unique_ns("sess_many")).await;
+    let sessions = c.sessions();
+    let made = futures::stream::iter(0..100_000)
+        .map(|_| {
+            let s = sessions;
+            async move { s.create(login(42, "10.0.0.1"), opts(3_600_000, u32::MAX)).await.unwrap() }
+        })
+        .buffer_unordered(64)
+        .count()
+        .await;
+    assert_eq!(made, 100_000);
+    let mut probe = server.raw().await;
+    let pinger = tokio::spawn(async move {
+        let mut worst = Duration::ZERO;
+        for _ in 0..20 {
+            let t = std::time::Instant::now();
+            let _: String = redis::cmd("PING").query_async(&mut probe).await.unwrap();
+            worst = worst.max(t.elapsed());
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        worst
+    });
+    let t = std::time::Instant::now();
+    for _ in 0..5 {
+        sessions.create(login(42, "10.0.0.2"), opts(3_600_000, u32::MAX)).await.unwrap();
+    }
+    let five = t.elapsed();
+    let worst = pinger.await.unwrap();
+    assert!(worst < Duration::from_millis(50), "PING took {worst:?} during the logins");
+    assert!(five < Duration::from_millis(250), "five more logins took {five:?}");
+    // Expired sessions still leave the indexes: a short session, then a login after it expired.
+    let (short, _) = sessions.create(login(43, "10.0.0.3"), opts(50, u32::MAX)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    sessions.create(login(43, "10.0.0.3"), opts(60_000, u32::MAX)).await.unwrap();
+    let mut raw = server.raw().await;
+    let ns = c.redis_config().namespace.clone();
+    let tag = id::user_tag("43");
+    let members: u64 = raw.zcard(format!("{ns}:su:{{{tag}}}:43")).await.unwrap();
+    assert_eq!(members, 1, "the expired session left the index ({short} expired)");
+    c.close().await;
+}

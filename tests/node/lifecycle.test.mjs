@@ -78,6 +78,22 @@ describe('import', () => {
 })
 
 describe('shutdown', () => {
+  test('queued write-behind writes are flushed when the process runs out of work without shutdownCacheSystem()', async () => {
+    const res = await runChild(
+      'write-behind-exit.mjs',
+      `import { WriteBehindPattern, initializeCacheSystem } from 'stratacache'
+       ${asyncMain(`
+         await initializeCacheSystem()
+         const wb = new WriteBehindPattern(undefined, { flushIntervalMs: 60_000, batchSize: 1000 })
+         for (const v of [1, 2, 3]) await wb.write('life:wb:' + v, v, async (x) => { console.log('written', x) })
+         console.log('queued', wb.stats().pending)
+       `)}`,
+      { timeoutMs: 10_000 },
+    )
+    assert.deepEqual(res.stdout.trim().split('\n'), ['queued 3', 'written 1', 'written 2', 'written 3'])
+    assert.doesNotMatch(res.stderr, /were not made/)
+  })
+
   test('set/get then shutdownCacheSystem(): the process exits by itself within a few seconds', async () => {
     const res = await runChild(
       'shutdown.mjs',

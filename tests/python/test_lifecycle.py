@@ -366,3 +366,25 @@ def test_corrupt_entry_is_logged_once(venv_python: str, child_env: dict[str, str
     logged = [m for m in json.loads(proc.stdout) if "broken-entry" in m]
     printed = [line for line in proc.stderr.splitlines() if "broken-entry" in line]
     assert len(logged) + len(printed) == 1, (logged, printed)
+
+
+def test_exit_without_shutdown_reports_unwritten_write_behind_writes(venv_python: str, child_env: dict[str, str],
+                                                                      redis_server: Any, ns: str) -> None:
+    # The writers are coroutines of a loop that has closed by atexit: they cannot run any more, so the
+    # process says how many writes were not made instead of losing them silently.
+    proc = run_child(venv_python, child_env, """
+        from stratacache import WriteBehindPattern
+        async def main():
+            create_redis_client(url=URL, namespace=NS)
+            await initialize_cache_system()
+            wb = WriteBehindPattern(None, flush_interval_ms=60_000, batch_size=1000)
+            async def writer(v):
+                print("written", v)
+            for v in (1, 2, 3):
+                await wb.write(f"life:wb:{v}", v, writer)
+            print("queued", wb.stats().pending)
+        asyncio.run(main())
+    """, redis_server.url, ns)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["queued", "3"]
+    assert "stratacache: 3 write-behind writes were not made: the process exited without shutdown_cache_system()" in proc.stderr

@@ -9,7 +9,8 @@ from stratacache import cache_manager
 from conftest import CacheCtx
 
 
-@pytest.mark.cache_options(l1_max_size=1000, l1_max_bytes=1024 * 1024)
+@pytest.mark.cache_options(l1_max_size=1000, l1_max_bytes=1024 * 1024, max_value_bytes=int(2.5 * 1024 * 1024),
+                           max_batch_bytes=4 * 1024 * 1024)
 async def test_l1_max_bytes_bounds_large_values_and_l1_max_size_small_ones(cache: CacheCtx) -> None:
     big = "x" * (100 * 1024)
     for i in range(100):
@@ -22,3 +23,16 @@ async def test_l1_max_bytes_bounds_large_values_and_l1_max_size_small_ones(cache
         await cache_manager.set(f"small:{i}", i, ttl=60)
     stats = await cache_manager.get_stats()
     assert stats.l1.size <= 1000, stats.l1
+
+
+@pytest.mark.cache_options(l1_max_bytes=1024 * 1024, max_value_bytes=int(2.5 * 1024 * 1024), max_batch_bytes=4 * 1024 * 1024)
+async def test_max_batch_bytes_bounds_what_one_mget_decodes(cache: CacheCtx) -> None:
+    value = "y" * (2 * 1024 * 1024 - 2)  # 2 MiB of JSON, a few KB compressed; too big for this L1
+    keys = [f"batch:{i}" for i in range(1, 6)]
+    for k in keys:
+        await cache_manager.set(k, value, ttl=60, compress=True)
+    await cache_manager.get_stats()  # L1's maintenance has run: none of these fits its 1 MiB
+    got = await cache_manager.mget(keys)
+    assert sum(1 for k in keys if got[k] == value) == 2, "4 MiB of budget: two 2 MiB values"
+    assert sum(1 for k in keys if got[k] is None) == 3
+    assert await cache_manager.get("batch:5") == value, "each is readable on its own"

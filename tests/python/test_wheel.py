@@ -125,6 +125,12 @@ def test_the_sdist_builds_a_working_wheel_from_source(tmp_path: Path, redis_serv
     src = tmp_path / "src"
     with tarfile.open(sdist) as t:
         t.extractall(src, filter="data")
+    # The sdist's files carry fixed old mtimes; with the shared target directory cargo would take an
+    # earlier build of these crates as fresh. Touched now, the two crates are rebuilt (their
+    # dependencies are still reused), so the wheel is built from exactly these sources.
+    for f in src.rglob("*"):
+        if f.is_file():
+            os.utime(f)
     wheels = tmp_path / "wheels"
     built = subprocess.run([str(maturin), "build", "--release", "--out", str(wheels)], cwd=src / top, env=env,
                            capture_output=True, text=True, timeout=900, check=False)

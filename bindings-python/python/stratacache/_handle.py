@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
+import sys
 import weakref
 from typing import Any, Callable, Optional
 
@@ -198,5 +199,22 @@ def _after_fork_in_child() -> None:
     forget_all()
 
 
+def _warn_unwritten() -> None:
+    """At exit without :func:`shutdown_cache_system`: say once, on stderr, how many write-behind
+    writes were not made. They cannot be made any more: their writers are coroutines of an event loop
+    that has closed."""
+    s = _system
+    if s is None:
+        return
+    try:
+        left = s.write_behind_pending()
+    except Exception:  # noqa: BLE001 - a system already closed or forked: nothing to report
+        return
+    if left:
+        sys.stderr.write(f"stratacache: {left} write-behind writes were not made: the process exited "
+                         "without shutdown_cache_system()\n")
+
+
 os.register_at_fork(after_in_child=_after_fork_in_child)
 atexit.register(_native._shutdown_runtime)
+atexit.register(_warn_unwritten)  # registered last: runs first, while the runtime is still up

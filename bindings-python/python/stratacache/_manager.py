@@ -35,8 +35,8 @@ class CacheManager:
         system = current()
         d = system.get_l1_meta(key)
         if d is not _MISS:
-            return Ready(ResultMeta._adopt(d))
-        return _meta(call("get_l2_meta", key))
+            return Ready(d)
+        return call("get_l2_meta", key)  # completes with a ResultMeta
 
     def set(
         self,
@@ -103,6 +103,7 @@ def get_cache_manager(
     bus_stale_ms: Optional[int] = None,
     ttl_jitter: Optional[float] = None,
     l1_max_bytes: Optional[int] = None,
+    max_batch_bytes: Optional[int] = None,
 ) -> CacheManager:
     """Configure the cache manager (first call) and return the process-wide instance.
 
@@ -110,20 +111,19 @@ def get_cache_manager(
     2,500 ms, at most 60,000; 0 bypasses L1 at once); see docs/consistency.md. ``ttl_jitter``
     (seconds, default 0): a random 0…``ttl_jitter`` added to every TTL, so keys written together do not
     expire together. ``l1_max_bytes`` (default 256 MiB): L1's capacity in bytes of keys, JSON texts and
-    tags, beside ``l1_max_size`` entries; both bounds hold (docs/limits.md)."""
+    tags, beside ``l1_max_size`` entries; both bounds hold. ``max_batch_bytes`` (default 64 MiB, never
+    below ``max_value_bytes``): the most bytes of values one batch read (``mget``) decodes; entries past
+    it read as misses (docs/limits.md)."""
     options = {
         k: v
         for k, v in dict(
             l1_max_size=l1_max_size, default_ttl=default_ttl, enable_l1=enable_l1, enable_l2=enable_l2,
             compression_threshold=compression_threshold, max_value_bytes=max_value_bytes,
             max_key_bytes=max_key_bytes, bus_stale_ms=bus_stale_ms, ttl_jitter=ttl_jitter,
-            l1_max_bytes=l1_max_bytes,
+            l1_max_bytes=l1_max_bytes, max_batch_bytes=max_batch_bytes,
         ).items()
         if v is not None
     }
     configure_cache(options)
     return cache_manager
 
-
-async def _meta(fut: Awaitable[Any]) -> ResultMeta:
-    return ResultMeta(await fut)

@@ -117,8 +117,8 @@ class CacheAside:
         system = current()
         d = system.cache_aside_l1_meta(key, opts)
         if d is not _native.MISS:
-            return Ready(ResultMeta._adopt(d))
-        return _meta(call("cache_aside_meta", key, loader, opts))
+            return Ready(d)
+        return call("cache_aside_meta", key, loader, opts)  # completes with a ResultMeta
 
     async def get_many(
         self,
@@ -357,6 +357,3 @@ write_behind = WriteBehindPattern()
 read_through = ReadThrough()
 """The process-wide read-through registry."""
 
-
-async def _meta(fut: Awaitable[Any]) -> ResultMeta:
-    return ResultMeta(await fut)

@@ -19,6 +19,7 @@ use tokio::sync::Notify;
 
 mod echoes;
 mod message;
+mod queue;
 mod subscriber;
 
 pub use message::{BusMessage, MessageKind, BUS_VERSION};

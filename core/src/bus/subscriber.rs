@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::{AsyncConnectionConfig, PushInfo, PushKind, Value};
-use tokio::sync::mpsc;
+
+use super::queue::{self, PushReceiver};
 
 use super::{Bus, BusMessage, BusState, InvalidationEvent, MessageKind};
 use crate::key::KeySchema;
@@ -48,12 +49,12 @@ fn resp3_url(url: &str) -> String {
 async fn connect(
     ctx: &Context,
     channel: &str,
-) -> redis::RedisResult<(redis::aio::MultiplexedConnection, mpsc::UnboundedReceiver<PushInfo>, i64)> {
+) -> redis::RedisResult<(redis::aio::MultiplexedConnection, PushReceiver, i64)> {
     let client = match client_with_keepalive(&resp3_url(&ctx.url)) {
         Ok(c) => c,
         Err(e) => return Err(redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, "bad URL", e.to_string()))),
     };
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = queue::bounded(queue::CAPACITY);
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(ctx.connect_timeout))
         .set_response_timeout(Some(ctx.connect_timeout))
@@ -176,7 +177,7 @@ async fn serve(
     bus: &Bus,
     ctx: &Context,
     conn: &mut redis::aio::MultiplexedConnection,
-    rx: &mut mpsc::UnboundedReceiver<PushInfo>,
+    rx: &mut PushReceiver,
     id: i64,
 ) -> Lost {
     let mut check = tokio::time::interval(LIVENESS_EVERY);
@@ -202,11 +203,20 @@ async fn serve(
                     tracing::warn!("stratacache: client tracking was lost (the data connection reconnected); enabled again, L1 cleared");
                 }
             }
-            push = rx.recv() => match push {
-                None => return Lost::Closed,
-                Some(p) if p.kind == PushKind::Disconnection => return Lost::Closed,
-                Some(p) => handle(bus, ctx, p),
-            },
+            push = rx.rx.recv() => {
+                match push {
+                    None => return Lost::Closed,
+                    Some(p) if p.kind == PushKind::Disconnection => return Lost::Closed,
+                    Some(p) => handle(bus, ctx, p),
+                }
+                if rx.take_lost() {
+                    // Pushes were dropped (a burst past the queue's bound): some invalidations may
+                    // be among them, so L1 starts over, as after a gap.
+                    ctx.l1.clear();
+                    bus.reconnects.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!("stratacache: the invalidation bus's queue overflowed ({} messages); L1 cleared", queue::CAPACITY);
+                }
+            }
         }
     }
 }

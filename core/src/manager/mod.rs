@@ -53,6 +53,9 @@ pub struct CacheManager {
     l2_misses: AtomicU64,
     corrupt: AtomicU64,
     corrupt_logged: AtomicBool,
+    /// Entries read as misses because their batch passed `max_batch_bytes`.
+    over_budget: AtomicU64,
+    over_budget_logged: AtomicBool,
     closed: AtomicBool,
     bus: Arc<Bus>,
     tasks: Arc<Tasks>,
@@ -120,6 +123,8 @@ impl CacheManager {
             l2_misses: AtomicU64::new(0),
             corrupt: AtomicU64::new(0),
             corrupt_logged: AtomicBool::new(false),
+            over_budget: AtomicU64::new(0),
+            over_budget_logged: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             bus,
             tasks,
@@ -368,10 +373,27 @@ impl CacheManager {
         started: Instant,
         count: bool,
     ) -> Vec<Found> {
+        // A batch decodes at most `max_batch_bytes` of values: past it, entries read as misses (so
+        // 1,000 small blocks that each declare 16 MiB cannot take the process's memory).
+        let mut budget = self.config.max_batch_bytes;
         let decoded: Vec<Option<(codec::Envelope, Option<u64>)>> = fetched
             .into_iter()
             .zip(keys)
-            .map(|(f, k)| f.and_then(|Fetched { bytes, pttl_ms }| self.decode(k, &bytes).map(|e| (e, pttl_ms))))
+            .map(|(f, k)| {
+                f.and_then(|Fetched { bytes, pttl_ms }| {
+                    // An entry past `max_value_bytes` is refused by `decode` before it allocates
+                    // (counted as corrupt); it takes nothing from the budget.
+                    let size = codec::payload_len(&bytes).unwrap_or(0);
+                    if size <= self.config.max_value_bytes {
+                        if size > budget {
+                            self.over_budget(k, size);
+                            return None;
+                        }
+                        budget -= size;
+                    }
+                    self.decode(k, &bytes).map(|e| (e, pttl_ms))
+                })
+            })
             .collect();
         let tag_ok = self.check_tags(l2, &decoded).await;
         let now = now_ms();
@@ -446,6 +468,16 @@ impl CacheManager {
         };
         move |env: &codec::Envelope| {
             env.tags.iter().all(|t| current.get(&t.tag).copied().flatten() == Some(t.token))
+        }
+    }
+
+    fn over_budget(&self, key: &str, size: usize) {
+        self.over_budget.fetch_add(1, Ordering::Relaxed);
+        if !self.over_budget_logged.swap(true, Ordering::AcqRel) {
+            tracing::warn!(
+                "stratacache: a batch read passed maxBatchBytes ({} bytes); {key:?} ({size} bytes) and the rest past it read as misses (logged once)",
+                self.config.max_batch_bytes
+            );
         }
     }
 
@@ -700,6 +732,11 @@ impl CacheManager {
             },
             corrupt_entries: self.corrupt.load(Ordering::Relaxed),
         }
+    }
+
+    /// Entries read as misses because their batch read passed `maxBatchBytes`.
+    pub fn over_budget_reads(&self) -> u64 {
+        self.over_budget.load(Ordering::Relaxed)
     }
 
     /// Whether Redis calls are currently failing.

@@ -86,6 +86,19 @@ impl Patterns {
         t
     }
 
+    /// Flush every write-behind instance now (they keep running); returns how many writes were made.
+    pub(crate) async fn flush_write_behind(&self) -> usize {
+        let others: Vec<WriteBehind> = {
+            let list = self.behinds.lock().unwrap_or_else(|p| p.into_inner());
+            list.iter().filter_map(WriteBehind::upgrade).collect()
+        };
+        let mut written = self.write_behind.flush().await;
+        for wb in others {
+            written += wb.flush().await;
+        }
+        written
+    }
+
     /// Flush and stop every write-behind instance.
     pub(crate) async fn close(&self) {
         let others: Vec<WriteBehind> = {

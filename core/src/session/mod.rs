@@ -94,6 +94,11 @@ impl SessionManager {
         format!("{}:su:{{{tag}}}:{user}", self.ns())
     }
 
+    /// The user's sessions by expiry (epoch ms): expired ones leave the indexes in O(log n).
+    fn expiry_key(&self, tag: &str, user: &str) -> String {
+        format!("{}:sx:{{{tag}}}:{user}", self.ns())
+    }
+
     /// Create a session from a JSON object `{ userId, tenantId, role, email, ipAddress, userAgent,
     /// deviceId?, data? }` (snake_case names accepted too). Returns `(sessionId, session JSON)`.
     pub async fn create(&self, input: Value, opts: SessionOptions) -> Result<(String, Value)> {
@@ -137,12 +142,13 @@ impl SessionManager {
         let doc_text = Value::Object(doc.clone()).to_string();
         let prefix = self.session_prefix(&tag);
         let index = self.index_key(&tag, &user);
+        let expiry = self.expiry_key(&tag, &user);
         let key = format!("{prefix}{hash}");
         let ttl_ms = (opts.ttl.as_millis() as u64).max(1).to_string();
         let max = opts.max_devices.to_string();
         let reply = self
             .l2()?
-            .script(script(&CREATE, include_str!("create.lua")), &[&index, &key], &[&hash, &doc_text, &ttl_ms, &max, &prefix, &index])
+            .script(script(&CREATE, include_str!("create.lua")), &[&index, &key, &expiry], &[&hash, &doc_text, &ttl_ms, &max, &prefix, &index, &expiry])
             .await?;
         let int_at = |i: usize| match &reply {
             redis::Value::Array(v) => match v.get(i) {
@@ -202,8 +208,9 @@ impl SessionManager {
         let user = user_key_of(user_id)?;
         let tag = id::user_tag(&user);
         let index = self.index_key(&tag, &user);
+        let expiry = self.expiry_key(&tag, &user);
         let prefix = self.session_prefix(&tag);
-        let n = match self.l2()?.script(script(&DELETE_USER, include_str!("delete_user.lua")), &[&index], &[&prefix]).await? {
+        let n = match self.l2()?.script(script(&DELETE_USER, include_str!("delete_user.lua")), &[&index, &expiry], &[&prefix]).await? {
             redis::Value::Int(n) => n.max(0) as u64,
             _ => 0,
         };
@@ -212,10 +219,17 @@ impl SessionManager {
         Ok(n)
     }
 
+    async fn user_sessions_of_key(&self, user: &str) -> Result<usize> {
+        Ok(self.user_sessions_by_key(user.to_owned()).await?.len())
+    }
+
     /// A user's live sessions, most recently active first. Their `sessionId` is a handle that
     /// `delete` accepts (the raw id is never stored).
     pub async fn user_sessions(&self, user_id: &Value) -> Result<Vec<Value>> {
-        let user = user_key_of(user_id)?;
+        self.user_sessions_by_key(user_key_of(user_id)?).await
+    }
+
+    async fn user_sessions_by_key(&self, user: String) -> Result<Vec<Value>> {
         let tag = id::user_tag(&user);
         let index = self.index_key(&tag, &user);
         let l2 = self.l2()?;
@@ -234,15 +248,17 @@ impl SessionManager {
             }
         }
         if !gone.is_empty() {
-            // Expired sessions leave the index as soon as anyone looks.
+            // Expired sessions leave the indexes as soon as anyone looks.
             let _ = l2.command(redis::cmd("ZREM").arg(&index).arg(&gone).clone()).await;
+            let _ = l2.command(redis::cmd("ZREM").arg(self.expiry_key(&tag, &user)).arg(&gone).clone()).await;
         }
         out.sort_by_key(|s| std::cmp::Reverse(s.get("lastActivity").and_then(Value::as_u64).unwrap_or(0)));
         Ok(out)
     }
 
     /// Live sessions in total and per user, by scanning the user indexes (never `KEYS`, never all
-    /// sessions in memory at once).
+    /// sessions in memory at once). The users of one `SCAN` page (up to 500) are read together: their
+    /// commands share the connection's pipeline, so a page costs a few round trips, not one per user.
     pub async fn stats(&self) -> Result<SessionStats> {
         let l2 = self.l2()?;
         let pattern = format!("{}:su:*", self.ns());
@@ -256,14 +272,17 @@ impl SessionManager {
                 _ => 0,
             };
             if let Some(redis::Value::Array(keys)) = parts.get(1) {
-                for k in keys {
-                    let redis::Value::BulkString(k) = k else { continue };
-                    let Ok(k) = String::from_utf8(k.clone()) else { continue };
-                    let Some(rest) = k.split_once("}:").map(|(_, user)| user.to_owned()) else { continue };
-                    let sessions = self.user_sessions(&Value::String(rest.clone())).await?.len() as u64;
+                let users: Vec<String> = keys
+                    .iter()
+                    .filter_map(|k| if let redis::Value::BulkString(k) = k { String::from_utf8(k.clone()).ok() } else { None })
+                    .filter_map(|k| k.split_once("}:").map(|(_, user)| user.to_owned()))
+                    .collect();
+                let counts = futures::future::join_all(users.iter().map(|u| self.user_sessions_of_key(u))).await;
+                for (user, n) in users.into_iter().zip(counts) {
+                    let sessions = n? as u64;
                     if sessions > 0 {
                         stats.total_sessions += sessions;
-                        stats.sessions_by_user.insert(rest, sessions);
+                        stats.sessions_by_user.insert(user, sessions);
                     }
                 }
             }

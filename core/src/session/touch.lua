@@ -5,6 +5,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(redis.call('HGET', KEYS[1], 'ttl'))
 local idx = redis.call('HGET', KEYS[1], 'idx')
+local xidx = redis.call('HGET', KEYS[1], 'xidx')
 redis.call('HSET', KEYS[1], 'last', now, 'exp', now + ttl)
 redis.call('PEXPIRE', KEYS[1], ttl)
 if idx then
@@ -13,5 +14,9 @@ if idx then
   if top[1] ~= ARGV[1] and top[2] and tonumber(top[2]) >= score then score = tonumber(top[2]) + 1 end
   redis.call('ZADD', idx, score, ARGV[1])
   if redis.call('PTTL', idx) < ttl then redis.call('PEXPIRE', idx, ttl) end
+end
+if xidx then
+  redis.call('ZADD', xidx, now + ttl, ARGV[1])
+  if redis.call('PTTL', xidx) < ttl then redis.call('PEXPIRE', xidx, ttl) end
 end
 return now

@@ -202,3 +202,16 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A write-through/write-behind writer that records every value it is given, in call order.
+pub fn recording_writer(log: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> stratacache::patterns::Writer {
+    use futures::FutureExt;
+    std::sync::Arc::new(move |json: std::sync::Arc<str>| {
+        let log = log.clone();
+        async move {
+            log.lock().unwrap().push(json.to_string());
+            Ok(())
+        }
+        .boxed()
+    })
+}
