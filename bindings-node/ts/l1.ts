@@ -13,6 +13,13 @@ import type { NativeCache } from './native-binding'
 export const MISS: unique symbol = Symbol('stratacache.miss')
 
 const MEMO_MAX = 10_000
+/**
+ * The memo is bounded by the JSON text it was parsed from, too (the parsed objects take a small
+ * multiple of it): past 64 MiB it starts over, and a value over 4 MiB is never kept.
+ */
+const MEMO_MAX_BYTES = 64 * 1024 * 1024
+const MEMO_MAX_VALUE_BYTES = MEMO_MAX_BYTES / 16
+let memoBytes = 0
 /** The constants of an entry's metadata (`getWithMeta`), kept beside its parsed value. */
 export interface EntryConstants {
   id: number
@@ -21,7 +28,7 @@ export interface EntryConstants {
   tags: string[]
 }
 
-const memo = new Map<string, { id: number; value: unknown; meta?: EntryConstants }>()
+const memo = new Map<string, { id: number; value: unknown; bytes: number; meta?: EntryConstants }>()
 
 /**
  * A deep copy of a JSON tree (objects and arrays copied; primitives shared). An object is copied
@@ -63,11 +70,21 @@ export function valueOf<T>(s: NativeCache, key: string, id: number): T | typeof 
   if (entry === null) return MISS
   const value = JSON.parse(entry.json) as T
   if (value !== null && typeof value === 'object') {
-    if (memo.size >= MEMO_MAX && !memo.has(key)) memo.clear()
-    memo.set(key, { id: entry.id, value })
+    const bytes = entry.json.length
+    if (bytes > MEMO_MAX_VALUE_BYTES) return value // parsed for this caller alone: nobody else has it
+    const old = memo.get(key)
+    if (old !== undefined) memoBytes -= old.bytes
+    if ((memo.size >= MEMO_MAX && old === undefined) || memoBytes + bytes > MEMO_MAX_BYTES) clearMemo()
+    memo.set(key, { id: entry.id, value, bytes })
+    memoBytes += bytes
     return cloneJson(value)
   }
   return value
+}
+
+/** The memo's size, for the test suite (`ts/testing.ts`). */
+export function memoStats(): { entries: number; bytes: number } {
+  return { entries: memo.size, bytes: memoBytes }
 }
 
 /**
@@ -86,4 +103,5 @@ export function constantsOf(s: NativeCache, key: string, id: number): EntryConst
 /** Forget every memoized object (shutdown). */
 export function clearMemo(): void {
   memo.clear()
+  memoBytes = 0
 }

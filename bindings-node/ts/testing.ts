@@ -6,6 +6,7 @@
 
 import { batched } from './completion'
 import { ensureSystem } from './handle'
+export { memoStats } from './l1'
 
 /** Make native code panic: in the synchronous entry point (`sync`) or in the future it spawns (`spawned`). */
 export async function panicForTests(mode: 'sync' | 'spawned'): Promise<void> {

@@ -135,6 +135,11 @@ impl System {
         })
     }
 
+    /// The parsed-object memo's size: values held, and the bytes of JSON they came from (for tests).
+    fn _memo_stats(&self) -> (usize, usize) {
+        self.memo.stats()
+    }
+
     /// Writes waiting in every write-behind queue of this system (0 once it is closed).
     fn write_behind_pending(&self) -> u64 {
         self.inner.write_behind_totals().pending

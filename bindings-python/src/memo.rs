@@ -15,23 +15,42 @@ use pyo3::types::{PyDict, PyList};
 
 use crate::conv::from_json;
 
-/// One converted value: the entry id it came from, the objects, and their shape.
+/// One converted value: the entry id it came from, the objects, their shape, and the length of the
+/// JSON text they came from.
 struct Memoized {
     id: u64,
     value: Py<PyAny>,
     shape: std::sync::Arc<Shape>,
+    bytes: usize,
+}
+
+/// The memo is bounded by the JSON text its values came from, too (the objects take a small multiple
+/// of it): past 64 MiB it starts over, and a value over 4 MiB is never kept.
+const MAX_BYTES: usize = 64 * 1024 * 1024;
+const MAX_VALUE_BYTES: usize = MAX_BYTES / 16;
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<String, Memoized>,
+    bytes: usize,
 }
 
 /// Memo of converted L1 values for one system.
 pub struct Memo {
-    entries: Mutex<HashMap<String, Memoized>>,
+    entries: Mutex<Entries>,
     capacity: usize,
 }
 
 impl Memo {
-    /// A memo holding at most `capacity` converted values (cleared when full).
+    /// A memo holding at most `capacity` converted values and 64 MiB of their JSON (cleared when full).
     pub fn new(capacity: usize) -> Self {
-        Memo { entries: Mutex::new(HashMap::new()), capacity: capacity.max(1) }
+        Memo { entries: Mutex::new(Entries::default()), capacity: capacity.max(1) }
+    }
+
+    /// How many values it holds, and the bytes of JSON they came from (for the test suite).
+    pub fn stats(&self) -> (usize, usize) {
+        let e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        (e.map.len(), e.bytes)
     }
 
     /// A fresh Python value for the L1 entry `(key, id, json)`.
@@ -40,27 +59,39 @@ impl Memo {
         // arbitrary Python code (garbage collection), which could re-enter.
         let cached = {
             let m = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            m.get(key).filter(|e| e.id == id).map(|e| (e.value.clone_ref(py), e.shape.clone()))
+            m.map.get(key).filter(|e| e.id == id).map(|e| (e.value.clone_ref(py), e.shape.clone()))
         };
         if let Some((obj, shape)) = cached {
             return copy_with(obj.bind(py), &shape);
         }
         let fresh = from_json(py, json)?;
-        if is_container(&fresh) {
+        if is_container(&fresh) && json.len() <= MAX_VALUE_BYTES {
             let shape = std::sync::Arc::new(shape_of(&fresh));
             let keep = copy_with(&fresh, &shape)?.unbind();
-            let mut m = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            if m.len() >= self.capacity && !m.contains_key(key) {
-                m.clear();
-            }
-            m.insert(key.to_owned(), Memoized { id, value: keep, shape });
+            // What is dropped is released after the lock: a release may run Python code.
+            let (_old, _cleared) = {
+                let mut m = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+                let old = m.map.remove(key);
+                if let Some(o) = &old {
+                    m.bytes -= o.bytes;
+                }
+                let cleared = if m.map.len() >= self.capacity || m.bytes + json.len() > MAX_BYTES {
+                    m.bytes = 0;
+                    Some(std::mem::take(&mut m.map))
+                } else {
+                    None
+                };
+                m.map.insert(key.to_owned(), Memoized { id, value: keep, shape, bytes: json.len() });
+                m.bytes += json.len();
+                (old, cleared)
+            };
         }
         Ok(fresh)
     }
 
     /// Forget everything (on close, so the objects are released).
     pub fn clear(&self) {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        let _released = std::mem::take(&mut *self.entries.lock().unwrap_or_else(|p| p.into_inner()));
     }
 }
 

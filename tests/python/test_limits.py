@@ -36,3 +36,20 @@ async def test_max_batch_bytes_bounds_what_one_mget_decodes(cache: CacheCtx) -> 
     assert sum(1 for k in keys if got[k] == value) == 2, "4 MiB of budget: two 2 MiB values"
     assert sum(1 for k in keys if got[k] is None) == 3
     assert await cache_manager.get("batch:5") == value, "each is readable on its own"
+
+
+async def test_the_parsed_object_memo_is_bounded_by_bytes(cache: CacheCtx) -> None:
+    from stratacache._handle import current
+
+    value = {"s": "z" * (1024 * 1024)}  # 1 MiB of JSON each
+    for i in range(100):
+        await cache_manager.set(f"memo:{i}", value, ttl=60)
+        assert await cache_manager.get(f"memo:{i}") == value  # an L1 hit: converted, then memoized
+    entries, held = current()._memo_stats()
+    assert 0 < held <= 64 * 1024 * 1024, (entries, held)
+    assert entries < 100, "100 MiB of values did not all stay in the memo"
+    big = {"s": "z" * (5 * 1024 * 1024)}
+    await cache_manager.set("memo:big", big, ttl=60)
+    before = current()._memo_stats()[1]
+    assert await cache_manager.get("memo:big") == big
+    assert current()._memo_stats()[1] == before, "a 5 MiB value is not memoized"
