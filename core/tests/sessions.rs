@@ -155,7 +155,7 @@ async fn bad_input_is_an_error_or_a_null_never_a_redis_error() {
 fn ids_are_unique_over_100k() {
     let mut seen = HashSet::new();
     for _ in 0..100_000 {
-        assert!(seen.insert(id::new_id("u")));
+        assert!(seen.insert(id::new_id("0123abcd")));
     }
 }
 
@@ -200,8 +200,47 @@ async fn one_account_with_100000_sessions_does_not_slow_a_login_or_stall_redis()
     sessions.create(login(43, "10.0.0.3"), opts(60_000, u32::MAX)).await.unwrap();
     let mut raw = server.raw().await;
     let ns = c.redis_config().namespace.clone();
-    let tag = id::user_tag("43");
+    let tag = &short[..8];
     let members: u64 = raw.zcard(format!("{ns}:su:{{{tag}}}:43")).await.unwrap();
     assert_eq!(members, 1, "the expired session left the index ({short} expired)");
     c.close().await;
+}
+
+#[tokio::test]
+async fn the_user_tag_is_keyed_shared_by_processes_and_earlier_unkeyed_sessions_are_still_found() {
+    // Issue 19: the tag was SHA-256(userId), which linked a user's sessions and let a numeric id be
+    // recovered by hashing candidates.
+    let server = RedisServer::start();
+    let ns = unique_ns("sess_tag");
+    let a = cache(&server.url(), &ns).await;
+    let b = cache(&server.url(), &ns).await;
+    let (id1, _) = a.sessions().create(login(77, "10.0.0.7"), opts(60_000, u32::MAX)).await.unwrap();
+    let (id2, _) = b.sessions().create(login(77, "10.0.0.8"), opts(60_000, u32::MAX)).await.unwrap();
+    assert_ne!(&id1[..8], id::legacy_user_tag("77"), "the tag is not SHA-256 of the user id");
+    assert_eq!(&id1[..8], &id2[..8], "every process keys the tag with the same secret");
+    let mut raw = server.raw().await;
+    let secret: Vec<u8> = raw.get(format!("{ns}:sk")).await.unwrap();
+    assert_eq!(secret.len(), 32);
+    assert_eq!(&id1[..8], id::user_tag(&secret, "77"));
+
+    // A session an earlier build stored under the unkeyed tag: listed and deleted per user.
+    let legacy = id::legacy_user_tag("77");
+    let hash = "0123456789abcdef0123456789abcdef";
+    let index = format!("{ns}:su:{{{legacy}}}:77");
+    let key = format!("{ns}:s:{{{legacy}}}:{hash}");
+    let now = stratacache::clock::now_ms();
+    let doc = json!({"userId": 77, "role": "user"}).to_string();
+    let _: () = redis::cmd("HSET").arg(&key).arg("doc").arg(&doc).arg("created").arg(now).arg("last").arg(now)
+        .arg("exp").arg(now + 60_000).arg("ttl").arg(60_000).arg("idx").arg(&index).query_async(&mut raw).await.unwrap();
+    let _: () = raw.pexpire(&key, 60_000).await.unwrap();
+    let _: () = raw.zadd(&index, hash, now as f64).await.unwrap();
+    let listed = b.sessions().user_sessions(&json!(77)).await.unwrap();
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert!(listed.iter().any(|s| s["sessionId"] == json!(format!("{legacy}:{hash}"))));
+    let stats = a.sessions().stats().await.unwrap();
+    assert_eq!(stats.sessions_by_user.get("77"), Some(&3), "counted once per user across both indexes");
+    assert_eq!(a.sessions().delete_user(&json!(77)).await.unwrap(), 3);
+    assert_eq!(raw.exists::<_, bool>(&key).await.unwrap(), false, "log out everywhere reaches it too");
+    a.close().await;
+    b.close().await;
 }

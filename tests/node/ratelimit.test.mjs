@@ -715,3 +715,16 @@ describe('Redis killed, then restarted on the same port', () => {
     assert.equal(after.fallbacks - before.fallbacks, 0, 'no fallbacks once Redis is back')
   })
 })
+
+describe('bounds (issue 19)', () => {
+  test('a huge sliding-log cost is one member, and a refill rate too small to ever fill is refused', async () => {
+    const id = uid('bulk')
+    const res = await redisRateLimiter.limit(id, { windowMs: HOUR, maxRequests: 20_000_000, algorithm: 'sliding-log', cost: 10_000_000 })
+    assert.deepEqual([res.allowed, res.remaining], [true, 10_000_000])
+    assert.equal(await r.cmd('ZCOUNT', rlKey(id, 'sl'), '0', '+inf'), 1, 'one member, whatever the cost')
+    await assert.rejects(
+      redisRateLimiter.tokenBucket(uid('tiny'), { windowMs: HOUR, maxRequests: 5, refillRate: 1e-12 }),
+      (e) => e.code === 'ERR_STRATACACHE_INVALID_ARGUMENT' && /refillRate is too small/.test(e.message),
+    )
+  })
+})

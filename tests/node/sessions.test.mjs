@@ -149,4 +149,13 @@ describe('device cap and storage', () => {
     e = await rejection(sessionManager.getSession(42))
     assert.equal(e.code, 'ERR_STRATACACHE_INVALID_ARGUMENT')
   })
+
+  test('the user tag is keyed with the namespace secret, not SHA-256 of the user id', async () => {
+    const { createHash } = await import('node:crypto')
+    const one = await sessionManager.createSession({ userId: 12345, tenantId: 1, role: 'user', email: 'a@b.c', ipAddress: req.ip, userAgent: 'x' })
+    const two = await sessionManager.createSession({ userId: 12345, tenantId: 1, role: 'user', email: 'a@b.c', ipAddress: req.ip, userAgent: 'x' })
+    assert.equal(one.sessionId.slice(0, 8), two.sessionId.slice(0, 8), 'one user, one tag (one Cluster slot)')
+    assert.notEqual(one.sessionId.slice(0, 8), createHash('sha256').update('12345').digest('hex').slice(0, 8))
+    assert.equal((await r.cmd('GET', `${ns}:sk`)).length, 32, 'the namespace secret, made once')
+  })
 })

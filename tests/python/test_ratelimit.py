@@ -777,3 +777,13 @@ def test_no_warnings_when_the_loop_closes(venv_python: str, child_env: dict[str,
     assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     assert proc.stdout.strip() == "ok"
     assert [line for line in proc.stderr.splitlines() if not SLOW_STEP.match(line)] == [], proc.stderr
+
+
+async def test_a_huge_cost_is_one_member_and_a_tiny_rate_is_refused(cache: Any) -> None:
+    # Issue 19: sliding-log ran one ZADD per unit of cost; a tiny refill rate overflowed the expiry.
+    r = await redis_rate_limiter.limit("bulk", window_ms=W, max_requests=20_000_000, algorithm="sliding-log",
+                                       cost=10_000_000)
+    assert (r.allowed, r.remaining) == (True, 10_000_000)
+    assert cache.resp("ZCOUNT", rl_key(cache.ns, "bulk", "sl"), "0", "+inf") == 1, "one member, whatever the cost"
+    with pytest.raises(InvalidArgumentError, match="refill_rate is too small|refillRate is too small"):
+        await redis_rate_limiter.token_bucket("tiny", window_ms=W, max_requests=5, refill_rate=1e-12)

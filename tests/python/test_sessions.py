@@ -103,3 +103,13 @@ async def test_forged_ids_and_bad_input(cache: Any) -> None:
         await session_manager.create_session({"user_id": 1}, ttl=-5)
     with pytest.raises(InvalidArgumentError):
         await session_manager.get_session(42)  # type: ignore[arg-type]
+
+
+async def test_the_user_tag_is_keyed_not_a_hash_of_the_user_id(cache: Any) -> None:
+    import hashlib
+
+    first = await login(12345)
+    second = await login(12345)
+    assert first.session_id[:8] == second.session_id[:8], "one user, one tag (one Cluster slot)"
+    assert first.session_id[:8] != hashlib.sha256(b"12345").hexdigest()[:8], "not SHA-256 of the user id"
+    assert len(cache.resp("GET", f"{cache.ns}:sk")) == 32  # the namespace's secret, made once

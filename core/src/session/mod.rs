@@ -63,7 +63,11 @@ pub struct SessionStats {
 pub struct SessionManager {
     manager: Arc<CacheManager>,
     validation_failures: AtomicU64,
+    /// The key of the user tags (see `id`), read from Redis once.
+    secret: tokio::sync::OnceCell<Vec<u8>>,
 }
+
+static SECRET: OnceLock<redis::Script> = OnceLock::new();
 
 fn user_key_of(v: &Value) -> Result<String> {
     match v {
@@ -75,7 +79,38 @@ fn user_key_of(v: &Value) -> Result<String> {
 
 impl SessionManager {
     pub(crate) fn new(manager: Arc<CacheManager>) -> Self {
-        SessionManager { manager, validation_failures: AtomicU64::new(0) }
+        SessionManager { manager, validation_failures: AtomicU64::new(0), secret: tokio::sync::OnceCell::new() }
+    }
+
+    /// The namespace's tag secret: `{ns}:sk`, 32 random bytes made by the first process that needs
+    /// them (one script: read, or set if absent), then kept for the life of this system.
+    async fn secret(&self) -> Result<&[u8]> {
+        let v = self
+            .secret
+            .get_or_try_init(|| async {
+                let mut fresh = [0u8; 32];
+                getrandom::fill(&mut fresh).expect("the OS random source is available");
+                let src = "local v = redis.call('GET', KEYS[1]) if v then return v end redis.call('SET', KEYS[1], ARGV[1]) return ARGV[1]";
+                let key = format!("{}:sk", self.ns());
+                match self.l2()?.script(script(&SECRET, src), &[&key], &[&fresh[..]]).await? {
+                    redis::Value::BulkString(b) if !b.is_empty() => Ok(b),
+                    other => Err(Error::new(ErrorKind::Redis, format!("unexpected session secret in {key}: {other:?}"))),
+                }
+            })
+            .await?;
+        Ok(v)
+    }
+
+    /// The user's tag for new sessions (keyed with the namespace's secret).
+    async fn tag(&self, user: &str) -> Result<String> {
+        Ok(id::user_tag(self.secret().await?, user))
+    }
+
+    /// Every tag a user's sessions may live under: the keyed one, and the unkeyed one of earlier builds.
+    async fn lookup_tags(&self, user: &str) -> Result<Vec<String>> {
+        let keyed = self.tag(user).await?;
+        let legacy = id::legacy_user_tag(user);
+        Ok(if keyed == legacy { vec![keyed] } else { vec![keyed, legacy] })
     }
 
     fn l2(&self) -> Result<&crate::l2::L2> {
@@ -133,8 +168,8 @@ impl SessionManager {
                 }
             }
         }
-        let id = id::new_id(&user);
-        let tag = id::user_tag(&user);
+        let tag = self.tag(&user).await?;
+        let id = id::new_id(&tag);
         let hash = id::id_hash(&id);
         if !doc.contains_key("deviceId") {
             doc.insert("deviceId".into(), Value::String(format!("device-{}", &hash[..12])));
@@ -206,14 +241,16 @@ impl SessionManager {
     /// Delete every session of a user (log out everywhere); returns how many.
     pub async fn delete_user(&self, user_id: &Value) -> Result<u64> {
         let user = user_key_of(user_id)?;
-        let tag = id::user_tag(&user);
-        let index = self.index_key(&tag, &user);
-        let expiry = self.expiry_key(&tag, &user);
-        let prefix = self.session_prefix(&tag);
-        let n = match self.l2()?.script(script(&DELETE_USER, include_str!("delete_user.lua")), &[&index, &expiry], &[&prefix]).await? {
-            redis::Value::Int(n) => n.max(0) as u64,
-            _ => 0,
-        };
+        let mut n = 0;
+        for tag in self.lookup_tags(&user).await? {
+            let index = self.index_key(&tag, &user);
+            let expiry = self.expiry_key(&tag, &user);
+            let prefix = self.session_prefix(&tag);
+            n += match self.l2()?.script(script(&DELETE_USER, include_str!("delete_user.lua")), &[&index, &expiry], &[&prefix]).await? {
+                redis::Value::Int(n) => n.max(0) as u64,
+                _ => 0,
+            };
+        }
         let metrics = self.manager.metrics();
         metrics.add(&metrics.sessions_deleted, n);
         Ok(n)
@@ -230,19 +267,31 @@ impl SessionManager {
     }
 
     async fn user_sessions_by_key(&self, user: String) -> Result<Vec<Value>> {
-        let tag = id::user_tag(&user);
-        let index = self.index_key(&tag, &user);
+        let mut out = Vec::new();
+        for tag in self.lookup_tags(&user).await? {
+            out.extend(self.user_sessions_under(&tag, &user).await?);
+        }
+        out.sort_by_key(|s| std::cmp::Reverse(s.get("lastActivity").and_then(Value::as_u64).unwrap_or(0)));
+        Ok(out)
+    }
+
+    /// The live sessions of `user` under one tag (expired ones leave its indexes as they are seen).
+    async fn user_sessions_under(&self, tag: &str, user: &str) -> Result<Vec<Value>> {
+        let index = self.index_key(tag, user);
         let l2 = self.l2()?;
         let members = match l2.command(redis::cmd("ZRANGE").arg(&index).arg(0).arg(-1).arg("REV").clone()).await? {
             redis::Value::Array(v) => v.iter().filter_map(|m| if let redis::Value::BulkString(b) = m { String::from_utf8(b.clone()).ok() } else { None }).collect::<Vec<_>>(),
             _ => Vec::new(),
         };
-        let prefix = self.session_prefix(&tag);
+        if members.is_empty() {
+            return Ok(Vec::new());
+        }
+        let prefix = self.session_prefix(tag);
         let keys: Vec<String> = members.iter().map(|h| format!("{prefix}{h}")).collect();
         let mut out = Vec::new();
         let mut gone = Vec::new();
         for (h, fields) in members.iter().zip(l2.hgetall_many(&keys).await?) {
-            match from_fields(&id::handle(&tag, h), &fields) {
+            match from_fields(&id::handle(tag, h), &fields) {
                 Some(s) => out.push(s),
                 None => gone.push(h.clone()),
             }
@@ -250,9 +299,8 @@ impl SessionManager {
         if !gone.is_empty() {
             // Expired sessions leave the indexes as soon as anyone looks.
             let _ = l2.command(redis::cmd("ZREM").arg(&index).arg(&gone).clone()).await;
-            let _ = l2.command(redis::cmd("ZREM").arg(self.expiry_key(&tag, &user)).arg(&gone).clone()).await;
+            let _ = l2.command(redis::cmd("ZREM").arg(self.expiry_key(tag, user)).arg(&gone).clone()).await;
         }
-        out.sort_by_key(|s| std::cmp::Reverse(s.get("lastActivity").and_then(Value::as_u64).unwrap_or(0)));
         Ok(out)
     }
 
@@ -264,6 +312,9 @@ impl SessionManager {
         let pattern = format!("{}:su:*", self.ns());
         let mut cursor: u64 = 0;
         let mut stats = SessionStats { validation_failures: self.validation_failures.load(Ordering::Relaxed), ..Default::default() };
+        // A user can have two indexes (this build's tag and an earlier build's), and SCAN may return
+        // a key twice: each user is counted once.
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         loop {
             let reply = l2.command(redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(500).clone()).await?;
             let redis::Value::Array(parts) = reply else { break };
@@ -276,6 +327,7 @@ impl SessionManager {
                     .iter()
                     .filter_map(|k| if let redis::Value::BulkString(k) = k { String::from_utf8(k.clone()).ok() } else { None })
                     .filter_map(|k| k.split_once("}:").map(|(_, user)| user.to_owned()))
+                    .filter(|u| seen.insert(u.clone()))
                     .collect();
                 let counts = futures::future::join_all(users.iter().map(|u| self.user_sessions_of_key(u))).await;
                 for (user, n) in users.into_iter().zip(counts) {
