@@ -94,17 +94,25 @@ export declare class NativeCache {
    */
   _panicForTests(id: number, mode: string): void
   /**
-   * `cacheAside.getWithMeta`'s L1 lookup: the key and the options (JSON text) are checked first
-   * (a bad option fails on a hit as on a miss); then the entry's id, 0 on a miss (counted like
-   * `get`'s lookup).
+   * Register the array the L1 lookups with metadata write to (the TS layer does it once, right
+   * after creating the system).
    */
-  cacheAsideL1Id(key: string, options?: string | undefined | null): number
+  setMetaOut(array: Float64Array): void
   /**
-   * The constants of the L1 entry of `key` that its metadata is made of (uncounted; `null` when
-   * gone): its id, when it was written and when it expires (epoch ms), and its tags. The TS layer
-   * keeps them per entry id, so an L1 hit with metadata costs one lookup, as `get`'s does.
+   * `cacheManager.getWithMeta`'s L1 lookup: the entry's id, 0 on a miss (counted like `get`'s
+   * lookup); on a hit, its age, remaining TTL and tag count go to the `setMetaOut` array.
    */
-  l1EntryMeta(key: string): L1EntryMeta | null
+  getL1MetaId(key: string): number
+  /**
+   * `cacheAside.getWithMeta`'s L1 lookup: the key and the options (JSON text) are checked first
+   * (a bad option fails on a hit as on a miss); then as `getL1MetaId`.
+   */
+  cacheAsideL1MetaId(key: string, options?: string | undefined | null): number
+  /**
+   * The tags of the L1 entry of `key` with its id (uncounted; `null` when gone). The TS layer keeps
+   * them per entry id beside the parsed value.
+   */
+  l1EntryTags(key: string): L1EntryTags | null
   /** After an L1 miss: Redis, with metadata (JSON text of `{ value, status, tier, ageMs, ttlMs, tags, stored }`). */
   getL2WithMeta(key: string): Promise<string>
   /** `cacheAside.getWithMeta` after an L1 miss: Redis, then the loader (single-flight, load lock). */
@@ -232,14 +240,10 @@ export declare function configure(kind: string, options?: string | undefined | n
  */
 export declare function createSystem(): Promise<NativeCache>
 
-/** The constants of an L1 entry's metadata (see `l1EntryMeta`). */
-export interface L1EntryMeta {
+/** An L1 entry's tags with its id (see `l1EntryTags`). */
+export interface L1EntryTags {
   /** The entry's id. */
   id: number
-  /** When it was written, epoch ms. */
-  createdAtMs: number
-  /** Its logical expiry, epoch ms. */
-  expiresAtMs: number
   /** Its tags. */
   tags: Array<string>
 }

@@ -20,15 +20,7 @@ const MEMO_MAX = 10_000
 const MEMO_MAX_BYTES = 64 * 1024 * 1024
 const MEMO_MAX_VALUE_BYTES = MEMO_MAX_BYTES / 16
 let memoBytes = 0
-/** The constants of an entry's metadata (`getWithMeta`), kept beside its parsed value. */
-export interface EntryConstants {
-  id: number
-  createdAtMs: number
-  expiresAtMs: number
-  tags: string[]
-}
-
-const memo = new Map<string, { id: number; value: unknown; bytes: number; meta?: EntryConstants }>()
+const memo = new Map<string, { id: number; value: unknown; bytes: number; tags?: string[] }>()
 
 /**
  * A deep copy of a JSON tree (objects and arrays copied; primitives shared). An object is copied
@@ -88,16 +80,16 @@ export function memoStats(): { entries: number; bytes: number } {
 }
 
 /**
- * The metadata constants of L1 entry `id` of `key` (just returned by the core for a hit), from the
- * memo when it holds that entry, else from the core (`null` when the entry changed meanwhile).
+ * The tags of L1 entry `id` of `key` (just returned by the core for a hit), from the memo when it
+ * holds that entry, else from the core (`null` when the entry changed meanwhile).
  */
-export function constantsOf(s: NativeCache, key: string, id: number): EntryConstants | null {
+export function tagsOf(s: NativeCache, key: string, id: number): string[] | null {
   const m = memo.get(key)
-  if (m !== undefined && m.id === id && m.meta !== undefined) return m.meta
-  const fresh = s.l1EntryMeta(key)
+  if (m !== undefined && m.id === id && m.tags !== undefined) return m.tags
+  const fresh = s.l1EntryTags(key)
   if (fresh === null || fresh.id !== id) return null
-  if (m !== undefined && m.id === id) m.meta = fresh
-  return fresh
+  if (m !== undefined && m.id === id) m.tags = fresh.tags
+  return fresh.tags
 }
 
 /** Forget every memoized object (shutdown). */
