@@ -8,7 +8,6 @@ use napi_derive::napi;
 use crate::callbacks;
 use crate::error::IntoNapi;
 use crate::handle::NativeCache;
-use stratacache::clock::now_ms;
 use stratacache::l1::Entry;
 
 /// RFC 9211 `Cache-Status` field value (the core's `cache_status_header`).
@@ -56,7 +55,7 @@ impl MetaOut {
 
     /// Report the hit `e`: its age and remaining TTL now (the core's definitions), and its tag count.
     fn report(&self, e: &Entry) -> f64 {
-        let (age, ttl) = e.age_and_ttl(now_ms());
+        let (age, ttl) = e.age_and_ttl_now();
         // SAFETY: see the `Send`/`Sync` note; the array holds at least 3 numbers (checked in `new`).
         unsafe {
             *self.ptr = age as f64;

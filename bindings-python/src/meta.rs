@@ -212,7 +212,7 @@ impl System {
         match self.live(py)?.manager().get_l1(key).py_err(py)? {
             Some(e) => {
                 let value = self.memo.value(py, key, e.id, &e.json)?;
-                let (age, ttl) = e.age_and_ttl(stratacache::clock::now_ms());
+                let (age, ttl) = e.age_and_ttl_now();
                 let meta = PyResultMeta {
                     value: value.unbind(),
                     status: CacheStatus::Hit,

@@ -88,6 +88,14 @@ impl Entry {
         (now_ms.saturating_sub(self.created_at_ms), self.expires_at_ms.saturating_sub(now_ms))
     }
 
+    /// [`Entry::age_and_ttl`] now, as result metadata reports it: read from the coarse clock
+    /// ([`crate::clock::coarse_now_ms`], one kernel tick), so the age may be up to a tick short and
+    /// the TTL never exceeds the entry's whole lifetime.
+    pub fn age_and_ttl_now(&self) -> (u64, u64) {
+        let (age, ttl) = self.age_and_ttl(crate::clock::coarse_now_ms());
+        (age, ttl.min(self.expires_at_ms.saturating_sub(self.created_at_ms)))
+    }
+
     /// The same entry, kept in L1 until `keep_until` (fail-safe; never before its deadline).
     pub fn kept_until(mut self, keep_until: Instant) -> Self {
         self.keep_until = keep_until.max(self.deadline);

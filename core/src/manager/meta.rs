@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::CacheManager;
-use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::l1::Entry;
 
@@ -75,13 +74,13 @@ pub struct ResultMeta {
 impl ResultMeta {
     /// A hit on `e` in `tier`.
     pub fn hit(e: &Entry, tier: Tier) -> Self {
-        let (age, ttl) = e.age_and_ttl(now_ms());
+        let (age, ttl) = e.age_and_ttl_now();
         ResultMeta { json: Some(e.json.clone()), status: CacheStatus::Hit, tier: Some(tier), age_ms: Some(age), ttl_ms: Some(ttl), tags: e.tags.to_vec(), stored: false }
     }
 
     /// Fail-safe's stale value `e`, from `tier` (its TTL is 0: it is past its logical expiry).
     pub fn stale(e: &Entry, tier: Tier) -> Self {
-        let (age, _) = e.age_and_ttl(now_ms());
+        let (age, _) = e.age_and_ttl_now();
         ResultMeta { json: Some(e.json.clone()), status: CacheStatus::Stale, tier: Some(tier), age_ms: Some(age), ttl_ms: Some(0), tags: e.tags.to_vec(), stored: false }
     }
 
