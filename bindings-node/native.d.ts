@@ -46,7 +46,9 @@ export declare class NativeCache {
   getL1(key: string): string | null
   /**
    * The L1 lookup, synchronous, returning only the entry's id (0 on a miss); counts the hit or
-   * miss. With `peekL1` it lets the TS layer reuse an object it already parsed for that entry.
+   * miss. With `peekL1` it lets the TS layer reuse an object it already parsed for that entry. A
+   * hit's age, remaining TTL and tag count go to the `setMetaOut` array, so `get` and
+   * `getWithMeta` share this one call (`ts/meta.ts`).
    */
   getL1Id(key: string): number
   /** The L1 entry's id and JSON text without counting (`null` if it is gone). */
@@ -99,13 +101,8 @@ export declare class NativeCache {
    */
   setMetaOut(array: Float64Array): void
   /**
-   * `cacheManager.getWithMeta`'s L1 lookup: the entry's id, 0 on a miss (counted like `get`'s
-   * lookup); on a hit, its age, remaining TTL and tag count go to the `setMetaOut` array.
-   */
-  getL1MetaId(key: string): number
-  /**
    * `cacheAside.getWithMeta`'s L1 lookup: the key and the options (JSON text) are checked first
-   * (a bad option fails on a hit as on a miss); then as `getL1MetaId`.
+   * (a bad option fails on a hit as on a miss); then as `getL1Id`.
    */
   cacheAsideL1MetaId(key: string, options?: string | undefined | null): number
   /**

@@ -29,8 +29,8 @@ export interface ResultMeta<T = unknown> {
 }
 
 /**
- * Where the core reports an L1 hit's age, remaining TTL and tag count (`getL1MetaId`,
- * `cacheAsideL1MetaId`): three numbers written in place, so the hit costs one call returning a
+ * Where the core reports an L1 hit's age, remaining TTL and tag count (`getL1Id`, which `get`
+ * uses too, and `cacheAsideL1MetaId`): three numbers written in place, so the hit costs one call returning a
  * number, as `get`'s does. Its own `ArrayBuffer`, whose memory V8 never moves; registered with every
  * system this process creates.
  */
@@ -56,7 +56,7 @@ function hit<T>(s: NativeCache, key: string, id: number): ResultMeta<T> | null {
 
 /** The L1 hit of `key` with its metadata, or `null` (counted like `get`'s lookup). Synchronous. */
 export function l1Meta<T>(s: NativeCache, key: string): ResultMeta<T> | null {
-  return hit<T>(s, key, s.getL1MetaId(key))
+  return hit<T>(s, key, s.getL1Id(key))
 }
 
 /** `l1Meta` for `cacheAside.getWithMeta`: the options are checked first (a bad one fails on a hit too). */

@@ -65,6 +65,27 @@ describe('result metadata', () => {
     assert.equal(cacheStatusHeader({ status: 'stale', ttlMs: 0 }), 'stratacache; hit; fwd=stale')
   })
 
+  test('L1 metadata follows the entry: new tags after a re-set, an untagged entry, and a new system after shutdown', async () => {
+    await cacheManager.set('meta:re', 1, { ttl: 30, tags: ['old'], ttlJitter: 0 })
+    assert.deepEqual((await cacheManager.getWithMeta('meta:re')).tags, ['old'])
+    await cacheManager.set('meta:re', 2, { ttl: 90, tags: ['new', 'newer'], ttlJitter: 0 })
+    const re = await cacheManager.getWithMeta('meta:re')
+    assert.deepEqual([re.value, re.tier, re.tags], [2, 'l1', ['new', 'newer']])
+    assert.ok(re.ttlMs > 85_000 && re.ttlMs <= 90_000, `the new entry's TTL: ${re.ttlMs}`)
+    await cacheManager.set('meta:plain', 'p', { ttl: 10, ttlJitter: 0 })
+    const plain = await cacheManager.getWithMeta('meta:plain')
+    assert.deepEqual([plain.tier, plain.tags], ['l1', []])
+    assert.ok(plain.ttlMs > 5_000 && plain.ttlMs <= 10_000, `not the previous hit's numbers: ${plain.ttlMs}`)
+
+    await shutdownCacheSystem()
+    createRedisClient({ host: '127.0.0.1', port: redis.port, namespace: ns })
+    getCacheManager({ ttlJitter: 30 })
+    await cacheManager.set('meta:after', 'a', { ttl: 20, tags: ['x'], ttlJitter: 0 })
+    const after = await cacheManager.getWithMeta('meta:after')
+    assert.deepEqual([after.value, after.tier, after.tags], ['a', 'l1', ['x']])
+    assert.ok(after.ttlMs > 15_000 && after.ttlMs <= 20_000 && after.ageMs >= 0 && after.ageMs < 5_000, `${after.ttlMs} ${after.ageMs}`)
+  })
+
   test('cacheAside.getWithMeta: a loaded miss (stored), then a hit; bad options fail on a hit too', async () => {
     let runs = 0
     const loader = async () => (++runs, { n: 42 })
