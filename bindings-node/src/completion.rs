@@ -76,13 +76,21 @@ pub struct Completer {
     wake: DrainFn,
     /// Starts the calls in the order JS made them (the core's `StartQueue`).
     starts: StartQueue,
+    /// The runtime the calls run on (for calls started on the JS thread, `StartQueue::start_here`).
+    runtime: tokio::runtime::Handle,
 }
 
 impl Completer {
     /// A completer that wakes the JS thread through `wake`.
     pub fn new(wake: DrainFn) -> Self {
         let starts = StartQueue::new(|starter| drop(napi::bindgen_prelude::spawn(starter)));
-        Completer { queue: Mutex::new(Vec::with_capacity(64)), wake, starts }
+        let runtime = napi::bindgen_prelude::within_runtime_if_available(tokio::runtime::Handle::current);
+        Completer { queue: Mutex::new(Vec::with_capacity(64)), wake, starts, runtime }
+    }
+
+    /// Whether every call started so far has finished (see `StartQueue::is_idle`).
+    pub fn is_idle(&self) -> bool {
+        self.starts.is_idle()
     }
 
     /// Run `fut` on the runtime; its outcome settles the JS promise registered under `id`.
@@ -108,8 +116,28 @@ impl Completer {
         T: Into<Done>,
         F: Future<Output = Vec<stratacache::Result<T>>> + Send + 'static,
     {
+        self.starts.start(self.settle_batch(ids, fut));
+    }
+
+    /// [`Completer::spawn_batch`] started on the JS thread, now (`StartQueue::start_here`): only when
+    /// [`Completer::is_idle`]. Its first poll runs here, so a read on the core's idle lane writes its
+    /// command before this returns.
+    pub fn spawn_batch_here<T, F>(self: &Arc<Self>, ids: Vec<u32>, fut: F)
+    where
+        T: Into<Done>,
+        F: Future<Output = Vec<stratacache::Result<T>>> + Send + 'static,
+    {
+        self.starts.start_here(&self.runtime, self.settle_batch(ids, fut));
+    }
+
+    /// `fut`, then its results pushed for `ids`.
+    fn settle_batch<T, F>(self: &Arc<Self>, ids: Vec<u32>, fut: F) -> futures::future::BoxFuture<'static, ()>
+    where
+        T: Into<Done>,
+        F: Future<Output = Vec<stratacache::Result<T>>> + Send + 'static,
+    {
         let me = self.clone();
-        self.starts.start(Box::pin(async move {
+        Box::pin(async move {
             let results = match AssertUnwindSafe(fut).catch_unwind().await {
                 Ok(results) => results,
                 Err(panic) => {
@@ -124,7 +152,7 @@ impl Completer {
                 };
                 (id, done)
             }));
-        }));
+        })
     }
 
     /// Run `fut`, one load that several calls wait for (the core's shared completions): its one

@@ -181,7 +181,17 @@ impl NativeCache {
             return Err(crate::error::internal("getL2BatchStart: columns of different lengths"));
         }
         let m = self.handle();
-        self.completer()?.spawn_batch(ids, async move {
+        let completer = self.completer()?;
+        if keys.len() == 1 && completer.is_idle() {
+            // Nothing else in flight: the read may write its command on the core's idle lane from
+            // this thread, without waking a runtime thread first (`core/src/lane.rs`).
+            let key = keys.into_iter().next().unwrap_or_default();
+            completer.spawn_batch_here(ids, async move {
+                vec![m.manager().get_l2_idle(&key).await.map(|e| e.map(|e| e.json.to_string()))]
+            });
+            return Ok(());
+        }
+        completer.spawn_batch(ids, async move {
             m.manager()
                 .get_l2_batch(&keys)
                 .await

@@ -1,6 +1,7 @@
 //! L2: the Redis tier. One lazily connected, auto-reconnecting multiplexed connection
 //! (redis-rs `ConnectionManager`), a response timeout on every command, an overall deadline on
-//! every call, and a circuit breaker. Every method is one round trip.
+//! every call, and a circuit breaker. Every method is one round trip. A single-key read that starts
+//! while its binding has nothing else in flight may go on the idle lane instead ([`crate::lane`]).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,6 +15,7 @@ use redis::{Cmd, IntoConnectionInfo, Pipeline, Value};
 use crate::breaker::Breaker;
 use crate::config::{CacheConfig, RedisConfig};
 use crate::error::{Error, ErrorKind, Result};
+use crate::lane::{Lane, LaneError};
 use crate::metrics::Metrics;
 
 /// A value read from Redis with its remaining lifetime.
@@ -33,6 +35,9 @@ pub struct L2 {
     on_recover: Box<dyn Fn() + Send + Sync>,
     publish_refused_logged: AtomicBool,
     metrics: Arc<Metrics>,
+    /// The idle lane (see [`crate::lane`]).
+    lane: Arc<Lane>,
+    command_timeout: Duration,
 }
 
 /// TCP keepalive of every connection: the kernel probes an idle connection after 5 s, every 2 s, and
@@ -63,6 +68,7 @@ impl L2 {
         on_recover: Box<dyn Fn() + Send + Sync>,
     ) -> Result<Self> {
         let client = client_with_keepalive(&redis.url)?;
+        let lane = Arc::new(Lane::new(client.get_connection_info(), redis.connect_timeout));
         let cfg = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(redis.connect_timeout))
             .set_response_timeout(Some(redis.command_timeout))
@@ -83,6 +89,8 @@ impl L2 {
             on_recover,
             publish_refused_logged: AtomicBool::new(false),
             metrics,
+            lane,
+            command_timeout: redis.command_timeout,
         })
     }
 
@@ -127,7 +135,14 @@ impl L2 {
         // redis-rs bounds every command (response timeout) and every connection attempt (connect
         // timeout, one retry), so no second timer per call is needed here.
         let out = f(self.conn.clone()).await.map_err(Error::from);
-        match &out {
+        self.record(&out);
+        out
+    }
+
+    /// Count a call's outcome and move the circuit breaker: a timeout or an unreachable Redis is a
+    /// failure; a reply, even an error reply, proves Redis answers.
+    fn record<T>(&self, out: &Result<T>) {
+        match out {
             Ok(_) => {
                 if self.breaker.success() {
                     self.recovered();
@@ -149,7 +164,6 @@ impl L2 {
                 }
             }
         }
-        out
     }
 
     /// Send a raw command (used by tests, health checks and later components).
@@ -187,19 +201,58 @@ impl L2 {
         let values = self.pipeline(p).await?;
         let mut it = values.into_iter();
         let first_reply = if first.is_some() { it.next() } else { None };
-        let mut out = Vec::with_capacity(keys.len());
-        for _ in keys {
-            let v = it.next();
-            let ttl = if with_ttl { it.next() } else { Some(Value::Int(-1)) };
-            out.push(match (v, ttl) {
-                (Some(Value::BulkString(bytes)), Some(Value::Int(t))) if t != -2 => {
-                    Some(Fetched { bytes, pttl_ms: (t >= 0).then_some(t as u64) })
-                }
-                _ => None,
-            });
-        }
-        Ok((first_reply, out))
+        Ok((first_reply, fetched_from(it, keys.len(), with_ttl)))
     }
+
+    /// [`L2::get_many`] of one key by a call that started while its binding had nothing else in
+    /// flight (`StartQueue::start_here`): on the idle lane when it is free, which writes the command
+    /// in this future's first poll; otherwise, or when the lane cannot answer, on the main connection.
+    /// Only for such calls: the lane is not ordered with the main connection.
+    pub async fn get_one_idle(&self, key: &str, with_ttl: bool) -> Result<Vec<Option<Fetched>>> {
+        if self.breaker.is_degraded() {
+            return self.get_many(&[key.to_owned()], with_ttl).await;
+        }
+        let mut request = Vec::with_capacity(32 + 2 * key.len());
+        redis::cmd("GET").arg(key).write_packed_command(&mut request);
+        if with_ttl {
+            redis::cmd("PTTL").arg(key).write_packed_command(&mut request);
+        }
+        let replies = if with_ttl { 2 } else { 1 };
+        match self.lane.round_trip(&request, replies, self.command_timeout).await {
+            Ok(values) => {
+                let out: Result<Vec<Value>> = Ok(values);
+                self.record(&out);
+                Ok(fetched_from(out?.into_iter(), 1, with_ttl))
+            }
+            Err(LaneError::TimedOut) => {
+                let out: Result<Vec<Option<Fetched>>> =
+                    Err(Error::new(ErrorKind::Timeout, format!("Redis did not answer within {:?}", self.command_timeout)));
+                self.record(&out);
+                out
+            }
+            Err(LaneError::Unavailable) => self.get_many(&[key.to_owned()], with_ttl).await,
+        }
+    }
+}
+
+/// The values of `count` keys from the replies of their `GET`s (each followed by its `PTTL` when
+/// `with_ttl`): a missing, expired or non-string reply is `None`.
+fn fetched_from(mut it: impl Iterator<Item = Value>, count: usize, with_ttl: bool) -> Vec<Option<Fetched>> {
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let v = it.next();
+        let ttl = if with_ttl { it.next() } else { Some(Value::Int(-1)) };
+        out.push(match (v, ttl) {
+            (Some(Value::BulkString(bytes)), Some(Value::Int(t))) if t != -2 => {
+                Some(Fetched { bytes, pttl_ms: (t >= 0).then_some(t as u64) })
+            }
+            _ => None,
+        });
+    }
+    out
+}
+
+impl L2 {
 
     /// `SET key value PX ttl` for each item, then the bus message, in one round trip.
     pub async fn set_many(&self, items: &[(String, Vec<u8>, u64)], publish: Option<(&str, String)>) -> Result<()> {

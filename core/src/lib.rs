@@ -31,6 +31,7 @@ pub mod key;
 pub mod l1;
 pub mod logging;
 pub mod l2;
+pub mod lane;
 pub mod manager;
 pub mod metrics;
 pub mod monitor;

@@ -76,6 +76,20 @@ impl CacheManager {
         Ok(self.fetch(&keys, true).await.pop().flatten())
     }
 
+    /// [`CacheManager::get_l2`] for a call that started while its binding had nothing else in flight
+    /// (`StartQueue::start_here`, which polls it first on the caller's thread): the read may go on the
+    /// idle lane, which writes the command in that first poll ([`crate::lane`]). The answer is the
+    /// one `get_l2` gives; only for such calls, as the lane is not ordered with other calls.
+    pub async fn get_l2_idle(&self, key: &str) -> Result<Option<Arc<Entry>>> {
+        self.check_open()?;
+        self.check_key(key)?;
+        let keys = [key.to_owned()];
+        let timer = self.metrics.timer();
+        let out = self.fetch_via(&keys, true, true).await;
+        self.metrics.observe(&self.metrics.get_latency_past_l1, timer, 1);
+        Ok(out.into_iter().next().and_then(Found::fresh))
+    }
+
     /// [`Manager::get_l2`] of many keys at once, as if each were its own call (a bad key fails alone),
     /// with one Redis round trip for all of them. Results in input order. The bindings use this for
     /// the L1 misses that one tick of their event loop produces.
@@ -173,7 +187,7 @@ impl CacheManager {
     /// [`CacheManager::fetch`], keeping the fail-safe entries found past their logical expiry.
     async fn fetch_found(&self, keys: &[String], count: bool) -> Vec<Found> {
         let timer = if count { self.metrics.timer() } else { None };
-        let out = self.fetch_uncounted_latency(keys, count).await;
+        let out = self.fetch_via(keys, count, false).await;
         self.metrics.observe(&self.metrics.get_latency_past_l1, timer, keys.len() as u64);
         out
     }
@@ -188,13 +202,20 @@ impl CacheManager {
         Ok(self.fetch_found(&keys, true).await.pop().unwrap_or(Found::Miss))
     }
 
-    async fn fetch_uncounted_latency(&self, keys: &[String], count: bool) -> Vec<Found> {
+    /// The Redis read of `keys` (latency not recorded): on the idle lane when `idle` and there is
+    /// one key, else on the main connection.
+    async fn fetch_via(&self, keys: &[String], count: bool, idle: bool) -> Vec<Found> {
         let Some(l2) = &self.l2 else { return vec![Found::Miss; keys.len()] };
         let guards: Vec<_> = keys.iter().map(|k| self.l1.fill_guard(k)).collect();
         let started = Instant::now();
         let data_keys: Vec<String> = keys.iter().map(|k| self.keys.data(k)).collect();
         // The remaining lifetime only matters for an L1 deadline: without L1, one command per key.
-        let fetched = match l2.get_many(&data_keys, self.l1.enabled()).await {
+        let read = if idle && data_keys.len() == 1 {
+            l2.get_one_idle(&data_keys[0], self.l1.enabled()).await
+        } else {
+            l2.get_many(&data_keys, self.l1.enabled()).await
+        };
+        let fetched = match read {
             Ok(f) => f,
             Err(_) => {
                 // Redis down reads as a miss, and counts as one.
