@@ -220,8 +220,37 @@ where
     T: Send + 'static,
     F: Future<Output = stratacache::Result<T>> + Send + 'static,
 {
+    runtime::start(settle(completions, fut, task, convert))
+}
+
+/// [`spawn`] for a read that may use the core's idle lane: `task(true)` when nothing else is in
+/// flight (its first poll runs on this thread), `task(false)` otherwise (see [`runtime::start_read`]).
+pub fn spawn_read<T, F>(
+    completions: &Completions,
+    fut: Py<PyAny>,
+    task: impl FnOnce(bool) -> F,
+    convert: for<'py> fn(Python<'py>, T) -> PyResult<Bound<'py, PyAny>>,
+) -> PyResult<()>
+where
+    T: Send + 'static,
+    F: Future<Output = stratacache::Result<T>> + Send + 'static,
+{
+    runtime::start_read(|idle| settle(completions, fut, task(idle), convert))
+}
+
+/// `task`, then its outcome converted and completed on `fut`'s loop.
+fn settle<T, F>(
+    completions: &Completions,
+    fut: Py<PyAny>,
+    task: F,
+    convert: for<'py> fn(Python<'py>, T) -> PyResult<Bound<'py, PyAny>>,
+) -> futures::future::BoxFuture<'static, ()>
+where
+    T: Send + 'static,
+    F: Future<Output = stratacache::Result<T>> + Send + 'static,
+{
     let shared = completions.shared.clone();
-    runtime::start(Box::pin(async move {
+    Box::pin(async move {
         let result = match AssertUnwindSafe(task).catch_unwind().await {
             Ok(r) => r,
             Err(panic) => Err(stratacache::Error::from_panic(panic)),
@@ -231,8 +260,7 @@ where
             Err(e) => Err(to_py(py, &e)),
         });
         shared.complete(fut, outcome);
-    }))?;
-    Ok(())
+    })
 }
 
 /// Run `task`, one load that several futures wait for (the core's shared completions), and complete

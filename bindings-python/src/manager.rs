@@ -6,7 +6,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 use stratacache::{dynopts, Error, ErrorKind};
 
-use crate::bridge::{spawn, Completions};
+use crate::bridge::{spawn, spawn_read, Completions};
 use crate::conv::{from_json, options_value, to_json};
 use crate::error::IntoPy;
 use crate::handle::{describe, key_of, miss, none, System};
@@ -56,7 +56,16 @@ impl System {
         crate::error::guarded(|| {
             let key = key_of(key).py_err(py)?;
             let sys = self.live(py)?;
-            spawn(completions, fut, async move { Ok(sys.manager().get_l2(&key).await?.map(|e| e.json.to_string())) }, json_or_none)
+            spawn_read(
+                completions,
+                fut,
+                |idle| async move {
+                    let m = sys.manager();
+                    let entry = if idle { m.get_l2_idle(&key).await? } else { m.get_l2(&key).await? };
+                    Ok(entry.map(|e| e.json.to_string()))
+                },
+                json_or_none,
+            )
         })
     }
 

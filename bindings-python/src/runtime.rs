@@ -30,6 +30,20 @@ pub fn start(call: futures::future::BoxFuture<'static, ()>) -> PyResult<()> {
     with_owned(|o| o.starts.start(call))
 }
 
+/// Start a read: when every call started before it has finished, `make(true)` starts at once with
+/// its first poll on this thread (the core's `StartQueue::start_here`: a read on the idle lane writes
+/// its command here, without waking the runtime's thread first); otherwise `make(false)` is started
+/// as [`start`] does.
+pub fn start_read(make: impl FnOnce(bool) -> futures::future::BoxFuture<'static, ()>) -> PyResult<()> {
+    with_owned(|o| {
+        if o.starts.is_idle() {
+            o.starts.start_here(o.runtime.handle(), make(true));
+        } else {
+            o.starts.start(make(false));
+        }
+    })
+}
+
 fn with_owned<T>(f: impl FnOnce(&Owned) -> T) -> PyResult<T> {
     let mut guard = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
     let pid = std::process::id();

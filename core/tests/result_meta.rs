@@ -23,7 +23,9 @@ async fn the_manager_reports_tier_age_ttl_and_tags() {
     let hit = m.get_with_meta("k").await.unwrap();
     assert_eq!((hit.status, hit.tier), (CacheStatus::Hit, Some(Tier::L1)));
     assert_eq!(hit.json.as_deref(), Some(r#"{"a":1}"#));
-    assert!(hit.age_ms.unwrap() >= 30 && hit.age_ms.unwrap() < 5_000, "{hit:?}");
+    // The metadata clock is the kernel's coarse clock (`clock::coarse_now_ms`, documented in
+    // docs/resilience.md): it may read up to one tick (4 ms here, 10 ms at HZ=100) behind.
+    assert!(hit.age_ms.unwrap() >= 30 - 10 && hit.age_ms.unwrap() < 5_000, "{hit:?}");
     assert!(hit.ttl_ms.unwrap() > 55_000 && hit.ttl_ms.unwrap() <= 60_000, "{hit:?}");
     assert_eq!(hit.tags, vec!["t1".to_string()]);
     assert_eq!(hit.cache_status("stratacache").unwrap(), format!("stratacache; hit; ttl={}", hit.ttl_ms.unwrap() / 1000));
@@ -31,7 +33,7 @@ async fn the_manager_reports_tier_age_ttl_and_tags() {
     m.clear_l1();
     let l2 = m.get_with_meta("k").await.unwrap();
     assert_eq!((l2.status, l2.tier), (CacheStatus::Hit, Some(Tier::L2)));
-    assert!(l2.age_ms.unwrap() >= 30, "the age comes from the envelope: {l2:?}");
+    assert!(l2.age_ms.unwrap() >= 30 - 10, "the age comes from the envelope: {l2:?}");
     let miss = m.get_with_meta("absent").await.unwrap();
     assert_eq!((miss.status, miss.tier, miss.json.clone()), (CacheStatus::Miss, None, None));
     assert_eq!(miss.cache_status("stratacache").unwrap(), "stratacache; fwd=miss");
