@@ -44,13 +44,6 @@ export declare class NativeCache {
   busSource(): string
   /** The L1 lookup, synchronous: JSON text on a hit, `null` on a miss. Counts the hit or miss. */
   getL1(key: string): string | null
-  /**
-   * The L1 lookup, synchronous, returning only the entry's id (0 on a miss); counts the hit or
-   * miss. With `peekL1` it lets the TS layer reuse an object it already parsed for that entry. A
-   * hit's age, remaining TTL and tag count go to the `setMetaOut` array, so `get` and
-   * `getWithMeta` share this one call (`ts/meta.ts`).
-   */
-  getL1Id(key: string): number
   /** The L1 entry's id and JSON text without counting (`null` if it is gone). */
   peekL1(key: string): L1Peek | null
   /** Get many keys (L1, then one Redis round trip); JSON text or `null` per key, in input order. */
@@ -96,13 +89,8 @@ export declare class NativeCache {
    */
   _panicForTests(id: number, mode: string): void
   /**
-   * Register the array the L1 lookups with metadata write to (the TS layer does it once, right
-   * after creating the system).
-   */
-  setMetaOut(array: Float64Array): void
-  /**
    * `cacheAside.getWithMeta`'s L1 lookup: the key and the options (JSON text) are checked first
-   * (a bad option fails on a hit as on a miss); then as `getL1Id`.
+   * (a bad option fails on a hit as on a miss); then as `l1Id` (`crate::hot`).
    */
   cacheAsideL1MetaId(key: string, options?: string | undefined | null): number
   /**
@@ -224,6 +212,9 @@ export interface CacheStatsJs {
 /** RFC 9211 `Cache-Status` field value (the core's `cache_status_header`). */
 export declare function cacheStatusHeader(status: string, ttlMs: number | undefined | null, stored: boolean, name: string): string
 
+/** Forget this thread's current system (shutdown). */
+export declare function clearHot(): void
+
 /**
  * Set the process system's `redis` or `cache` options (JSON text); throws a config error naming a bad
  * option, or when the system already runs with other options.
@@ -244,6 +235,14 @@ export interface L1EntryTags {
   /** Its tags. */
   tags: Array<string>
 }
+
+/**
+ * The L1 lookup of the current system, synchronous, returning only the entry's id (0 on a miss);
+ * counts the hit or miss. With `peekL1` it lets the TS layer reuse an object it already parsed for
+ * that entry. A hit's age, remaining TTL and tag count go to the registered array, so `get` and
+ * `getWithMeta` share this one call (`ts/meta.ts`).
+ */
+export declare function l1Id(key: string): number
 
 /** An L1 entry: its id (changes whenever the entry does) and its JSON text. */
 export interface L1Peek {
@@ -318,6 +317,12 @@ export declare function registerStrategy(name: string, priority: number, enabled
 
 /** Allow the process system to be created again after a shutdown. */
 export declare function reopen(): void
+
+/**
+ * Make `system` this thread's current system, whose L1 hits report their metadata numbers to
+ * `out` (the TS layer does it as it creates the system).
+ */
+export declare function setHot(system: NativeCache, out: Float64Array): void
 
 /** Turn metrics recording on or off for the process system (now and after a re-open). */
 export declare function setMetricsEnabled(on: boolean): void

@@ -50,7 +50,7 @@ pub async fn create_system() -> Result<NativeCache> {
     crate::logging::init();
     let (redis, cache) = PROCESS.begin_start().napi()?;
     match StrataCache::start(redis, cache, PROCESS.registries().clone()).await {
-        Ok(inner) => Ok(NativeCache { inner: Arc::new(inner), completer: OnceLock::new(), aside_options: Default::default(), aside_waiters: Coalescer::new(), aside_leads: Default::default(), meta_out: OnceLock::new() }),
+        Ok(inner) => Ok(NativeCache { inner: Arc::new(inner), completer: OnceLock::new(), aside_options: Default::default(), aside_waiters: Coalescer::new(), aside_leads: Default::default() }),
         Err(e) => {
             PROCESS.start_failed();
             Err(e).napi()
@@ -70,8 +70,6 @@ pub struct NativeCache {
     pub(crate) aside_leads: Mutex<HashMap<u32, (String, Lead<u32>)>>,
     /// Set once by the TS layer right after creation ([`crate::completion`]).
     pub(crate) completer: OnceLock<Arc<Completer>>,
-    /// Set once by the TS layer right after creation ([`crate::meta`]).
-    pub(crate) meta_out: OnceLock<crate::meta::MetaOut>,
 }
 
 impl NativeCache {

@@ -20,6 +20,7 @@ pub mod callbacks;
 pub mod completion;
 pub mod error;
 pub mod handle;
+pub mod hot;
 pub mod invalidator;
 pub mod logging;
 pub mod manager;

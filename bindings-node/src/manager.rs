@@ -69,16 +69,6 @@ impl NativeCache {
         Ok(self.inner.manager().get_l1(&key).napi()?.map(|e| e.json.to_string()))
     }
 
-    /// The L1 lookup, synchronous, returning only the entry's id (0 on a miss); counts the hit or
-    /// miss. With `peekL1` it lets the TS layer reuse an object it already parsed for that entry. A
-    /// hit's age, remaining TTL and tag count go to the `setMetaOut` array, so `get` and
-    /// `getWithMeta` share this one call (`ts/meta.ts`).
-    #[napi(js_name = "getL1Id", catch_unwind)]
-    pub fn get_l1_id(&self, key: String) -> Result<f64> {
-        let hit = self.inner.manager().get_l1(&key).napi()?;
-        self.report_hit(hit.as_deref())
-    }
-
     /// The L1 entry's id and JSON text without counting (`null` if it is gone).
     #[napi(js_name = "peekL1", catch_unwind)]
     pub fn peek_l1(&self, key: String) -> Result<Option<L1Peek>> {

@@ -224,5 +224,6 @@ export async function shutdownCacheSystem(): Promise<void> {
   pending = null
   initialized = null
   clearMemo()
+  native.clearHot()
   if (s) await s.close()
 }

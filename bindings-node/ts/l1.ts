@@ -5,9 +5,10 @@
  * So the first hit on an L1 entry parses it and keeps the result, keyed by the key and the core's entry
  * id (which changes whenever the entry does); later hits on the same entry return a fresh deep copy
  * (callers never share mutable objects). This caches a conversion only: the core still decides every
- * hit, expiry and invalidation (`getL1Id` asks it each time).
+ * hit, expiry and invalidation (`l1Id` asks it each time).
  */
 import type { NativeCache } from './native-binding'
+import native = require('./native')
 
 /** Returned by `readL1` on a miss (a stored JSON `null` is a hit whose value is `null`). */
 export const MISS: unique symbol = Symbol('stratacache.miss')
@@ -47,7 +48,7 @@ export function cloneJson<T>(v: T): T {
 
 /** The value of `key` from L1 as a fresh object, or `MISS`. Synchronous; never does I/O. */
 export function readL1<T>(s: NativeCache, key: string): T | typeof MISS {
-  return valueOf<T>(s, key, s.getL1Id(key))
+  return valueOf<T>(s, key, native.l1Id(key))
 }
 
 /**

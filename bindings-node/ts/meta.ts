@@ -29,13 +29,13 @@ export interface ResultMeta<T = unknown> {
 }
 
 /**
- * Where the core reports an L1 hit's age, remaining TTL and tag count (`getL1Id`, which `get`
+ * Where the core reports an L1 hit's age, remaining TTL and tag count (`l1Id`, which `get`
  * uses too, and `cacheAsideL1MetaId`): three numbers written in place, so the hit costs one call returning a
  * number, as `get`'s does. Its own `ArrayBuffer`, whose memory V8 never moves; registered with every
  * system this process creates.
  */
 const out = new Float64Array(new ArrayBuffer(3 * Float64Array.BYTES_PER_ELEMENT))
-onSystem((s) => s.setMetaOut(out))
+onSystem((s) => native.setHot(s, out))
 
 /** The metadata of the L1 hit `id` of `key`, whose numbers the core just wrote to `out`; `null` on a miss. */
 function hit<T>(s: NativeCache, key: string, id: number): ResultMeta<T> | null {
@@ -56,7 +56,7 @@ function hit<T>(s: NativeCache, key: string, id: number): ResultMeta<T> | null {
 
 /** The L1 hit of `key` with its metadata, or `null` (counted like `get`'s lookup). Synchronous. */
 export function l1Meta<T>(s: NativeCache, key: string): ResultMeta<T> | null {
-  return hit<T>(s, key, s.getL1Id(key))
+  return hit<T>(s, key, native.l1Id(key))
 }
 
 /** `l1Meta` for `cacheAside.getWithMeta`: the options are checked first (a bad one fails on a hit too). */
