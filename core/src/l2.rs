@@ -204,6 +204,11 @@ impl L2 {
         Ok((first_reply, fetched_from(it, keys.len(), with_ttl)))
     }
 
+    /// Close the idle lane's connection for good (the system is closing).
+    pub fn close_lane(&self) {
+        self.lane.close();
+    }
+
     /// [`L2::get_many`] of one key by a call that started while its binding had nothing else in
     /// flight (`StartQueue::start_here`): on the idle lane when it is free, which writes the command
     /// in this future's first poll; otherwise, or when the lane cannot answer, on the main connection.

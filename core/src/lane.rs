@@ -49,6 +49,8 @@ struct Target {
 }
 
 enum State {
+    /// Closed for good (its system closed): never used again.
+    Shut,
     /// No connection: the next use starts connecting once `retry_at` has passed.
     Closed { retry_at: Instant, connecting: bool },
     /// Connected and free.
@@ -118,7 +120,10 @@ impl Lane {
         let Some(mut conn) = self.take() else { return Err(LaneError::Unavailable) };
         match tokio::time::timeout(timeout, exchange(&mut conn, request, replies)).await {
             Ok(Ok(values)) => {
-                *self.lock() = State::Idle(conn);
+                let mut state = self.lock();
+                if !matches!(*state, State::Shut) {
+                    *state = State::Idle(conn);
+                }
                 Ok(values)
             }
             Ok(Err(e)) => {
@@ -142,6 +147,10 @@ impl Lane {
         match std::mem::replace(&mut *state, State::Busy) {
             State::Idle(conn) => Some(conn),
             State::Busy => None,
+            State::Shut => {
+                *state = State::Shut;
+                None
+            }
             State::Closed { retry_at, connecting } => {
                 let start = !connecting && Instant::now() >= retry_at;
                 *state = State::Closed { retry_at, connecting: connecting || start };
@@ -154,8 +163,17 @@ impl Lane {
         }
     }
 
+    /// The connection failed: drop it; reconnect after [`RETRY_AFTER`].
     fn closed(&self) {
-        *self.lock() = State::Closed { retry_at: Instant::now() + RETRY_AFTER, connecting: false };
+        let mut state = self.lock();
+        if !matches!(*state, State::Shut) {
+            *state = State::Closed { retry_at: Instant::now() + RETRY_AFTER, connecting: false };
+        }
+    }
+
+    /// Close the connection for good (the system is closing); a read using it finishes first.
+    pub(crate) fn close(&self) {
+        *self.lock() = State::Shut;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -169,7 +187,12 @@ async fn connect(lane: Weak<Lane>) {
     let Some(target) = me.target.as_ref() else { return };
     let result = tokio::time::timeout(me.connect_timeout, open(target)).await;
     match result {
-        Ok(Ok(conn)) => *me.lock() = State::Idle(Box::new(conn)),
+        Ok(Ok(conn)) => {
+            let mut state = me.lock();
+            if !matches!(*state, State::Shut) {
+                *state = State::Idle(Box::new(conn));
+            }
+        }
         Ok(Err(e)) => {
             tracing::debug!("stratacache: the idle lane could not connect ({e}); retrying in {RETRY_AFTER:?}");
             me.closed();

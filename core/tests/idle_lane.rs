@@ -148,7 +148,8 @@ async fn a_redis_that_stops_answering_is_a_timeout_within_the_command_timeout() 
     let took = t.elapsed();
     assert_eq!(read.map(|e| e.json.to_string()), None, "no answer reads as a miss, as on the main connection");
     assert!(took >= Duration::from_millis(450) && took < Duration::from_millis(1500), "bounded by the 500 ms command timeout: {took:?}");
-    assert_eq!(m.metrics().l2_timeouts.get(), 1, "counted as a timeout");
+    // At least this read; the bus's own liveness checks through the frozen proxy may time out too.
+    assert!(m.metrics().l2_timeouts.get() >= 1, "counted as a timeout");
 
     proxy.reset();
     proxy.pass();
@@ -157,6 +158,27 @@ async fn a_redis_that_stops_answering_is_a_timeout_within_the_command_timeout() 
             m.clear_l1();
             m.get_l2_idle("k").await.unwrap().is_some()
         }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn closing_the_system_closes_the_lane() {
+    let server = RedisServer::start();
+    let ns = unique_ns("laneclose");
+    let c = cache(&server.url(), &ns).await;
+    let raw = server.raw().await;
+    c.manager().set("k", &1, &SetOptions::ttl(Duration::from_secs(60))).await.unwrap();
+    c.manager().get_l2_idle("k").await.unwrap();
+    within(Duration::from_secs(3), "the lane connects", || {
+        let mut raw = raw.clone();
+        async move { lane_client(&mut raw).await.is_some() }
+    })
+    .await;
+    c.close().await;
+    within(Duration::from_secs(3), "the lane's connection ends with the system", || {
+        let mut raw = raw.clone();
+        async move { lane_client(&mut raw).await.is_none() }
     })
     .await;
 }

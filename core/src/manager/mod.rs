@@ -158,6 +158,9 @@ impl CacheManager {
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.l1.clear();
+        if let Some(l2) = &self.l2 {
+            l2.close_lane();
+        }
     }
 
     fn check_key(&self, key: &str) -> Result<()> {
