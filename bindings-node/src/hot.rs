@@ -88,18 +88,24 @@ pub fn clear_hot() {
 pub fn l1_id(key: String) -> Result<f64> {
     HOT.with(|h| {
         let h = h.borrow();
-        let hot = h.as_ref().ok_or_else(|| crate::error::internal("l1Id before setHot"))?;
+        // No system registered: shut down (or never created), as the core would say.
+        let hot = h.as_ref().ok_or_else(closed)?;
         let hit = hot.sys.manager().get_l1(&key).napi()?;
         Ok(hit.map_or(0.0, |e| hot.out.report(&e)))
     })
 }
 
-/// The id of the hit `e` (0 for none), its metadata numbers written to the registered array when
-/// there is one.
+/// The id of the hit `e` (0 for none), its metadata numbers written to the registered array. Without
+/// a registered array it is 0, a miss (the caller then reads through the core), so the TS layer never
+/// reads numbers of an earlier hit.
 pub(crate) fn report_hit(e: Option<&Entry>) -> f64 {
     let Some(e) = e else { return 0.0 };
     HOT.with(|h| match h.borrow().as_ref() {
         Some(hot) => hot.out.report(e),
-        None => e.id as f64,
+        None => 0.0,
     })
+}
+
+fn closed() -> napi::Error {
+    crate::error::to_napi(stratacache::Error::new(stratacache::ErrorKind::Closed, "the cache system has been shut down"))
 }

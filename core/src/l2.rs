@@ -225,7 +225,10 @@ impl L2 {
         let replies = if with_ttl { 2 } else { 1 };
         match self.lane.round_trip(&request, replies, self.command_timeout).await {
             Ok(values) => {
-                let out: Result<Vec<Value>> = Ok(values);
+                // An error reply (LOADING, BUSY, WRONGTYPE…) is an error, as the main connection's
+                // pipeline makes it: counted, and moving the breaker the same way.
+                let out: Result<Vec<Value>> =
+                    values.into_iter().map(Value::extract_error).collect::<redis::RedisResult<Vec<_>>>().map_err(Error::from);
                 self.record(&out);
                 Ok(fetched_from(out?.into_iter(), 1, with_ttl))
             }

@@ -117,25 +117,21 @@ impl Lane {
     /// request is written in the future's first poll (which `StartQueue::start_here` runs on the
     /// caller's thread); `Unavailable` means the caller should use the main connection.
     pub(crate) async fn round_trip(self: &Arc<Self>, request: &[u8], replies: usize, timeout: Duration) -> Result<Vec<Value>, LaneError> {
-        let Some(mut conn) = self.take() else { return Err(LaneError::Unavailable) };
-        match tokio::time::timeout(timeout, exchange(&mut conn, request, replies)).await {
+        let Some(conn) = self.take() else { return Err(LaneError::Unavailable) };
+        // Busy until put back; dropped mid-read (the future dropped), the lane closes and reconnects.
+        let mut borrowed = Borrowed { lane: self, conn: Some(conn) };
+        let conn = borrowed.conn.as_mut().expect("taken above");
+        match tokio::time::timeout(timeout, exchange(conn, request, replies)).await {
             Ok(Ok(values)) => {
-                let mut state = self.lock();
-                if !matches!(*state, State::Shut) {
-                    *state = State::Idle(conn);
-                }
+                borrowed.give_back();
                 Ok(values)
             }
             Ok(Err(e)) => {
                 tracing::debug!("stratacache: the idle lane failed ({e}); reads use the main connection until it reconnects");
-                self.closed();
                 Err(LaneError::Unavailable)
             }
-            Err(_) => {
-                // A late reply would answer the next request: the connection cannot be reused.
-                self.closed();
-                Err(LaneError::TimedOut)
-            }
+            // A late reply would answer the next request: the connection cannot be reused.
+            Err(_) => Err(LaneError::TimedOut),
         }
     }
 
@@ -178,6 +174,33 @@ impl Lane {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The lane's connection while a read uses it: put back by [`Borrowed::give_back`] after a whole
+/// exchange; dropped otherwise (an error, a timeout, the read's future dropped), which closes the
+/// lane until it reconnects.
+struct Borrowed<'a> {
+    lane: &'a Lane,
+    conn: Option<Box<(TcpStream, ReplyDecoder)>>,
+}
+
+impl Borrowed<'_> {
+    fn give_back(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let mut state = self.lane.lock();
+            if !matches!(*state, State::Shut) {
+                *state = State::Idle(conn);
+            }
+        }
+    }
+}
+
+impl Drop for Borrowed<'_> {
+    fn drop(&mut self) {
+        if self.conn.take().is_some() {
+            self.lane.closed();
+        }
     }
 }
 

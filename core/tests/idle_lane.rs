@@ -67,7 +67,13 @@ async fn idle_reads_answer_what_the_main_connection_answers_and_go_on_the_lane()
 
     // Counted like get's Redis reads: two hits (one before the lane), misses for the rest.
     let s = r.stats();
-    assert_eq!((s.l2.hits, s.l2.misses), (3, 3), "{s:?}");
+    assert_eq!((s.l2.hits, s.l2.misses, s.l2.errors), (3, 3, 0), "{s:?}");
+
+    // An error reply is an error, as on the main connection: a miss, counted as a Redis error.
+    let _: () = redis::cmd("HSET").arg(format!("{ns}:d:h")).arg("f").arg("v").query_async(&mut raw).await.unwrap();
+    assert_eq!(r.get_l2_idle("h").await.unwrap().map(|e| e.json.to_string()), None);
+    assert_eq!(r.stats().l2.errors, 1, "WRONGTYPE counted");
+    assert_eq!(field(&lane_client(&mut raw).await.unwrap(), "cmd"), "pttl", "read on the lane");
 
     // Without L1 the lane sends only GET.
     let mut no_l1 = CacheOptions::default();

@@ -42,7 +42,7 @@ async function poll(check, timeoutMs, what) {
   return performance.now() - t0
 }
 
-const inL1 = (key) => currentSystem().getL1Id(key) !== 0
+const inL1 = (key) => currentSystem().peekL1(key) !== null // uncounted
 
 async function get(key) {
   const before = await cacheManager.getStats()
