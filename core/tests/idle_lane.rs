@@ -22,6 +22,18 @@ fn field<'a>(line: &'a str, name: &str) -> &'a str {
     line.split(' ').find_map(|kv| kv.strip_prefix(&format!("{name}="))).unwrap_or("")
 }
 
+/// Store `k` = "v", read it idle once (which connects the lane) and wait until the lane is connected.
+async fn lane_in_use(m: &stratacache::manager::CacheManager, raw: &redis::aio::MultiplexedConnection) {
+    m.set("k", &"v", &SetOptions::ttl(Duration::from_secs(60))).await.unwrap();
+    m.clear_l1();
+    m.get_l2_idle("k").await.unwrap();
+    within(Duration::from_secs(3), "the lane connects", || {
+        let mut raw = raw.clone();
+        async move { lane_client(&mut raw).await.is_some() }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn idle_reads_answer_what_the_main_connection_answers_and_go_on_the_lane() {
     let server = RedisServer::start();
@@ -100,14 +112,7 @@ async fn a_broken_lane_falls_back_to_the_main_connection_and_reconnects() {
     let c = cache(&server.url(), &ns).await;
     let m = c.manager();
     let mut raw = server.raw().await;
-    m.set("k", &"v", &SetOptions::ttl(Duration::from_secs(60))).await.unwrap();
-    m.clear_l1();
-    m.get_l2_idle("k").await.unwrap();
-    within(Duration::from_secs(3), "the lane connects", || {
-        let mut raw = raw.clone();
-        async move { lane_client(&mut raw).await.is_some() }
-    })
-    .await;
+    lane_in_use(m, &raw).await;
     let old = lane_client(&mut raw).await.unwrap();
     let _: () = redis::cmd("CLIENT").arg("KILL").arg("ID").arg(field(&old, "id")).query_async(&mut raw).await.unwrap();
 
@@ -138,14 +143,7 @@ async fn a_redis_that_stops_answering_is_a_timeout_within_the_command_timeout() 
     let c = cache(&proxy.url(), &ns).await;
     let m = c.manager();
     let raw = server.raw().await;
-    m.set("k", &"v", &SetOptions::ttl(Duration::from_secs(60))).await.unwrap();
-    m.clear_l1();
-    m.get_l2_idle("k").await.unwrap();
-    within(Duration::from_secs(3), "the lane connects", || {
-        let mut raw = raw.clone();
-        async move { lane_client(&mut raw).await.is_some() }
-    })
-    .await;
+    lane_in_use(m, &raw).await;
 
     proxy.freeze();
     m.clear_l1();
@@ -174,13 +172,7 @@ async fn closing_the_system_closes_the_lane() {
     let ns = unique_ns("laneclose");
     let c = cache(&server.url(), &ns).await;
     let raw = server.raw().await;
-    c.manager().set("k", &1, &SetOptions::ttl(Duration::from_secs(60))).await.unwrap();
-    c.manager().get_l2_idle("k").await.unwrap();
-    within(Duration::from_secs(3), "the lane connects", || {
-        let mut raw = raw.clone();
-        async move { lane_client(&mut raw).await.is_some() }
-    })
-    .await;
+    lane_in_use(c.manager(), &raw).await;
     c.close().await;
     within(Duration::from_secs(3), "the lane's connection ends with the system", || {
         let mut raw = raw.clone();
