@@ -97,6 +97,14 @@ fn benches(c: &mut Criterion) {
     c.bench_function("l1_hit_async_get", |b| {
         b.to_async(&rt).iter(|| async { m.manager().get_entry("hot").await.unwrap().unwrap() })
     });
+    // getWithMeta on an L1 hit must cost no more than get (issue 18): the two side by side, each
+    // returning the value's JSON text (`get_json`; `get::<T>` would add deserializing it).
+    let mut g = c.benchmark_group("l1_hit_meta");
+    let m = with_l1.clone();
+    g.bench_function("get", |b| b.to_async(&rt).iter(|| async { m.manager().get_json("hot").await.unwrap().unwrap() }));
+    let m = with_l1.clone();
+    g.bench_function("get_with_meta", |b| b.to_async(&rt).iter(|| async { m.manager().get_with_meta("hot").await.unwrap() }));
+    g.finish();
 
     let mut g = c.benchmark_group("l2_sequential");
     let m = no_l1.clone();

@@ -163,8 +163,8 @@ impl CacheManager {
 
     /// The value of `key` with its metadata: an L1 hit, an L2 hit, or a miss.
     pub async fn get_with_meta(&self, key: &str) -> Result<ResultMeta> {
-        if let Some((_, m)) = self.get_l1_with_meta(key)? {
-            return Ok(m);
+        if let Some(e) = self.get_l1(key)? {
+            return Ok(ResultMeta::hit(&e, Tier::L1));
         }
         self.get_l2_with_meta(key).await
     }
