@@ -2,9 +2,11 @@
 //!
 //! [`RedisOptions`] and [`CacheOptions`] hold what the caller said (every field optional);
 //! [`RedisOptions::resolve`] and [`CacheOptions::resolve`] fill the gaps from the environment
-//! (`REDIS_URL`, `REDIS_HOST`, `REDIS_PORT`, `REDIS_PASSWORD`, `REDIS_DB`, `STRATACACHE_NAMESPACE`,
-//! `STRATACACHE_L1_MAX_SIZE`, `STRATACACHE_DEFAULT_TTL`) and then from the documented defaults.
-//! Explicit `host`/`port` beat `REDIS_URL`.
+//! (`REDIS_URL`, `REDIS_HOST`, `REDIS_PORT`, `REDIS_PASSWORD`, `REDIS_DB`, `REDIS_CLUSTER_NODES`,
+//! `REDIS_SENTINEL_MASTER` + `REDIS_SENTINELS`, `STRATACACHE_NAMESPACE`, `STRATACACHE_L1_MAX_SIZE`,
+//! `STRATACACHE_DEFAULT_TTL`) and then from the documented defaults. Explicit `host`/`port` beat
+//! `REDIS_URL`; any explicit choice of server (`url`, `host`, `port`, `cluster`, `sentinel`) beats the
+//! topology variables.
 
 use std::time::Duration;
 
@@ -67,10 +69,12 @@ pub struct RedisOptions {
     pub password: Option<String>,
     /// Database number.
     pub db: Option<i64>,
-    /// Redis Cluster mode (not yet supported: refused with a config error when true).
+    /// Redis Cluster mode (`nodes` are its seeds; without them, `url`/`host`/`port` is the one seed).
     pub cluster: Option<bool>,
-    /// Cluster seed nodes.
+    /// Cluster seed nodes, `host:port` each (only with `cluster`).
     pub nodes: Option<Vec<String>>,
+    /// A Sentinel-managed primary: its name and the Sentinels to ask.
+    pub sentinel: Option<SentinelOptions>,
     /// TLS (not yet supported: refused with a config error when true).
     pub tls: Option<bool>,
     /// Timeout for establishing a connection (default 2 s).
@@ -81,11 +85,58 @@ pub struct RedisOptions {
     pub namespace: Option<String>,
 }
 
+/// `sentinel: { masterName, nodes }`: which primary, and the Sentinels (`host:port` each) that name it.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct SentinelOptions {
+    /// The name the Sentinels monitor the primary under (`sentinel monitor <name> …`).
+    pub master_name: String,
+    /// The Sentinels, `host:port` each.
+    pub nodes: Vec<String>,
+}
+
+impl SentinelOptions {
+    /// Options for `master_name` watched by `nodes`.
+    pub fn new(master_name: impl Into<String>, nodes: Vec<String>) -> Self {
+        SentinelOptions { master_name: master_name.into(), nodes }
+    }
+}
+
+/// Which Redis deployment the system talks to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Topology {
+    /// One server at [`RedisConfig::url`].
+    Standalone,
+    /// A Redis Cluster: `redis://` URLs of its seed nodes (credentials included; db 0).
+    Cluster {
+        /// Seed node URLs.
+        nodes: Vec<String>,
+    },
+    /// The primary named `master_name` by the Sentinels at `sentinels` (`redis://` URLs, without
+    /// credentials: those in [`RedisConfig::url`] are for the primary).
+    Sentinel {
+        /// The monitored name of the primary.
+        master_name: String,
+        /// Sentinel URLs.
+        sentinels: Vec<String>,
+    },
+}
+
+impl Topology {
+    /// Whether this is a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Topology::Cluster { .. })
+    }
+}
+
 /// Resolved Redis settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RedisConfig {
-    /// `redis://` URL to connect to (password included).
+    /// `redis://` URL to connect to (password included). Under Cluster, the first seed; under
+    /// Sentinel, only the credentials and db in it are used.
     pub url: String,
+    /// Standalone, Cluster or Sentinel.
+    pub topology: Topology,
     /// Connect timeout.
     pub connect_timeout: Duration,
     /// Per-command response timeout.
@@ -102,17 +153,7 @@ impl RedisOptions {
 
     /// Resolve against `env`: explicit > environment > defaults.
     pub fn resolve_with(&self, env: &dyn EnvSource) -> Result<RedisConfig> {
-        if self.cluster == Some(true) || self.nodes.as_ref().is_some_and(|n| !n.is_empty()) {
-            return Err(Error::config(
-                "cluster mode is not supported yet: got cluster=true; use a standalone Redis URL",
-            ));
-        }
-        if self.cluster.is_none() && env.get("REDIS_CLUSTER_NODES").is_some() {
-            return Err(Error::config(format!(
-                "REDIS_CLUSTER_NODES is set ({:?}) but cluster mode is not supported yet",
-                env.get("REDIS_CLUSTER_NODES").unwrap_or_default()
-            )));
-        }
+        let choice = self.topology_choice(env)?;
         if self.tls == Some(true) {
             return Err(Error::config("tls is not supported yet: got tls=true"));
         }
@@ -174,8 +215,97 @@ impl RedisOptions {
         validate_namespace(&namespace)?;
         let connect_timeout = positive_duration("connectTimeoutMs", self.connect_timeout, 2000)?;
         let command_timeout = positive_duration("commandTimeoutMs", self.command_timeout, 1000)?;
-        Ok(RedisConfig { url: parts.to_url(), connect_timeout, command_timeout, namespace })
+        let topology = match choice {
+            Choice::Standalone => Topology::Standalone,
+            Choice::Cluster(seeds) => {
+                if parts.db != 0 {
+                    return Err(Error::config(format!("Redis Cluster has only db 0, got db {}", parts.db)));
+                }
+                let seeds = if seeds.is_empty() { vec![format!("{}:{}", parts.host, parts.port)] } else { seeds };
+                let nodes = seeds.iter().map(|n| parts.url_at(n)).collect::<Result<Vec<_>>>()?;
+                // The first seed stands for the cluster wherever one URL is shown (health checks, logs).
+                parts = UrlParts::parse(&nodes[0])?;
+                Topology::Cluster { nodes }
+            }
+            Choice::Sentinel(o) => {
+                let bare = UrlParts { host: String::new(), port: 0, username: None, password: None, db: 0 };
+                let sentinels = o.nodes.iter().map(|n| bare.url_at(n)).collect::<Result<Vec<_>>>()?;
+                Topology::Sentinel { master_name: o.master_name, sentinels }
+            }
+        };
+        Ok(RedisConfig { url: parts.to_url(), topology, connect_timeout, command_timeout, namespace })
     }
+
+    /// Standalone, Cluster (with its seeds) or Sentinel, from the options and then the environment;
+    /// a contradiction is a config error naming both sides.
+    fn topology_choice(&self, env: &dyn EnvSource) -> Result<Choice> {
+        let nodes = self.nodes.clone().unwrap_or_default();
+        match (self.cluster, &self.sentinel) {
+            (Some(true), Some(_)) => return Err(Error::config("cluster: true and sentinel cannot be used together: pick one")),
+            (Some(true), None) => return Ok(Choice::Cluster(nodes)),
+            (_, Some(s)) => {
+                if !nodes.is_empty() {
+                    return Err(Error::config("nodes is for cluster mode; Sentinels go in sentinel.nodes"));
+                }
+                return Ok(Choice::Sentinel(checked_sentinel(s.clone(), "sentinel.masterName", "sentinel.nodes")?));
+            }
+            (Some(false), None) if !nodes.is_empty() => {
+                return Err(Error::config("nodes is only for cluster mode, but cluster is false"));
+            }
+            (None, None) if !nodes.is_empty() => {
+                return Err(Error::config("nodes is only for cluster mode: add cluster: true"));
+            }
+            _ => {}
+        }
+        // Nothing explicit about the topology: an explicit server (or cluster: false) means standalone.
+        let explicit_server = self.cluster.is_some() || self.url.is_some() || self.host.is_some() || self.port.is_some();
+        if explicit_server {
+            return Ok(Choice::Standalone);
+        }
+        let cluster_env = env.get("REDIS_CLUSTER_NODES");
+        let sentinel_env = (env.get("REDIS_SENTINEL_MASTER"), env.get("REDIS_SENTINELS"));
+        match (cluster_env, sentinel_env) {
+            (Some(_), (Some(_), _) | (_, Some(_))) => Err(Error::config(
+                "REDIS_CLUSTER_NODES and REDIS_SENTINEL_MASTER/REDIS_SENTINELS are both set: pick one",
+            )),
+            (Some(list), _) => {
+                let seeds = split_list(&list);
+                if seeds.is_empty() {
+                    return Err(Error::config(format!("REDIS_CLUSTER_NODES must list host:port seeds, got {list:?}")));
+                }
+                Ok(Choice::Cluster(seeds))
+            }
+            (None, (Some(master), sentinels)) => {
+                let Some(list) = sentinels else {
+                    return Err(Error::config("REDIS_SENTINEL_MASTER is set but REDIS_SENTINELS (host:port,…) is not"));
+                };
+                Ok(Choice::Sentinel(checked_sentinel(SentinelOptions::new(master, split_list(&list)), "REDIS_SENTINEL_MASTER", "REDIS_SENTINELS")?))
+            }
+            (None, (None, Some(_))) => Err(Error::config("REDIS_SENTINELS is set but REDIS_SENTINEL_MASTER (the primary's name) is not")),
+            (None, (None, None)) => Ok(Choice::Standalone),
+        }
+    }
+}
+
+/// The topology asked for, before URLs are built.
+enum Choice {
+    Standalone,
+    Cluster(Vec<String>),
+    Sentinel(SentinelOptions),
+}
+
+fn split_list(list: &str) -> Vec<String> {
+    list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+fn checked_sentinel(o: SentinelOptions, name_field: &str, nodes_field: &str) -> Result<SentinelOptions> {
+    if o.master_name.trim().is_empty() {
+        return Err(Error::config(format!("{name_field} must name the primary, got {:?}", o.master_name)));
+    }
+    if o.nodes.is_empty() {
+        return Err(Error::config(format!("{nodes_field} must list at least one Sentinel (host:port)")));
+    }
+    Ok(o)
 }
 
 fn positive_duration(name: &str, d: Option<Duration>, default_ms: u64) -> Result<Duration> {
@@ -245,6 +375,23 @@ impl UrlParts {
             path.parse().map_err(|_| Error::config(format!("bad db {path:?} in Redis URL {url:?}")))?
         };
         Ok(UrlParts { host: host.into(), port, username, password, db })
+    }
+
+    /// The URL of node `addr` (`host:port`, or a `redis://` URL) with these credentials.
+    fn url_at(&self, addr: &str) -> Result<String> {
+        let bad = || Error::config(format!("a node must be host:port, got {addr:?}"));
+        let (host, port) = if addr.starts_with("redis://") {
+            let p = UrlParts::parse(addr)?;
+            (p.host, p.port)
+        } else {
+            let (h, p) = addr.rsplit_once(':').ok_or_else(bad)?;
+            let port: u16 = p.parse().ok().filter(|p| *p > 0).ok_or_else(bad)?;
+            if h.is_empty() {
+                return Err(bad());
+            }
+            (h.to_owned(), port)
+        };
+        Ok(UrlParts { host, port, ..self.clone() }.to_url())
     }
 
     fn to_url(&self) -> String {
@@ -512,7 +659,7 @@ mod tests {
     fn bad_values_name_what_was_received() {
         let e = RedisOptions::default().resolve_with(&env(&[("REDIS_PORT", "x")])).unwrap_err();
         assert!(e.message().contains("\"x\""), "{e}");
-        let e = RedisOptions { cluster: Some(true), ..Default::default() }
+        let e = RedisOptions { cluster: Some(true), sentinel: Some(SentinelOptions::new("m", vec!["h:1".into()])), ..Default::default() }
             .resolve_with(&env(&[]))
             .unwrap_err();
         assert_eq!(e.code(), "ERR_STRATACACHE_CONFIG");
@@ -520,6 +667,42 @@ mod tests {
             .resolve_with(&env(&[("STRATACACHE_DEFAULT_TTL", "-5")]))
             .unwrap_err();
         assert!(e.message().contains("-5"), "{e}");
+    }
+
+    #[test]
+    fn topologies_from_options_and_environment() {
+        let opts = RedisOptions { cluster: Some(true), nodes: Some(vec!["10.0.0.1:7000".into(), "10.0.0.2:7001".into()]), password: Some("pw".into()), ..Default::default() };
+        let c = opts.resolve_with(&env(&[])).unwrap();
+        assert_eq!(c.topology, Topology::Cluster { nodes: vec!["redis://:pw@10.0.0.1:7000/0".into(), "redis://:pw@10.0.0.2:7001/0".into()] });
+        assert_eq!(c.url, "redis://:pw@10.0.0.1:7000/0");
+        // The environment's seeds, unless the caller chose a server.
+        let e = env(&[("REDIS_CLUSTER_NODES", "a:1, b:2")]);
+        assert_eq!(RedisOptions::default().resolve_with(&e).unwrap().topology, Topology::Cluster { nodes: vec!["redis://a:1/0".into(), "redis://b:2/0".into()] });
+        let explicit = RedisOptions { url: Some("redis://solo:6379".into()), ..Default::default() };
+        assert_eq!(explicit.resolve_with(&e).unwrap().topology, Topology::Standalone);
+        // cluster: true without nodes: the URL is the one seed.
+        let one = RedisOptions { cluster: Some(true), url: Some("redis://seed:7000".into()), ..Default::default() };
+        assert_eq!(one.resolve_with(&env(&[])).unwrap().topology, Topology::Cluster { nodes: vec!["redis://seed:7000/0".into()] });
+        let s = RedisOptions { sentinel: Some(SentinelOptions::new("mymaster", vec!["s1:26379".into()])), password: Some("pw".into()), ..Default::default() };
+        let c = s.resolve_with(&env(&[])).unwrap();
+        assert_eq!(c.topology, Topology::Sentinel { master_name: "mymaster".into(), sentinels: vec!["redis://s1:26379/0".into()] });
+        assert!(c.url.contains(":pw@"), "the primary's credentials stay in the URL");
+        let e = env(&[("REDIS_SENTINEL_MASTER", "m"), ("REDIS_SENTINELS", "s1:1,s2:2")]);
+        assert!(matches!(RedisOptions::default().resolve_with(&e).unwrap().topology, Topology::Sentinel { .. }));
+        // Bad combinations name what is wrong.
+        let bad = |o: RedisOptions, vars: &[(&str, &str)], says: &str| {
+            let e = o.resolve_with(&env(vars)).unwrap_err();
+            assert_eq!(e.code(), "ERR_STRATACACHE_CONFIG");
+            assert!(e.message().contains(says), "{e} should mention {says}");
+        };
+        bad(RedisOptions { nodes: Some(vec!["a:1".into()]), ..Default::default() }, &[], "cluster: true");
+        bad(RedisOptions { cluster: Some(false), nodes: Some(vec!["a:1".into()]), ..Default::default() }, &[], "cluster is false");
+        bad(RedisOptions { cluster: Some(true), nodes: Some(vec!["nonsense".into()]), ..Default::default() }, &[], "host:port");
+        bad(RedisOptions { cluster: Some(true), db: Some(2), ..Default::default() }, &[], "db 0");
+        bad(RedisOptions { sentinel: Some(SentinelOptions::new("", vec!["a:1".into()])), ..Default::default() }, &[], "masterName");
+        bad(RedisOptions { sentinel: Some(SentinelOptions::new("m", vec![])), ..Default::default() }, &[], "sentinel.nodes");
+        bad(RedisOptions::default(), &[("REDIS_SENTINEL_MASTER", "m")], "REDIS_SENTINELS");
+        bad(RedisOptions::default(), &[("REDIS_CLUSTER_NODES", "a:1"), ("REDIS_SENTINELS", "b:2")], "both set");
     }
 
     #[test]

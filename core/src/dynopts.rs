@@ -160,6 +160,16 @@ pub fn redis_options(v: Value) -> Result<RedisOptions> {
     o.db = f.count(&["db"], 0)?.map(|d| d as i64);
     o.cluster = f.boolean(&["cluster"])?;
     o.nodes = f.strings(&["nodes"])?;
+    o.sentinel = match f.take(&["sentinel"]) {
+        None | Some((_, Value::Null)) => None,
+        Some((_, v)) => {
+            let mut s = Fields::new("sentinel", v, ErrorKind::Config)?;
+            let master_name = s.string(&["masterName", "master_name"])?.unwrap_or_default();
+            let nodes = s.strings(&["nodes"])?.unwrap_or_default();
+            s.finish()?;
+            Some(crate::config::SentinelOptions::new(master_name, nodes))
+        }
+    };
     o.tls = f.boolean(&["tls"])?;
     o.connect_timeout = f.millis(&["connectTimeoutMs", "connect_timeout_ms"])?;
     o.command_timeout = f.millis(&["commandTimeoutMs", "command_timeout_ms"])?;

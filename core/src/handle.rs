@@ -183,7 +183,7 @@ impl StrataCache {
     /// Build from resolved configuration (the bindings resolve it themselves). Needs a tokio
     /// runtime context; opens no connection. See [`StrataCache::start`].
     pub fn from_config(redis: RedisConfig, cache: CacheConfig, registries: Registries) -> Result<Self> {
-        let keys = KeySchema::new(&redis.namespace);
+        let keys = KeySchema::for_topology(&redis.namespace, redis.topology.is_cluster());
         let metrics = Arc::new(Metrics::new(registries.metrics.clone()));
         let l1 = Arc::new(L1::with_limits(cache.enable_l1, cache.l1_max_size, cache.l1_max_bytes, cache.bus_stale));
         let l2 = if cache.enable_l2 {

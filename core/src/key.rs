@@ -6,8 +6,14 @@
 //! | `t` | `{ns}:t:{tag}` | the current version token of a tag (8 random bytes) |
 //! | `lk` | `{ns}:lk:{key}` | the load lock of a key (cache-aside, refresh-ahead) |
 //!
+//! On Redis Cluster the lock key is `{ns}:lk:{S}:{key}` instead, where the hash tag `S` is the smallest
+//! decimal number whose slot is the data key's slot: the script that stores a loaded value touches the
+//! data key and the lock key together, so they must share a slot (see `docs/key-schema.md`).
+//!
 //! Later components add `s` (sessions), `rl` (rate limits), `lk` (locks) and the bus channel
 //! `{ns}:bus`; `docs/key-schema.md` is the reference and `tests/vectors/v1/keys.json` pins it.
+
+use redis::cluster_routing::Slot;
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -18,17 +24,44 @@ pub struct KeySchema {
     data_prefix: String,
     tag_prefix: String,
     lock_prefix: String,
+    cluster: bool,
 }
 
+/// For each Redis Cluster slot, the smallest decimal number (as text) that hashes to it: a hash tag
+/// that puts a key in a chosen slot. Computed once, on first use (about 170,000 CRC16s).
+fn slot_tags() -> &'static std::collections::HashMap<Slot, String> {
+    static TAGS: std::sync::OnceLock<std::collections::HashMap<Slot, String>> = std::sync::OnceLock::new();
+    TAGS.get_or_init(|| {
+        let mut tags = std::collections::HashMap::with_capacity(SLOTS);
+        let mut n: u64 = 0;
+        while tags.len() < SLOTS {
+            let s = n.to_string();
+            tags.entry(Slot::for_key(&s)).or_insert(s);
+            n += 1;
+        }
+        tags
+    })
+}
+
+/// Slots of a Redis Cluster.
+const SLOTS: usize = 16_384;
+
 impl KeySchema {
-    /// A schema for `namespace` (already validated by the configuration).
+    /// A schema for `namespace` (already validated by the configuration) on a standalone Redis or
+    /// behind Sentinel.
     pub fn new(namespace: &str) -> Self {
         KeySchema {
             namespace: namespace.to_owned(),
             data_prefix: format!("{namespace}:d:"),
             tag_prefix: format!("{namespace}:t:"),
             lock_prefix: format!("{namespace}:lk:"),
+            cluster: false,
         }
+    }
+
+    /// A schema for `namespace` on Redis Cluster (`cluster`) or not: only the lock keys differ.
+    pub fn for_topology(namespace: &str, cluster: bool) -> Self {
+        KeySchema { cluster, ..Self::new(namespace) }
     }
 
     /// The namespace.
@@ -51,6 +84,10 @@ impl KeySchema {
 
     /// The Redis key of the load/refresh lock of a cached key.
     pub fn lock(&self, key: &str) -> String {
+        if self.cluster {
+            let tag = &slot_tags()[&Slot::for_key(self.data(key))];
+            return format!("{}{{{tag}}}:{key}", self.lock_prefix);
+        }
         format!("{}{key}", self.lock_prefix)
     }
 
@@ -111,6 +148,16 @@ mod tests {
         let k = KeySchema::new("app");
         assert_eq!(k.data("user:1"), "app:d:user:1");
         assert_eq!(k.tag("users"), "app:t:users");
+    }
+
+    #[test]
+    fn cluster_lock_keys_share_the_data_keys_slot() {
+        let k = KeySchema::for_topology("app", true);
+        for key in ["user:1", "user:2", "{user}:3", "}{", "{}x", "é", "a}b{c}"] {
+            assert_eq!(Slot::for_key(k.lock(key)), Slot::for_key(k.data(key)), "{key}");
+        }
+        assert_eq!(k.lock("user:1").split(':').nth(2).map(|t| t.starts_with('{')), Some(true));
+        assert_eq!(KeySchema::new("app").lock("user:1"), "app:lk:user:1");
     }
 
     #[test]

@@ -19,7 +19,8 @@ use tokio::sync::Notify;
 
 mod echoes;
 mod message;
-mod queue;
+pub(crate) mod queue;
+mod cluster;
 mod subscriber;
 
 pub use message::{BusMessage, MessageKind, BUS_VERSION};

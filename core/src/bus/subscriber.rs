@@ -20,7 +20,7 @@ use super::queue::{self, PushReceiver};
 use super::{Bus, BusMessage, BusState, InvalidationEvent, MessageKind};
 use crate::key::KeySchema;
 use crate::l1::L1;
-use crate::l2::{client_with_keepalive, L2};
+use crate::l2::{tcp_settings, L2};
 
 /// What the subscriber needs.
 pub(crate) struct Context {
@@ -38,22 +38,18 @@ pub const LIVENESS_EVERY: Duration = Duration::from_secs(1);
 /// How long that `PING` may take before the connection is declared dead (half-open, frozen).
 pub const PING_TIMEOUT: Duration = Duration::from_secs(1);
 
-fn resp3_url(url: &str) -> String {
-    if url.contains('?') {
-        format!("{url}&protocol=resp3")
-    } else {
-        format!("{url}?protocol=resp3")
-    }
-}
-
 async fn connect(
     ctx: &Context,
     channel: &str,
 ) -> redis::RedisResult<(redis::aio::MultiplexedConnection, PushReceiver, i64)> {
-    let client = match client_with_keepalive(&resp3_url(&ctx.url)) {
-        Ok(c) => c,
-        Err(e) => return Err(redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, "bad URL", e.to_string()))),
+    // The server itself, or the primary the Sentinels name now.
+    let info = match ctx.l2.bus_server(&ctx.url).await {
+        Ok(Some(info)) => info,
+        Ok(None) => return Err(redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, "no bus server"))),
+        Err(e) => return Err(redis::RedisError::from((redis::ErrorKind::Io, "cannot find the server", e.to_string()))),
     };
+    let redis_settings = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
+    let client = redis::Client::open(info.set_redis_settings(redis_settings).set_tcp_settings(tcp_settings()))?;
     let (tx, rx) = queue::bounded(queue::CAPACITY);
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(ctx.connect_timeout))
@@ -126,6 +122,12 @@ enum Lost {
 /// connection. On every (re)connection L1 is cleared before it is trusted again: entries filled
 /// before the subscription existed, or during a gap, may have missed invalidations.
 pub(crate) async fn run(bus: Arc<Bus>, ctx: Context) {
+    if let Some(rx) = ctx.l2.take_pushes() {
+        // Redis Cluster: the bus shares the data connection.
+        let rx = super::cluster::run(&bus, &ctx, rx).await;
+        ctx.l2.return_pushes(rx);
+        return;
+    }
     let mut backoff = Duration::from_millis(50);
     loop {
         if bus.stopped.load(Ordering::Acquire) {
@@ -191,6 +193,10 @@ async fn serve(
                 if !matches!(ping, Ok(Ok(_))) {
                     return Lost::Silent;
                 }
+                if !ctx.l2.verify_primary().await {
+                    // Behind Sentinel: the primary changed; the subscription is on the old one.
+                    return Lost::Closed;
+                }
                 if !tracking_intact(ctx, id).await {
                     if let Err(e) = enable_tracking(ctx, id).await {
                         return Lost::Tracking(e);
@@ -229,7 +235,7 @@ fn echo_probe_suffix(bus: &Bus) -> String {
 /// Write (and at once delete) the echo probe key from a script on the data connection: if its
 /// tracking report comes back, this Redis echoes scripted writes (see `echoes`). Nothing is left in
 /// Redis.
-async fn probe_echoes(bus: &Bus, ctx: &Context) {
+pub(super) async fn probe_echoes(bus: &Bus, ctx: &Context) {
     static PROBE: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
     let script = PROBE.get_or_init(|| redis::Script::new("redis.call('SET', KEYS[1], '1') redis.call('DEL', KEYS[1]) return 1"));
     let key = format!("{}{}", ctx.keys.data_prefix(), echo_probe_suffix(bus));
@@ -238,7 +244,7 @@ async fn probe_echoes(bus: &Bus, ctx: &Context) {
     }
 }
 
-fn bytes(v: &Value) -> Option<&[u8]> {
+pub(super) fn bytes(v: &Value) -> Option<&[u8]> {
     match v {
         Value::BulkString(b) => Some(b),
         Value::SimpleString(s) => Some(s.as_bytes()),
@@ -246,7 +252,7 @@ fn bytes(v: &Value) -> Option<&[u8]> {
     }
 }
 
-fn handle(bus: &Bus, ctx: &Context, push: PushInfo) {
+pub(super) fn handle(bus: &Bus, ctx: &Context, push: PushInfo) {
     match push.kind {
         PushKind::Message => {
             let Some(payload) = push.data.get(1).and_then(bytes) else { return };

@@ -315,17 +315,17 @@ impl SessionManager {
         // A user can have two indexes (this build's tag and an earlier build's), and SCAN may return
         // a key twice: each user is counted once.
         let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+        // Every master of a cluster holds some users' indexes.
+        let nodes = l2.masters().await?;
+        let mut nodes = nodes.iter();
+        let Some(mut node) = nodes.next() else { return Ok(stats) };
         loop {
-            let reply = l2.command(redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(500).clone()).await?;
-            let redis::Value::Array(parts) = reply else { break };
-            cursor = match parts.first() {
-                Some(redis::Value::BulkString(b)) => std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).unwrap_or(0),
-                _ => 0,
-            };
-            if let Some(redis::Value::Array(keys)) = parts.get(1) {
+            let (next, keys) = l2.scan_page(node, cursor, &pattern, 500).await?;
+            cursor = next;
+            {
                 let users: Vec<String> = keys
-                    .iter()
-                    .filter_map(|k| if let redis::Value::BulkString(k) = k { String::from_utf8(k.clone()).ok() } else { None })
+                    .into_iter()
+                    .filter_map(|k| String::from_utf8(k).ok())
                     .filter_map(|k| k.split_once("}:").map(|(_, user)| user.to_owned()))
                     .filter(|u| seen.insert(u.clone()))
                     .collect();
@@ -339,7 +339,10 @@ impl SessionManager {
                 }
             }
             if cursor == 0 {
-                break;
+                match nodes.next() {
+                    Some(n) => node = n,
+                    None => break,
+                }
             }
         }
         Ok(stats)

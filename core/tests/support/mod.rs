@@ -185,6 +185,7 @@ impl Drop for SlowProxy {
     }
 }
 pub mod proxy;
+pub mod topology;
 
 /// Poll `check` every 50 ms until it holds; fail the test naming `what` after `limit`. Returns how
 /// long it took.

@@ -1,7 +1,14 @@
-//! L2: the Redis tier. One lazily connected, auto-reconnecting multiplexed connection
-//! (redis-rs `ConnectionManager`), a response timeout on every command, an overall deadline on
-//! every call, and a circuit breaker. Every method is one round trip. A single-key read that starts
-//! while its binding has nothing else in flight may go on the idle lane instead ([`crate::lane`]).
+//! L2: the Redis tier. One lazily connected, auto-reconnecting connection ([`Conn`]: a standalone
+//! Redis, a Redis Cluster, or the primary behind Sentinel), a response timeout on every command, an
+//! overall deadline on every call, and a circuit breaker. Every method is one round trip (on Cluster,
+//! one per slot, all in flight at once: see `batch`). A single-key read that starts while its binding
+//! has nothing else in flight may go on the idle lane instead ([`crate::lane`]; standalone only).
+
+mod batch;
+mod conn;
+mod sentinel;
+
+pub(crate) use conn::{Conn, Node};
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -10,10 +17,12 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::io::tcp::{socket2, TcpSettings};
-use redis::{Cmd, IntoConnectionInfo, Pipeline, Value};
+use redis::{Cmd, IntoConnectionInfo, Value};
 
+use self::batch::{in_unit_order, ErrorReplies, Group};
 use crate::breaker::Breaker;
-use crate::config::{CacheConfig, RedisConfig};
+use crate::bus::queue::{self as push_queue, PushReceiver};
+use crate::config::{CacheConfig, RedisConfig, Topology};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lane::{Lane, LaneError};
 use crate::metrics::Metrics;
@@ -29,14 +38,17 @@ pub struct Fetched {
 
 /// The Redis tier of one cache.
 pub struct L2 {
-    conn: ConnectionManager,
+    conn: Conn,
+    /// Cluster only: what the data connection's nodes push (bus messages, tracking reports,
+    /// disconnections), for the bus subscriber, which takes it while it runs.
+    pushes: std::sync::Mutex<Option<PushReceiver>>,
     breaker: Breaker,
     errors: AtomicU64,
     on_recover: Box<dyn Fn() + Send + Sync>,
     publish_refused_logged: AtomicBool,
     metrics: Arc<Metrics>,
-    /// The idle lane (see [`crate::lane`]).
-    lane: Arc<Lane>,
+    /// The idle lane (see [`crate::lane`]); standalone only.
+    lane: Option<Arc<Lane>>,
     command_timeout: Duration,
 }
 
@@ -67,18 +79,31 @@ impl L2 {
         metrics: Arc<Metrics>,
         on_recover: Box<dyn Fn() + Send + Sync>,
     ) -> Result<Self> {
-        let client = client_with_keepalive(&redis.url)?;
-        let lane = Arc::new(Lane::new(client.get_connection_info(), redis.connect_timeout));
         let cfg = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(redis.connect_timeout))
             .set_response_timeout(Some(redis.command_timeout))
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(20))
             .set_max_delay(Duration::from_millis(200));
-        let conn = ConnectionManager::new_lazy_with_config(client, cfg)
-            .map_err(|e| Error::config(format!("cannot create Redis connection: {e}")))?;
+        let cannot = |e: redis::RedisError| Error::config(format!("cannot create Redis connection: {e}"));
+        let (conn, lane, pushes) = match &redis.topology {
+            Topology::Standalone => {
+                let client = client_with_keepalive(&redis.url)?;
+                let lane = Arc::new(Lane::new(client.get_connection_info(), redis.connect_timeout));
+                (Conn::Single(ConnectionManager::new_lazy_with_config(client, cfg).map_err(cannot)?), Some(lane), None)
+            }
+            Topology::Cluster { nodes } => {
+                let (tx, rx) = push_queue::bounded(push_queue::CAPACITY);
+                (Conn::Cluster(cluster_connection(nodes, redis, tx)?), None, Some(rx))
+            }
+            Topology::Sentinel { master_name, sentinels } => {
+                let conn = sentinel::SentinelConn::new(master_name, sentinels, &redis.url, cfg, redis.connect_timeout).map_err(cannot)?;
+                (Conn::Sentinel(conn), None, None)
+            }
+        };
         Ok(L2 {
             conn,
+            pushes: std::sync::Mutex::new(pushes),
             // A half-open probe may take a connection attempt, its retry and a command.
             breaker: Breaker::new(
                 cache.breaker_threshold,
@@ -121,7 +146,7 @@ impl L2 {
         (self.on_recover)();
     }
 
-    async fn call<T, F>(&self, f: impl FnOnce(ConnectionManager) -> F) -> Result<T>
+    async fn call<T, F>(&self, f: impl FnOnce(Conn) -> F) -> Result<T>
     where
         F: Future<Output = redis::RedisResult<T>>,
     {
@@ -171,42 +196,46 @@ impl L2 {
         self.call(|mut c| async move { cmd.query_async::<Value>(&mut c).await }).await
     }
 
-    async fn pipeline(&self, p: Pipeline) -> Result<Vec<Value>> {
-        self.call(|mut c| async move { p.query_async::<Vec<Value>>(&mut c).await }).await
-    }
-
     /// `GET` (+ `PTTL` when `with_ttl`, for an L1 deadline) of each key, in one round trip.
     pub async fn get_many(&self, keys: &[String], with_ttl: bool) -> Result<Vec<Option<Fetched>>> {
         self.get_many_after(None, keys, with_ttl).await.map(|(_, f)| f)
     }
 
     /// [`L2::get_many`] preceded, in the same round trip, by `first` (whose reply comes back too):
-    /// the reads see what `first` did, e.g. a load lock just taken.
+    /// the reads see what `first` did, e.g. a load lock just taken. On Cluster `first`'s key must be
+    /// in the slot of `keys[0]` (see [`crate::key::KeySchema::lock`]).
     pub async fn get_many_after(
         &self,
         first: Option<&Cmd>,
         keys: &[String],
         with_ttl: bool,
     ) -> Result<(Option<Value>, Vec<Option<Fetched>>)> {
-        let mut p = redis::pipe();
-        if let Some(c) = first {
-            p.add_command(c.clone());
-        }
-        for k in keys {
-            p.cmd("GET").arg(k);
-            if with_ttl {
-                p.cmd("PTTL").arg(k);
-            }
-        }
-        let values = self.pipeline(p).await?;
-        let mut it = values.into_iter();
-        let first_reply = if first.is_some() { it.next() } else { None };
-        Ok((first_reply, fetched_from(it, keys.len(), with_ttl)))
+        let mut groups = self
+            .batch(keys, ErrorReplies::Fail, None, |p, units| {
+                if let (Some(c), Some(0)) = (first, units.first()) {
+                    p.add_command(c.clone());
+                }
+                for &u in units {
+                    p.cmd("GET").arg(&keys[u]);
+                    if with_ttl {
+                        p.cmd("PTTL").arg(&keys[u]);
+                    }
+                }
+            })
+            .await?;
+        let first_reply = match (first, groups.first_mut()) {
+            (Some(_), Some(g)) if !g.replies.is_empty() => Some(g.replies.remove(0)),
+            _ => None,
+        };
+        let values = in_unit_order(groups, keys.len(), if with_ttl { 2 } else { 1 });
+        Ok((first_reply, fetched_from(values.into_iter(), keys.len(), with_ttl)))
     }
 
     /// Close the idle lane's connection for good (the system is closing).
     pub fn close_lane(&self) {
-        self.lane.close();
+        if let Some(lane) = &self.lane {
+            lane.close();
+        }
     }
 
     /// [`L2::get_many`] of one key by a call that started while its binding had nothing else in
@@ -214,16 +243,16 @@ impl L2 {
     /// in this future's first poll; otherwise, or when the lane cannot answer, on the main connection.
     /// Only for such calls: the lane is not ordered with the main connection.
     pub async fn get_one_idle(&self, key: &str, with_ttl: bool) -> Result<Vec<Option<Fetched>>> {
-        if self.breaker.is_degraded() {
+        let Some(lane) = self.lane.as_ref().filter(|_| !self.breaker.is_degraded()) else {
             return self.get_many(&[key.to_owned()], with_ttl).await;
-        }
+        };
         let mut request = Vec::with_capacity(32 + 2 * key.len());
         redis::cmd("GET").arg(key).write_packed_command(&mut request);
         if with_ttl {
             redis::cmd("PTTL").arg(key).write_packed_command(&mut request);
         }
         let replies = if with_ttl { 2 } else { 1 };
-        match self.lane.round_trip(&request, replies, self.command_timeout).await {
+        match lane.round_trip(&request, replies, self.command_timeout).await {
             Ok(values) => {
                 // An error reply (LOADING, BUSY, WRONGTYPE…) is an error, as the main connection's
                 // pipeline makes it: counted, and moving the breaker the same way.
@@ -264,58 +293,64 @@ impl L2 {
 
     /// `SET key value PX ttl` for each item, then the bus message, in one round trip.
     pub async fn set_many(&self, items: &[(String, Vec<u8>, u64)], publish: Option<(&str, String)>) -> Result<()> {
-        let mut p = redis::pipe();
-        for (k, v, ttl_ms) in items {
-            p.cmd("SET").arg(k).arg(v).arg("PX").arg(*ttl_ms);
-        }
-        self.write_pipeline(p, publish).await.map(|_| ())
+        let keys: Vec<&str> = items.iter().map(|(k, _, _)| k.as_str()).collect();
+        self.write_batch(&keys, publish, |p, units| {
+            for &u in units {
+                let (k, v, ttl_ms) = &items[u];
+                p.cmd("SET").arg(k).arg(v).arg("PX").arg(*ttl_ms);
+            }
+        })
+        .await
+        .map(|_| ())
     }
 
     /// `UNLINK` keys (and `also`, whose count is not returned), then the bus message, in one round
     /// trip; returns how many of `keys` existed.
     pub async fn unlink(&self, keys: &[String], also: &[String], publish: Option<(&str, String)>) -> Result<u64> {
-        let mut p = redis::pipe();
-        p.cmd("UNLINK").arg(keys);
-        if !also.is_empty() {
-            p.cmd("UNLINK").arg(also);
-        }
-        match self.write_pipeline(p, publish).await?.first() {
-            Some(Value::Int(n)) => Ok((*n).max(0) as u64),
-            _ => Ok(0),
-        }
+        let all: Vec<&String> = keys.iter().chain(also).collect();
+        // Per group: one UNLINK of its counted keys (when it has any), then one of the others.
+        let groups = self
+            .write_batch(&all, publish, |p, units| {
+                let (counted, others): (Vec<usize>, Vec<usize>) = units.iter().partition(|&&u| u < keys.len());
+                if !counted.is_empty() {
+                    p.cmd("UNLINK").arg(counted.iter().map(|&u| all[u]).collect::<Vec<_>>());
+                }
+                if !others.is_empty() {
+                    p.cmd("UNLINK").arg(others.iter().map(|&u| all[u]).collect::<Vec<_>>()).ignore();
+                }
+            })
+            .await?;
+        let removed = groups
+            .iter()
+            .filter(|g| g.units.iter().any(|&u| u < keys.len()))
+            .filter_map(|g| match g.replies.first() {
+                Some(Value::Int(n)) => Some((*n).max(0) as u64),
+                _ => None,
+            })
+            .sum();
+        Ok(removed)
     }
 
-    /// Run a pipeline of writes followed by the bus message, judging every reply on its own: an error
-    /// reply to a write is the call's error (a fault like a dead connection when it is one of
+    /// A batch of writes followed by the bus message, judging every reply on its own: an error reply
+    /// to a write is the call's error (a fault like a dead connection when it is one of
     /// [`crate::error::UNAVAILABLE_REPLIES`]); an error reply to the `PUBLISH` (an ACL user without
     /// the channel) is logged once and does not fail the write, which Redis did apply. Returns the
-    /// replies of the writes.
-    async fn write_pipeline(&self, p: Pipeline, publish: Option<(&str, String)>) -> Result<Vec<Value>> {
-        let replies = self.send_with_publish(p, publish).await?;
-        if let Some(e) = replies.iter().find_map(|v| match v {
+    /// groups with the replies of the writes.
+    async fn write_batch<K: AsRef<str>>(
+        &self,
+        keys: &[K],
+        publish: Option<(&str, String)>,
+        build: impl Fn(&mut redis::Pipeline, &[usize]),
+    ) -> Result<Vec<Group>> {
+        let groups = self.batch(keys, ErrorReplies::Keep, publish, build).await?;
+        if let Some(e) = groups.iter().flat_map(|g| &g.replies).find_map(|v| match v {
             Value::ServerError(e) => Some(Error::from(redis::RedisError::from(e.clone()))),
             _ => None,
         }) {
             self.fault(&e);
             return Err(e);
         }
-        Ok(replies)
-    }
-
-    /// Send `p` (every reply kept, error replies included) followed by the bus message in one round
-    /// trip; a refused `PUBLISH` is logged once and counted ([`L2::check_publish`]). Returns the replies
-    /// of `p`'s own commands.
-    async fn send_with_publish(&self, mut p: Pipeline, publish: Option<(&str, String)>) -> Result<Vec<Value>> {
-        p.ignore_errors();
-        let with_publish = publish.is_some();
-        if let Some((channel, payload)) = publish {
-            p.cmd("PUBLISH").arg(channel).arg(payload);
-        }
-        let mut replies = self.pipeline(p).await?;
-        if with_publish {
-            self.check_publish(replies.pop());
-        }
-        Ok(replies)
+        Ok(groups)
     }
 
     /// Log (once) and count a refused bus `PUBLISH`.
@@ -341,13 +376,17 @@ impl L2 {
         args: &[&[u8]],
         publish: Option<(&str, String)>,
     ) -> Result<Value> {
-        let mut p = redis::pipe();
-        p.cmd("EVALSHA").arg(script.get_hash()).arg(keys.len()).arg(keys);
-        for a in args {
-            p.arg(*a);
-        }
-        let mut replies = self.send_with_publish(p, publish).await?;
-        match replies.pop().unwrap_or(Value::Nil) {
+        // Routed by the first key (a script's keys share its slot).
+        let route = &keys[..keys.len().min(1)];
+        let mut groups = self
+            .batch(route, ErrorReplies::Keep, publish, |p, _| {
+                p.cmd("EVALSHA").arg(script.get_hash()).arg(keys.len()).arg(keys);
+                for a in args {
+                    p.arg(*a);
+                }
+            })
+            .await?;
+        match groups.pop().and_then(|mut g| g.replies.pop()).unwrap_or(Value::Nil) {
             Value::ServerError(e) if e.kind() == Some(redis::ServerErrorKind::NoScript) => self.script(script, keys, args).await,
             Value::ServerError(e) => {
                 let e = Error::from(redis::RedisError::from(e));
@@ -371,38 +410,61 @@ impl L2 {
     }
 
     /// `SCAN … MATCH pattern` and `UNLINK` each page (never `KEYS`); returns how many were removed.
+    /// On every master (Cluster) or the only server. Returns how many were removed.
     pub async fn scan_unlink(&self, pattern: &str, page: usize) -> Result<u64> {
-        let mut cursor: u64 = 0;
         let mut removed = 0;
-        loop {
-            let reply = self
-                .command(redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(page).clone())
-                .await?;
-            let Value::Array(parts) = reply else { return Err(Error::new(ErrorKind::Redis, "SCAN: unexpected reply")) };
-            let next = match parts.first() {
-                Some(Value::BulkString(b)) => std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).unwrap_or(0),
-                _ => 0,
-            };
-            let keys: Vec<Vec<u8>> = match parts.get(1) {
-                Some(Value::Array(items)) => items
-                    .iter()
-                    .filter_map(|i| match i {
-                        Value::BulkString(b) => Some(b.clone()),
-                        _ => None,
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            };
-            if !keys.is_empty() {
-                if let Value::Int(n) = self.command(redis::cmd("UNLINK").arg(&keys).clone()).await? {
-                    removed += n.max(0) as u64;
+        for node in self.masters().await? {
+            let mut cursor: u64 = 0;
+            loop {
+                let (next, keys) = self.scan_page(&node, cursor, pattern, page).await?;
+                if !keys.is_empty() {
+                    // Keys of one node may still span slots: UNLINK per slot.
+                    let keys: Vec<String> = keys.into_iter().map(|k| String::from_utf8_lossy(&k).into_owned()).collect();
+                    removed += self.unlink(&keys, &[], None).await?;
+                }
+                cursor = next;
+                if cursor == 0 {
+                    break;
                 }
             }
-            cursor = next;
-            if cursor == 0 {
-                return Ok(removed);
-            }
         }
+        Ok(removed)
+    }
+
+    /// The nodes that hold keys: every master of a Cluster, or the only server.
+    pub(crate) async fn masters(&self) -> Result<Vec<Node>> {
+        if !self.conn.is_cluster() {
+            return Ok(vec![Node::Only]);
+        }
+        Ok(self.on_every_master(redis::cmd("PING")).await?.into_iter().map(|(node, _)| node).collect())
+    }
+
+    /// Run `cmd` on every master (Cluster) or the only server; each node with its reply.
+    pub(crate) async fn on_every_master(&self, cmd: Cmd) -> Result<Vec<(Node, Value)>> {
+        self.call(|mut c| async move { c.on_every_master(cmd).await }).await
+    }
+
+    /// One `SCAN cursor MATCH pattern COUNT page` on `node`: the next cursor (0 at the end) and the
+    /// keys of this page (SCAN may return a key twice).
+    pub(crate) async fn scan_page(&self, node: &Node, cursor: u64, pattern: &str, page: usize) -> Result<(u64, Vec<Vec<u8>>)> {
+        let cmd = redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(page).clone();
+        let reply = self.call(|mut c| async move { c.on_node(node, cmd).await }).await?;
+        let Value::Array(parts) = reply else { return Err(Error::new(ErrorKind::Redis, "SCAN: unexpected reply")) };
+        let next = match parts.first() {
+            Some(Value::BulkString(b)) => std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).unwrap_or(0),
+            _ => 0,
+        };
+        let keys = match parts.get(1) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(|i| match i {
+                    Value::BulkString(b) => Some(b.clone()),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok((next, keys))
     }
 
     /// `PUBLISH channel payload`.
@@ -420,12 +482,16 @@ impl L2 {
         candidates: &[[u8; 8]],
         min_ttl_ms: u64,
     ) -> Result<Vec<[u8; 8]>> {
-        let mut p = redis::pipe();
-        for (k, cand) in tag_keys.iter().zip(candidates) {
-            p.cmd("SET").arg(k).arg(&cand[..]).arg("NX").arg("GET").arg("PX").arg(min_ttl_ms);
-            p.cmd("PEXPIRE").arg(k).arg(min_ttl_ms).arg("GT").ignore();
-        }
-        let values = self.pipeline(p).await?;
+        let groups = self
+            .batch(tag_keys, ErrorReplies::Fail, None, |p, units| {
+                for &u in units {
+                    let (k, cand) = (&tag_keys[u], &candidates[u]);
+                    p.cmd("SET").arg(k).arg(&cand[..]).arg("NX").arg("GET").arg("PX").arg(min_ttl_ms);
+                    p.cmd("PEXPIRE").arg(k).arg(min_ttl_ms).arg("GT").ignore();
+                }
+            })
+            .await?;
+        let values = in_unit_order(groups, tag_keys.len(), 1);
         tag_keys
             .iter()
             .zip(candidates)
@@ -455,11 +521,13 @@ impl L2 {
 
     /// Give each existing tag a new token (`SET … XX KEEPTTL`), then the bus message. One round trip.
     pub async fn bump_tags(&self, tag_keys: &[String], tokens: &[[u8; 8]], publish: Option<(&str, String)>) -> Result<()> {
-        let mut p = redis::pipe();
-        for (k, t) in tag_keys.iter().zip(tokens) {
-            p.cmd("SET").arg(k).arg(&t[..]).arg("XX").arg("KEEPTTL");
-        }
-        self.write_pipeline(p, publish).await.map(|_| ())
+        self.write_batch(tag_keys, publish, |p, units| {
+            for &u in units {
+                p.cmd("SET").arg(&tag_keys[u]).arg(&tokens[u][..]).arg("XX").arg("KEEPTTL");
+            }
+        })
+        .await
+        .map(|_| ())
     }
 }
 
@@ -506,12 +574,16 @@ impl L2 {
     /// own through [`L2::script`], which loads the script, so a flush stays invisible. The outer error
     /// is a failure to reach Redis at all.
     pub async fn script_many(&self, calls: &[ScriptCall<'_>]) -> Result<Vec<Result<Value>>> {
-        let mut p = redis::pipe();
-        p.ignore_errors();
-        for c in calls {
-            p.cmd("EVALSHA").arg(c.script.get_hash()).arg(1).arg(&c.key).arg(&c.args);
-        }
-        let replies = self.pipeline(p).await?;
+        let keys: Vec<&str> = calls.iter().map(|c| c.key.as_str()).collect();
+        let groups = self
+            .batch(&keys, ErrorReplies::Keep, None, |p, units| {
+                for &u in units {
+                    let c = &calls[u];
+                    p.cmd("EVALSHA").arg(c.script.get_hash()).arg(1).arg(&c.key).arg(&c.args);
+                }
+            })
+            .await?;
+        let replies = in_unit_order(groups, calls.len(), 1);
         let mut out = Vec::with_capacity(calls.len());
         for (c, reply) in calls.iter().zip(replies) {
             out.push(match reply {
@@ -557,11 +629,14 @@ impl L2 {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let mut p = redis::pipe();
-        for k in keys {
-            p.cmd("HGETALL").arg(k);
-        }
-        let values = self.pipeline(p).await?;
+        let groups = self
+            .batch(keys, ErrorReplies::Fail, None, |p, units| {
+                for &u in units {
+                    p.cmd("HGETALL").arg(&keys[u]);
+                }
+            })
+            .await?;
+        let values = in_unit_order(groups, keys.len(), 1);
         Ok(values.into_iter().map(|v| pairs(&v)).collect())
     }
 }
@@ -578,5 +653,65 @@ pub fn pairs(v: &Value) -> Vec<(String, String)> {
         Value::Array(items) => items.chunks(2).filter(|c| c.len() == 2).map(|c| (s(&c[0]), s(&c[1]))).collect(),
         Value::Map(items) => items.iter().map(|(k, v)| (s(k), s(v))).collect(),
         _ => Vec::new(),
+    }
+}
+
+/// A Redis Cluster connection over the seed `nodes`: RESP3 (so the bus can subscribe on it and client
+/// tracking reports arrive on it; see `bus::cluster`), every node's pushes into `pushes`, reads from
+/// masters only, a few quick retries on MOVED/ASK/TRYAGAIN and on reconnects, and the command timeout
+/// as each request's deadline. Lazy: nodes are connected on first use.
+fn cluster_connection(nodes: &[String], redis: &RedisConfig, pushes: push_queue::PushQueue) -> Result<redis::cluster_async::ClusterConnection> {
+    let bad = |e: redis::RedisError| Error::config(format!("bad Redis Cluster seeds {:?}: {e}", nodes.iter().map(|n| redact(n)).collect::<Vec<_>>()));
+    let infos = nodes.iter().map(|n| n.as_str().into_connection_info().map_err(bad)).collect::<Result<Vec<_>>>()?;
+    let client = redis::cluster::ClusterClientBuilder::new(infos)
+        .use_protocol(redis::ProtocolVersion::RESP3)
+        .push_sender(pushes)
+        .tcp_settings(tcp_settings())
+        .connection_timeout(redis.connect_timeout)
+        .response_timeout(redis.command_timeout)
+        .retries(3)
+        .min_retry_wait(20)
+        .max_retry_wait(500)
+        .build()
+        .map_err(bad)?;
+    Ok(client.get_pending_async_connection_with_config(redis::cluster::ClusterConfig::new()
+        .set_connection_timeout(redis.connect_timeout)
+        .set_response_timeout(redis.command_timeout)))
+}
+
+impl L2 {
+    /// The connection (for the bus subscriber's tracking and liveness commands).
+    pub(crate) fn conn(&self) -> Conn {
+        self.conn.clone()
+    }
+
+    /// Cluster only: take what the data connection's nodes push (the bus subscriber holds it while it
+    /// runs and gives it back with [`L2::return_pushes`]).
+    pub(crate) fn take_pushes(&self) -> Option<PushReceiver> {
+        self.pushes.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Give back what [`L2::take_pushes`] took.
+    pub(crate) fn return_pushes(&self, rx: PushReceiver) {
+        *self.pushes.lock().unwrap_or_else(|p| p.into_inner()) = Some(rx);
+    }
+
+    /// Where the bus subscriber connects: the server itself (standalone), or the primary the
+    /// Sentinels name now. `None` on Cluster (the bus shares the data connection).
+    pub(crate) async fn bus_server(&self, url: &str) -> Result<Option<redis::ConnectionInfo>> {
+        match &self.conn {
+            Conn::Single(_) => Ok(Some(url.into_connection_info().map_err(Error::from)?)),
+            Conn::Sentinel(s) => Ok(Some(s.primary_info().await.map_err(Error::from)?)),
+            Conn::Cluster(_) => Ok(None),
+        }
+    }
+
+    /// Behind Sentinel: check that the server in use is still the primary (a demoted one keeps
+    /// answering reads) and switch when it is not. Elsewhere always true.
+    pub(crate) async fn verify_primary(&self) -> bool {
+        match &self.conn {
+            Conn::Sentinel(s) => s.verify().await,
+            _ => true,
+        }
     }
 }
