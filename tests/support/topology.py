@@ -16,10 +16,10 @@ It is then driven line by line over stdin; each command gets one answer line, ``
     kill <port>         SIGKILL the server on <port> (one this helper started) and wait for it to exit.
     master-of <key>     (cluster) ``OK <port>``: the port of the master serving <key>'s slot now.
     primary             (sentinel) ``OK <port>``: the port the Sentinels name as the primary now.
-    wait-failover <port> <seconds>
-                        ``OK <port> <ms>``: wait until a master other than <port> serves <port>'s slots
-                        (cluster) or the Sentinels name another primary (sentinel); the new port and the
-                        time it took.
+    wait-failover <port> <seconds> [<key>]
+                        ``OK <port> <ms>``: wait until a master other than <port> serves <key>'s slot
+                        (cluster; without a key, the first slot <port> served when asked) or the Sentinels
+                        name another primary (sentinel); the new port and the time it took.
     quit                kill everything, answer ``OK`` and exit 0.
 
 End of input on stdin does the same without answering, so the servers die with the process that owns the
@@ -260,6 +260,8 @@ def serve(t, info):
                 def moved():
                     live = [p for p in data_ports if t.procs[p].poll() is None]
                     if kind == "cluster":
+                        if "slot" not in found and len(words) > 3:
+                            found["slot"] = key_slot(live[0], words[3])
                         if "slot" not in found:
                             # The first slot the old master served, as a live node still lists it.
                             ranges = [r for r in command(live[0], "CLUSTER", "SLOTS") if r[2][1] == old]

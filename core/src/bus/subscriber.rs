@@ -166,6 +166,8 @@ pub(crate) async fn run(bus: Arc<Bus>, ctx: Context) {
                 bus.set_state(state, &ctx.l1, &format!("cannot subscribe: {e}"));
             }
         }
+        // Behind Sentinel the primary may have changed: check it before the next attempt.
+        ctx.l2.verify_primary().await;
         tokio::select! {
             _ = bus.stop.notified() => return,
             _ = tokio::time::sleep(backoff) => {}

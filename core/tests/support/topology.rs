@@ -76,8 +76,9 @@ impl Topology {
     }
 
     /// Wait (at most `limit`) until `port`'s role moved to another server; that server and how long.
-    pub fn wait_failover(&self, port: u16, limit: Duration) -> (u16, Duration) {
-        let answer = self.ask(&format!("wait-failover {port} {}", limit.as_secs_f64()));
+    /// On a cluster, `key` names the slot to watch (else the first slot `port` serves when asked).
+    pub fn wait_failover(&self, port: u16, limit: Duration, key: Option<&str>) -> (u16, Duration) {
+        let answer = self.ask(&format!("wait-failover {port} {} {}", limit.as_secs_f64(), key.unwrap_or("")));
         let mut it = answer.split_whitespace();
         let new = it.next().unwrap().parse().unwrap();
         let ms: u64 = it.next().unwrap().parse().unwrap();
