@@ -463,3 +463,80 @@ def unused_port() -> Any:
 def resp_to() -> Any:
     """``resp_to(port)``: a RESP client on another server this session started."""
     return Resp
+
+
+# ----- Redis Cluster and Sentinel (tests/support/topology.py, shared with the Rust and Node suites) ------
+
+
+class Topology:
+    """A local Redis Cluster (3 masters + 3 replicas) or Sentinel setup (primary, replica, 3 Sentinels),
+    driven line by line through ``tests/support/topology.py``. The helper kills every server it started when
+    its stdin closes (:meth:`stop`, or the end of this process)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.proc = subprocess.Popen(
+            [sys.executable, str(REPO / "tests" / "support" / "topology.py"), kind],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"topology.py {kind} did not start (exit {self.proc.wait()})")
+        self.info: dict[str, Any] = json.loads(line)
+        if kind == "cluster":
+            self.data_ports = [n["port"] for n in self.info["nodes"]]
+        else:
+            self.data_ports = [self.info["primary"]["port"], self.info["replica"]["port"]]
+
+    def ask(self, command: str) -> str:
+        """One command line; the answer after ``OK`` (raises on ``ERR``)."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("OK"):
+            raise RuntimeError(f"topology.py {command!r}: {line}")
+        return line[2:].strip()
+
+    def master_of(self, key: str) -> int:
+        """Cluster: the port of the master serving ``key``'s slot now."""
+        return int(self.ask(f"master-of {key}"))
+
+    def primary(self) -> int:
+        """Sentinel: the port the Sentinels name as the primary now."""
+        return int(self.ask("primary"))
+
+    def kill(self, port: int) -> None:
+        """SIGKILL the server on ``port``."""
+        self.ask(f"kill {port}")
+
+    def wait_failover(self, port: int, seconds: float, key: str = "") -> tuple[int, int]:
+        """Wait until ``port``'s role moved elsewhere (for a cluster: ``key``'s slot); (new port, ms)."""
+        new, ms = self.ask(f"wait-failover {port} {seconds} {key}").split()
+        return int(new), int(ms)
+
+    def redis_options(self, namespace: str, via_port: Optional[int] = None) -> dict[str, Any]:
+        """``create_redis_client`` keyword arguments for this topology (cluster: every node or ``via_port``)."""
+        base: dict[str, Any] = {"namespace": namespace, "connect_timeout_ms": 500, "command_timeout_ms": 500}
+        if self.kind == "cluster":
+            ports = [via_port] if via_port else self.data_ports
+            return {**base, "cluster": True, "nodes": [f"127.0.0.1:{p}" for p in ports]}
+        sentinels = [f"127.0.0.1:{s['port']}" for s in self.info["sentinels"]]
+        return {**base, "sentinel": {"master_name": self.info["master_name"], "nodes": sentinels}}
+
+    def stop(self) -> None:
+        """Kill every server and wait for the helper."""
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[Topology]:
+    """A Redis Cluster shared by the session's tests (each uses its own namespace; none kills a node)."""
+    t = Topology("cluster")
+    try:
+        yield t
+    finally:
+        t.stop()

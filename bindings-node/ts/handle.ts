@@ -16,17 +16,34 @@ export interface RedisClientOptions {
   port?: number
   password?: string
   db?: number
-  /** Redis Cluster (not supported yet: refused with `ERR_STRATACACHE_CONFIG`). */
+  /**
+   * Redis Cluster: `nodes` are the seeds (without them, `url`/`host`/`port` is the one seed); env
+   * `REDIS_CLUSTER_NODES`. Every component runs on it (docs/cluster.md).
+   */
   cluster?: boolean
   username?: string
   /** `redis://user:pass@host:port/db`; explicit `host`/`port` win over it. */
   url?: string
+  /** Cluster seed nodes, `'host:port'` each (only with `cluster: true`). */
   nodes?: string[]
+  /**
+   * A primary managed by Redis Sentinel: its monitored name and the Sentinels (`'host:port'` each);
+   * env `REDIS_SENTINEL_MASTER` + `REDIS_SENTINELS`. `password`/`username`/`db` are the primary's.
+   */
+  sentinel?: SentinelOptions
   tls?: boolean
   connectTimeoutMs?: number
   commandTimeoutMs?: number
   /** Key namespace shared by cooperating processes (default `sc`). */
   namespace?: string
+}
+
+/** `createRedisClient({ sentinel })`: which primary, and where the Sentinels are. */
+export interface SentinelOptions {
+  /** The name the Sentinels monitor the primary under (`sentinel monitor <name> …`). */
+  masterName: string
+  /** The Sentinels, `'host:port'` each. */
+  nodes: string[]
 }
 
 /** Options of `getCacheManager`. */

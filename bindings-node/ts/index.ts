@@ -6,7 +6,7 @@
 export { cacheManager, getCacheManager, CacheManager } from './cache-manager'
 export type { SetOptions, MsetItem, CacheStats } from './cache-manager'
 export { createRedisClient, initializeCacheSystem, shutdownCacheSystem } from './handle'
-export type { RedisClientOptions, CacheManagerOptions, InitializeOptions, InitializeResult, RedisClientHandle } from './handle'
+export type { RedisClientOptions, SentinelOptions, CacheManagerOptions, InitializeOptions, InitializeResult, RedisClientHandle } from './handle'
 export { StrataCacheError, StrataCacheTypeError, isStrataCacheError } from './error'
 export type { StrataCacheErrorCode } from './error'
 export { cacheAside, writeThrough, writeBehind, readThrough, CacheAside, WriteThrough, WriteBehindPattern, ReadThrough } from './patterns'

@@ -1,11 +1,11 @@
 // Node side of the cross-process rate-limit test: for every algorithm, 64 concurrent callers issue
 // `calls` decisions on `<prefix>:<algorithm>` (limit `limit`, one-hour window) and the process prints
 // { algorithm: [remaining of each allowed call] } as JSON.
-// Usage: node ratelimit_peer.mjs <redis-url> <namespace> <prefix> <limit> <calls>
+// Usage: node ratelimit_peer.mjs <redis-url | redis options as JSON> <namespace> <prefix> <limit> <calls>
 import { createRedisClient, initializeCacheSystem, redisRateLimiter, shutdownCacheSystem } from '../../dist/index.mjs'
 
 const [url, namespace, prefix, limit, calls] = process.argv.slice(2)
-createRedisClient({ url, namespace })
+createRedisClient(url.startsWith('{') ? { ...JSON.parse(url), namespace } : { url, namespace })
 await initializeCacheSystem()
 const out = {}
 for (const algorithm of ['fixed-window', 'sliding-log', 'sliding-counter', 'token-bucket', 'leaky-bucket']) {

@@ -1,6 +1,6 @@
 """Python side of the cross-process rate-limit test (see ratelimit_peer.mjs, which it mirrors).
 
-Usage: python ratelimit_peer.py <redis-url> <namespace> <prefix> <limit> <calls>
+Usage: python ratelimit_peer.py <redis-url | redis options as JSON> <namespace> <prefix> <limit> <calls>
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ ALGORITHMS = ["fixed-window", "sliding-log", "sliding-counter", "token-bucket", 
 
 async def main() -> None:
     url, namespace, prefix, limit, calls = sys.argv[1:6]
-    create_redis_client(url=url, namespace=namespace)
+    if url.startswith("{"):
+        create_redis_client(**json.loads(url), namespace=namespace)
+    else:
+        create_redis_client(url=url, namespace=namespace)
     await initialize_cache_system()
     out: dict[str, list[int]] = {}
     for algorithm in ALGORITHMS:

@@ -17,10 +17,22 @@ ALGORITHMS = ["fixed-window", "sliding-log", "sliding-counter", "token-bucket", 
 
 
 def test_four_processes_two_languages_share_one_exact_quota(redis_server: Any, ns: str) -> None:
+    four_processes_share_one_quota(redis_server.url, ns)
+
+
+def test_the_same_on_redis_cluster(redis_cluster: Any, ns: str) -> None:
+    """The same, on a Redis Cluster (every node a seed of every process)."""
+    options = redis_cluster.redis_options(ns)
+    del options["namespace"]
+    four_processes_share_one_quota(json.dumps(options), ns)
+
+
+def four_processes_share_one_quota(target: str, ns: str) -> None:
+    """Run two Node and two Python peers on ``target`` (a URL or redis options as JSON) and check the quota."""
     if not (HERE.parent.parent / "dist" / "index.mjs").exists():
         pytest.skip("the npm package is not built (dist/index.mjs)")
     limit, per_process = 100, 75  # 4 × 75 = 3N decisions per algorithm
-    args = [redis_server.url, ns, "shared", str(limit), str(per_process)]
+    args = [target, ns, "shared", str(limit), str(per_process)]
     commands = [
         ["node", str(HERE / "ratelimit_peer.mjs"), *args],
         ["node", str(HERE / "ratelimit_peer.mjs"), *args],

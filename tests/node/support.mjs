@@ -440,3 +440,81 @@ export async function forkWorker(file, name, { cwd, timeoutMs = 10_000 } = {}) {
     },
   }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Redis Cluster and Sentinel topologies (tests/support/topology.py, shared with the Rust and Python suites)
+
+/**
+ * Start a local Redis Cluster (`'cluster'`: 3 masters + 3 replicas) or Sentinel setup (`'sentinel'`: a
+ * primary, a replica and 3 Sentinels) through `tests/support/topology.py`; resolves once it is ready
+ * with `{ info, ask(command), masterOf(key), primary(), kill(port), waitFailover(port, seconds, key?),
+ * redisOptions(namespace, viaPort?), stop() }`. The helper dies with this process (its stdin closes), and
+ * kills every server it started.
+ */
+export async function startTopology(kind, { timeoutMs = 60_000 } = {}) {
+  const script = path.join(REPO_ROOT, 'tests', 'support', 'topology.py')
+  const child = spawn('python3', [script, kind], { stdio: ['pipe', 'pipe', 'inherit'] })
+  children.add(child)
+  child.on('exit', () => children.delete(child))
+  let buffered = ''
+  const lines = []
+  const waiters = []
+  child.stdout.setEncoding('utf8')
+  child.stdout.on('data', (d) => {
+    buffered += d
+    let i
+    while ((i = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, i)
+      buffered = buffered.slice(i + 1)
+      const w = waiters.shift()
+      if (w) w(line)
+      else lines.push(line)
+    }
+  })
+  const nextLine = (ms) =>
+    new Promise((resolve, reject) => {
+      if (lines.length) return resolve(lines.shift())
+      const timer = setTimeout(() => reject(new Error(`topology.py ${kind}: no answer within ${ms} ms`)), ms)
+      waiters.push((line) => {
+        clearTimeout(timer)
+        resolve(line)
+      })
+    })
+  const info = JSON.parse(await nextLine(timeoutMs))
+  let queue = Promise.resolve()
+  const ask = (command, ms = 60_000) => {
+    const answer = queue.then(async () => {
+      child.stdin.write(command + '\n')
+      const line = await nextLine(ms)
+      if (!line.startsWith('OK')) throw new Error(`topology.py ${JSON.stringify(command)}: ${line}`)
+      return line.slice(2).trim()
+    })
+    queue = answer.catch(() => {})
+    return answer
+  }
+  const dataPorts = kind === 'cluster' ? info.nodes.map((n) => n.port) : [info.primary.port, info.replica.port]
+  return {
+    info,
+    dataPorts,
+    ask,
+    masterOf: async (key) => Number(await ask(`master-of ${key}`)),
+    primary: async () => Number(await ask('primary')),
+    kill: (port) => ask(`kill ${port}`),
+    async waitFailover(port, seconds, key = '') {
+      const [newPort, ms] = (await ask(`wait-failover ${port} ${seconds} ${key}`, seconds * 1000 + 5000)).split(' ').map(Number)
+      return { port: newPort, ms }
+    },
+    /** `createRedisClient` options for this topology (cluster: every node, or only `viaPort`). */
+    redisOptions(namespace, viaPort) {
+      const base = { namespace, connectTimeoutMs: 500, commandTimeoutMs: 500 }
+      if (kind === 'cluster') return { ...base, cluster: true, nodes: (viaPort ? [viaPort] : dataPorts).map((p) => `127.0.0.1:${p}`) }
+      return { ...base, sentinel: { masterName: info.master_name, nodes: info.sentinels.map((s) => `127.0.0.1:${s.port}`) } }
+    },
+    async stop() {
+      if (child.exitCode !== null) return
+      const exited = new Promise((res) => child.on('exit', res))
+      child.stdin.end()
+      await exited
+    },
+  }
+}

@@ -1,6 +1,6 @@
 """A second Python process for tests/python/test_invalidation.py (process B next to the test process A).
 
-    python bus_peer.py <redis-url> <namespace>
+    python bus_peer.py <redis-url | redis options as JSON> <namespace>
 
 Registers an ``on_invalidation`` listener (before the cache system starts), starts the system, waits until
 its bus subscriber is connected and prints ``{"ready": <bus source>}``. Then, for every JSON line
@@ -13,7 +13,9 @@ Ops: ``get`` {key} → {value, l1_hit, redis_reads} (from ``get_stats`` deltas);
 ``invalidate_by_tags`` {tags}; ``invalidate_pattern`` {glob}; ``invalidate_keys`` {keys};
 ``domain`` {domain, id}; ``events`` (drains the recorded events); ``wait_events`` {n, timeout};
 ``sync`` {target} (waits for the event of a key message with that one target and forgets it: see
-:func:`settle`); ``bus_stats``; ``stats``.
+:func:`settle`); ``bus_stats``; ``stats``; ``mget`` {keys}; ``limit`` {ident, n, window_ms, max_requests,
+algorithm} → how many of n concurrent decisions were allowed; ``aside`` {key, n} → {values, loads}: n
+concurrent ``cache_aside.get`` calls whose loader takes 200 ms.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from stratacache import (
 
 MISS = stratacache._native.MISS
 events: list[dict[str, Any]] = []
+aside_loads = 0
 
 
 def native() -> Any:
@@ -111,6 +114,24 @@ async def run(cmd: dict[str, Any]) -> Any:
         return True
     if op == "bus_stats":
         return native().bus_stats()
+    if op == "mget":
+        return await cache_manager.mget(cmd["keys"])
+    if op == "limit":
+        rs = await asyncio.gather(*(stratacache.redis_rate_limiter.limit(
+            cmd["ident"], window_ms=cmd["window_ms"], max_requests=cmd["max_requests"], algorithm=cmd["algorithm"])
+            for _ in range(cmd["n"])))
+        return sum(1 for r in rs if r.allowed)
+    if op == "aside":
+        global aside_loads
+
+        async def loader() -> Any:
+            global aside_loads
+            aside_loads += 1
+            await asyncio.sleep(0.2)
+            return {"v": 1}
+
+        values = await asyncio.gather(*(stratacache.cache_aside.get(cmd["key"], loader, ttl=60) for _ in range(cmd["n"])))
+        return {"values": values, "loads": aside_loads}
     if op == "stats":
         return (await cache_manager.get_stats()).to_dict()
     raise ValueError(f"unknown op {op!r}")
@@ -143,10 +164,17 @@ async def settle(publish: Any, target: str) -> None:
 async def main(url: str, namespace: str) -> None:
     # Registered before the system exists: must work once it starts.
     cache_invalidator.on_invalidation(lambda e: events.append(e.to_dict()))
-    create_redis_client(url=url, namespace=namespace)
+    if url.startswith("{"):
+        create_redis_client(**json.loads(url), namespace=namespace)
+    else:
+        create_redis_client(url=url, namespace=namespace)
     status = await initialize_cache_system()
     assert status.redis == "connected", status
-    await poll(lambda: native().bus_stats()["connected"], 2.0, "the bus to connect")
+    deadline = time.monotonic() + 10  # a cluster's bus may take a few seconds to subscribe everywhere
+    while not native().bus_stats()["connected"]:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the bus did not connect within 10 s")
+        await asyncio.sleep(0.005)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)

@@ -11,7 +11,7 @@ import atexit
 import os
 import sys
 import weakref
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from . import _native
 from ._bridge import bridge_for, close_all, fail_stranded, forget_all, settle_pending
@@ -107,15 +107,21 @@ def create_redis_client(
     username: Optional[str] = None,
     url: Optional[str] = None,
     nodes: Optional[list[str]] = None,
+    sentinel: Optional[Mapping[str, Any]] = None,
     tls: Optional[bool] = None,
     connect_timeout_ms: Optional[float] = None,
     command_timeout_ms: Optional[float] = None,
     namespace: Optional[str] = None,
 ) -> RedisClient:
-    """Configure the process-wide Redis connection the singletons use (before first use)."""
+    """Configure the process-wide Redis connection the singletons use (before first use).
+
+    Redis Cluster: ``cluster=True, nodes=["host:port", ...]`` (or ``REDIS_CLUSTER_NODES``). Sentinel:
+    ``sentinel={"master_name": "mymaster", "nodes": ["host:port", ...]}`` (or ``REDIS_SENTINEL_MASTER`` +
+    ``REDIS_SENTINELS``); ``password``/``username``/``db`` are the primary's. Contradictory choices raise
+    :class:`ConfigError` naming them (see docs/cluster.md)."""
     options = _given(
         host=host, port=port, password=password, db=db, cluster=cluster, username=username, url=url,
-        nodes=nodes, tls=tls, connect_timeout_ms=connect_timeout_ms, command_timeout_ms=command_timeout_ms,
+        nodes=nodes, sentinel=dict(sentinel) if sentinel is not None else None, tls=tls, connect_timeout_ms=connect_timeout_ms, command_timeout_ms=command_timeout_ms,
         namespace=namespace,
     )
     _configure("redis", options)
