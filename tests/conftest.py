@@ -420,7 +420,7 @@ def wire() -> Wire:
 @pytest.fixture(scope="session")
 def vectors() -> dict[str, Any]:
     return {name: json.loads((VECTORS / f"{name}.json").read_text("utf-8"))
-            for name in ("envelopes", "corrupt", "keys", "error-codes")}
+            for name in ("envelopes", "corrupt", "keys", "error-codes", "cluster-keys")}
 
 
 def same_json(a: Any, b: Any) -> bool:
@@ -540,3 +540,29 @@ def redis_cluster() -> Iterator[Topology]:
         yield t
     finally:
         t.stop()
+
+
+def key_slot(key: str) -> int:
+    """Redis Cluster's slot of a key (CRC16/XMODEM of its hash tag or of the whole key, mod 16384)."""
+    raw = key.encode()
+    start = raw.find(b"{")
+    if start >= 0:
+        end = raw.find(b"}", start + 1)
+        if end > start + 1:
+            raw = raw[start + 1:end]
+    crc = 0
+    for byte in raw:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = (((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1) & 0xFFFF
+    return crc % 16384
+
+
+def cluster_lock_key(ns: str, key: str) -> str:
+    """The load lock of ``key`` on Redis Cluster (docs/key-schema.md): ``{ns}:lk:{S}:{key}``, S the smallest
+    decimal number whose slot is the data key's."""
+    slot = key_slot(f"{ns}:d:{key}")
+    n = 0
+    while key_slot(str(n)) != slot:
+        n += 1
+    return f"{ns}:lk:{{{n}}}:{key}"

@@ -100,6 +100,20 @@ fn keys_follow_the_schema() {
 }
 
 #[test]
+fn cluster_lock_keys_share_the_data_keys_slot() {
+    use redis::cluster_routing::Slot;
+    for c in load("cluster-keys.json")["cases"].as_array().unwrap() {
+        let k = KeySchema::for_topology(c["namespace"].as_str().unwrap(), true);
+        let input = c["input"].as_str().unwrap();
+        assert_eq!(k.data(input), c["data_key"].as_str().unwrap());
+        assert_eq!(k.lock(input), c["lock_key"].as_str().unwrap(), "{input}");
+        assert_eq!(Slot::for_key(k.lock(input)), Slot::for_key(k.data(input)));
+        // Standalone and Sentinel keep the plain lock key.
+        assert_eq!(KeySchema::new(c["namespace"].as_str().unwrap()).lock(input), format!("{}:lk:{input}", c["namespace"].as_str().unwrap()));
+    }
+}
+
+#[test]
 fn error_codes_are_stable() {
     let v = load("error-codes.json");
     let pinned = v["errors"].as_array().unwrap();

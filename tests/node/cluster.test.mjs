@@ -20,7 +20,7 @@ import {
   sessionManager,
   shutdownCacheSystem,
 } from 'stratacache'
-import { forkWorker, makeSandbox, raw, startTopology, uniqueNamespace } from './support.mjs'
+import { clusterLockKey, forkWorker, makeSandbox, raw, startTopology, uniqueNamespace } from './support.mjs'
 
 const require = createRequire(import.meta.url)
 const { currentSystem } = require('../../dist/handle.js')
@@ -218,10 +218,16 @@ describe('on Redis Cluster', () => {
       await sleep(200)
       return { v: 1 }
     }
-    const [here, there] = await Promise.all([
+    const lockKey = clusterLockKey(ns, 'report:1')
+    const master = await raw(await cluster.masterOf(`${ns}:d:report:1`))
+    const calls = Promise.all([
       Promise.all(Array.from({ length: 4 }, () => cacheAside.get('report:1', loader, { ttl: 60 }))),
       B.request({ op: 'aside', key: 'report:1', n: 4 }),
     ])
+    // While the load runs, its lock is held under the key cluster-keys.json pins, on the data key's master.
+    await waitFor(async () => (await master.cmd('EXISTS', lockKey)) === 1, `the lock ${lockKey} on the data key's master`)
+    master.close()
+    const [here, there] = await calls
     assert.ok(here.every((v) => v.v === 1) && there.values.every((v) => v.v === 1))
     assert.equal(loads + there.loads, 1, `one load in all (${loads} here, ${there.loads} in B)`)
   })

@@ -518,3 +518,28 @@ export async function startTopology(kind, { timeoutMs = 60_000 } = {}) {
     },
   }
 }
+
+/** Redis Cluster's slot of a key (CRC16/XMODEM of its hash tag or of the whole key, mod 16384). */
+export function keySlot(key) {
+  let raw = Buffer.from(key)
+  const start = raw.indexOf('{')
+  if (start >= 0) {
+    const end = raw.indexOf('}', start + 1)
+    if (end > start + 1) raw = raw.subarray(start + 1, end)
+  }
+  let crc = 0
+  for (const byte of raw) {
+    crc ^= byte << 8
+    for (let i = 0; i < 8; i++) crc = (crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1) & 0xffff
+  }
+  return crc % 16384
+}
+
+/** The load lock of `key` on Redis Cluster (docs/key-schema.md): `{ns}:lk:{S}:{key}`, S the smallest
+ * decimal number whose slot is the data key's. */
+export function clusterLockKey(ns, key) {
+  const slot = keySlot(`${ns}:d:${key}`)
+  let n = 0
+  while (keySlot(String(n)) !== slot) n++
+  return `${ns}:lk:{${n}}:${key}`
+}

@@ -14,7 +14,7 @@ import {
   StrataCacheTypeError,
 } from 'stratacache'
 import * as stratacache from 'stratacache'
-import { describeRun, makeSandbox, raw, REPO_ROOT, runNode, startRedis, uniqueNamespace } from './support.mjs'
+import { clusterLockKey, describeRun, keySlot, makeSandbox, raw, REPO_ROOT, runNode, startRedis, uniqueNamespace } from './support.mjs'
 
 const VECTORS = path.join(REPO_ROOT, 'tests', 'vectors', 'v1')
 const load = (name) => JSON.parse(fs.readFileSync(path.join(VECTORS, name), 'utf8'))
@@ -252,6 +252,20 @@ describe('what Node writes', () => {
       assert.equal(c.redis_key, `${c.namespace}:t:${c.input}`)
       await cacheManager.set('keys-tag-probe', 1, { ttl: 30, tags: [c.input] })
       assert.equal((await r.cmd('GET', tagKey(c.input)))?.length, 8, `tag key for ${JSON.stringify(c.input)}`)
+    }
+  })
+})
+
+describe('cluster-keys.json', () => {
+  test('on Redis Cluster a load lock shares its data key\'s slot: {ns}:lk:{S}:{key}, S the smallest such number', () => {
+    const { cases } = load('cluster-keys.json')
+    assert.ok(cases.length > 5)
+    assert.equal(keySlot('foo'), 12182, 'the CRC16 of Redis Cluster')
+    for (const c of cases) {
+      assert.equal(c.data_key, `${c.namespace}:d:${c.input}`)
+      assert.equal(keySlot(c.data_key), c.slot, c.input)
+      assert.equal(keySlot(c.lock_key), c.slot, c.input)
+      assert.equal(clusterLockKey(c.namespace, c.input), c.lock_key, c.input)
     }
   })
 })

@@ -450,7 +450,10 @@ async def test_create_redis_client_bad_port(redis_server: Any, ns: str) -> None:
     assert isinstance(err, ValueError) and isinstance(err, StrataCacheError)
     assert err.code == "ERR_STRATACACHE_CONFIG"
     assert "port" in str(err) and "abc" in str(err), str(err)
-    for bad in ({"port": -1}, {"namespace": "has space"}, {"url": "http://nope"}, {"cluster": True}):
+    for bad in ({"port": -1}, {"namespace": "has space"}, {"url": "http://nope"}, {"nodes": ["127.0.0.1:7000"]},
+                {"cluster": True, "sentinel": {"master_name": "m", "nodes": ["127.0.0.1:26379"]}},
+                {"cluster": True, "nodes": ["no-port"]}, {"sentinel": {"master_name": "m", "nodes": []}},
+                {"sentinel": {"master": "m", "nodes": ["127.0.0.1:26379"]}}):
         with pytest.raises(ConfigError):
             create_redis_client(**bad)
     # the failed calls left nothing behind: a good configuration still works

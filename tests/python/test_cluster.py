@@ -35,7 +35,7 @@ from stratacache import (
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-from conftest import Resp, Topology  # noqa: E402
+from conftest import Resp, Topology, cluster_lock_key  # noqa: E402
 from peer_process import Peer  # noqa: E402
 
 MISS = stratacache._native.MISS  # type: ignore[attr-defined]
@@ -188,7 +188,7 @@ async def test_sessions_keep_their_device_cap(pair: Peer) -> None:
     assert await session_manager.delete_user_sessions(42) == 3
 
 
-async def test_cache_aside_lock_keeps_a_load_to_one_process(pair: Peer) -> None:
+async def test_cache_aside_lock_keeps_a_load_to_one_process(pair: Peer, redis_cluster: Topology, ns: str) -> None:
     loads = 0
 
     async def loader() -> Any:
@@ -197,10 +197,16 @@ async def test_cache_aside_lock_keeps_a_load_to_one_process(pair: Peer) -> None:
         await asyncio.sleep(0.2)
         return {"v": 1}
 
-    here, there = await asyncio.gather(
+    calls = asyncio.gather(
         asyncio.gather(*(cache_aside.get("report:1", loader, ttl=60) for _ in range(4))),
         pair.call("aside", key="report:1", n=4),
     )
+    # While the load runs, its lock is held under the key cluster-keys.json pins, on the data key's master.
+    master = Resp(redis_cluster.master_of(f"{ns}:d:report:1"))
+    lock_key = cluster_lock_key(ns, "report:1")
+    await wait_for(lambda: master("EXISTS", lock_key) == 1, f"the lock {lock_key} on the data key's master")
+    master.close()
+    here, there = await calls
     assert all(v == {"v": 1} for v in here) and all(v == {"v": 1} for v in there["values"])
     assert loads + there["loads"] == 1, f"one load in all ({loads} here, {there['loads']} in B)"
 

@@ -228,3 +228,17 @@ def test_unknown_code_maps_to_the_base_class() -> None:
     err = errors_mod._from_code("ERR_STRATACACHE_FROM_THE_FUTURE", "new kind")
     assert type(err) is stratacache.StrataCacheError
     assert err.code == "ERR_STRATACACHE_FROM_THE_FUTURE"
+
+
+def test_cluster_lock_keys_share_the_data_keys_slot(vectors: Any) -> None:
+    """cluster-keys.json: on Redis Cluster a load lock is ``{ns}:lk:{S}:{key}``, S the smallest decimal number
+    whose slot is the data key's slot (docs/key-schema.md)."""
+    from conftest import cluster_lock_key, key_slot
+
+    assert key_slot("foo") == 12182, "the CRC16 of Redis Cluster"
+    cases = vectors["cluster-keys"]["cases"]
+    assert len(cases) > 5
+    for c in cases:
+        assert c["data_key"] == f"{c['namespace']}:d:{c['input']}"
+        assert key_slot(c["data_key"]) == key_slot(c["lock_key"]) == c["slot"], c
+        assert cluster_lock_key(c["namespace"], c["input"]) == c["lock_key"]

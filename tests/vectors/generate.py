@@ -443,6 +443,49 @@ def key_cases() -> list[dict]:
     return cases
 
 
+def crc16_xmodem(data: bytes) -> int:
+    crc = 0
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc
+
+
+def key_slot(key: str) -> int:
+    """Redis Cluster's slot of a key: CRC16 of its hash tag (the text between the first '{' and the
+    next '}', when not empty) or of the whole key, mod 16384."""
+    raw = key.encode()
+    start = raw.find(b"{")
+    if start >= 0:
+        end = raw.find(b"}", start + 1)
+        if end > start + 1:
+            raw = raw[start + 1:end]
+    return crc16_xmodem(raw) % 16384
+
+
+def cluster_lock_key(ns: str, key: str) -> str:
+    """On Redis Cluster the load lock of a key is ``{ns}:lk:{S}:{key}``: S is the smallest decimal number
+    whose slot is the data key's slot."""
+    slot = key_slot(f"{ns}:d:{key}")
+    n = 0
+    while key_slot(str(n)) != slot:
+        n += 1
+    return f"{ns}:lk:{{{n}}}:{key}"
+
+
+def cluster_key_cases() -> list[dict]:
+    inputs = ["user:1", "user:2", "report:1", "{user}:3", "user:{42}:profile", "}{", "{}x", "東京", "a}b{c}"]
+    cases = []
+    for ns in ("sc", "app"):
+        for key in inputs:
+            data = f"{ns}:d:{key}"
+            cases.append({"namespace": ns, "input": key, "data_key": data, "lock_key": cluster_lock_key(ns, key),
+                          "slot": key_slot(data)})
+    return cases
+
+
 # (kind, code, family) in ErrorKind::ALL order.
 ERRORS = [
     ("Config", "value"),
@@ -476,7 +519,7 @@ def error_codes() -> list[dict]:
 # ----- verification ----------------------------------------------------------------------------
 
 
-def verify(envelopes: dict, corrupt: dict, keys: dict, errors: dict) -> None:
+def verify(envelopes: dict, corrupt: dict, keys: dict, errors: dict, cluster_keys: dict) -> None:
     # A hand-assembled envelope, byte by byte, to cross-check the encoder against the layout.
     hand = (
         "5343" "01" "00"                      # magic, version 1, flags 0
@@ -528,6 +571,14 @@ def verify(envelopes: dict, corrupt: dict, keys: dict, errors: dict) -> None:
         sub = {"data": "d", "tag": "t"}[case["kind"]]
         assert case["redis_key"] == case["namespace"] + ":" + sub + ":" + case["input"]
 
+    for case in cluster_keys["cases"]:
+        lock = case["lock_key"]
+        assert key_slot(lock) == key_slot(case["data_key"]) == case["slot"], case
+        tag = int(lock.split("{", 1)[1].split("}", 1)[0])
+        assert all(key_slot(str(n)) != case["slot"] for n in range(tag)), "the smallest such number"
+    # Known slots (redis-cli CLUSTER KEYSLOT): the CRC16 above is Redis's.
+    assert key_slot("foo") == 12182 and key_slot("{user1000}.following") == key_slot("{user1000}.followers")
+
     codes = [e["code"] for e in errors["errors"]]
     assert len(set(codes)) == len(codes) == len(ERRORS)
     assert codes[0] == "ERR_STRATACACHE_CONFIG" and "ERR_STRATACACHE_VALUE_TOO_LARGE" in codes
@@ -546,12 +597,14 @@ def build() -> dict[str, str]:
     corrupt = {"max_value_bytes": MAX_VALUE_BYTES, "cases": corrupt_cases()}
     keys = {"cases": key_cases()}
     errors = {"errors": error_codes()}
-    verify(envelopes, corrupt, keys, errors)
+    cluster_keys = {"cases": cluster_key_cases()}
+    verify(envelopes, corrupt, keys, errors, cluster_keys)
     return {
         "envelopes.json": render(envelopes),
         "corrupt.json": render(corrupt),
         "keys.json": render(keys),
         "error-codes.json": render(errors),
+        "cluster-keys.json": render(cluster_keys),
     }
 
 

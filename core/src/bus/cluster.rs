@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use redis::{PushKind, Value};
 
-use super::queue::{self, PushReceiver};
+use crate::l2::pushes::{self as queue, PushReceiver};
 use super::subscriber::{bytes, handle, probe_echoes, Context, LIVENESS_EVERY, PING_TIMEOUT};
 use super::{Bus, BusState};
 use crate::l2::Conn;

@@ -19,7 +19,6 @@ use tokio::sync::Notify;
 
 mod echoes;
 mod message;
-pub(crate) mod queue;
 mod cluster;
 mod subscriber;
 

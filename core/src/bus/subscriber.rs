@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use redis::{AsyncConnectionConfig, PushInfo, PushKind, Value};
 
-use super::queue::{self, PushReceiver};
+use crate::l2::pushes::{self as queue, PushReceiver};
 
 use super::{Bus, BusMessage, BusState, InvalidationEvent, MessageKind};
 use crate::key::KeySchema;

@@ -6,6 +6,7 @@
 
 mod batch;
 mod conn;
+pub(crate) mod pushes;
 mod sentinel;
 
 pub(crate) use conn::{Conn, Node};
@@ -21,7 +22,7 @@ use redis::{Cmd, IntoConnectionInfo, Value};
 
 use self::batch::{in_unit_order, ErrorReplies, Group};
 use crate::breaker::Breaker;
-use crate::bus::queue::{self as push_queue, PushReceiver};
+use self::pushes::{self as push_queue, PushReceiver};
 use crate::config::{CacheConfig, RedisConfig, Topology};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lane::{Lane, LaneError};

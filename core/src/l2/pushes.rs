@@ -1,6 +1,7 @@
-//! The subscriber's incoming queue, bounded: what Redis pushes (bus messages, tracking
-//! invalidations) waits here for the subscriber task. It holds at most [`CAPACITY`] pushes; when a
-//! burst overflows it, the pushes past it are dropped and the queue remembers that it lost some. The
+//! The bus subscriber's incoming queue, bounded: what Redis pushes (bus messages, tracking
+//! invalidations; on Cluster every node's pushes, disconnections included) waits here for the
+//! subscriber task. It lives in `l2` because a cluster connection is built with its sending half.
+//! It holds at most [`CAPACITY`] pushes; when a burst overflows it, the pushes past it are dropped and the queue remembers that it lost some. The
 //! subscriber then clears L1, exactly as after a gap in the connection (a dropped invalidation must
 //! never leave a stale entry served), and counts it.
 
