@@ -100,7 +100,13 @@ impl KeySchema {
     /// The Redis keys of a warming strategy's schedule: `{ns}:w:{{name}}:lock` (held while one
     /// process runs it) and `{ns}:w:{{name}}:slot` (the last period it ran in). The braces keep both
     /// in one Cluster slot.
+    /// On Cluster a name starting with `}` would leave an empty hash tag (the keys would hash whole, to
+    /// two slots): such a name gets a numeric tag of its own slot instead, `{ns}:w:{S}:{name}:lock`.
     pub fn warm(&self, name: &str) -> (String, String) {
+        if self.cluster && name.starts_with('}') {
+            let tag = &slot_tags()[&Slot::for_key(name)];
+            return (format!("{}:w:{{{tag}}}:{name}:lock", self.namespace), format!("{}:w:{{{tag}}}:{name}:slot", self.namespace));
+        }
         (format!("{}:w:{{{name}}}:lock", self.namespace), format!("{}:w:{{{name}}}:slot", self.namespace))
     }
 
@@ -158,6 +164,11 @@ mod tests {
         }
         assert_eq!(k.lock("user:1").split(':').nth(2).map(|t| t.starts_with('{')), Some(true));
         assert_eq!(KeySchema::new("app").lock("user:1"), "app:lk:user:1");
+        for name in ["nightly", "}odd", "}", "a}b", "{x}"] {
+            let (lock, slot) = k.warm(name);
+            assert_eq!(Slot::for_key(&lock), Slot::for_key(&slot), "warming keys of {name:?} share a slot");
+        }
+        assert_eq!(KeySchema::new("app").warm("}odd").0, "app:w:{}odd}:lock", "standalone keeps its keys");
     }
 
     #[test]

@@ -265,3 +265,36 @@ async fn cache_aside_loads_once_across_processes() {
         assert_eq!(loads.load(Ordering::SeqCst), 1, "{key}: the lock kept the load to one process");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warming_schedules_run_once_per_period_across_systems() {
+    use stratacache::warming::{FetchFn, Schedule, Strategy};
+    use stratacache::Registries;
+    let _shared = COUNTING.read().await;
+    let ns = unique_ns("warm");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut systems = Vec::new();
+    let started = Instant::now();
+    for port in [cluster().data_ports()[0], cluster().data_ports()[2]] {
+        let registries = Registries::default();
+        // Two strategies, one of them named so that its hash tag would be empty (`{ns}:w:{}…`).
+        for name in ["tick", "}odd"] {
+            let calls = calls.clone();
+            let fetch: FetchFn = Arc::new(move |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async move { Ok(Some(r#"[{"key":"warm:1","value":1,"options":{"ttl":60}}]"#.to_string())) }.boxed()
+            });
+            let s = Strategy { name: name.into(), priority: 1, enabled: true, schedule: Some(Schedule::parse("every 1s").unwrap()), fetch };
+            registries.strategies().register(s).unwrap();
+        }
+        let redis = cluster().redis_opts_via(&ns, port).resolve().unwrap();
+        systems.push(StrataCache::start(redis, CacheOptions::default().resolve().unwrap(), registries).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(3_500).saturating_sub(started.elapsed())).await;
+    let runs = calls.load(Ordering::SeqCst);
+    assert!((5..=8).contains(&runs), "each of two schedules once per period across two systems in 3.5 s: {runs}");
+    assert_eq!(systems[1].manager().get::<i32>("warm:1").await.unwrap(), Some(1));
+    for c in &systems {
+        c.close().await;
+    }
+}
