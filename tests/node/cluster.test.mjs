@@ -117,6 +117,23 @@ after(async () => {
 })
 
 describe('on Redis Cluster', () => {
+  test('contradictory topology options are refused with ERR_STRATACACHE_CONFIG naming them, and change nothing', async () => {
+    const bad = [
+      [{ nodes: ['127.0.0.1:7000'] }, /cluster: true/],
+      [{ cluster: false, nodes: ['127.0.0.1:7000'] }, /cluster is false/],
+      [{ cluster: true, nodes: ['no-port'] }, /host:port/],
+      [{ cluster: true, sentinel: { masterName: 'm', nodes: ['127.0.0.1:26379'] } }, /together/],
+      [{ sentinel: { masterName: '', nodes: ['127.0.0.1:26379'] } }, /masterName/],
+      [{ sentinel: { masterName: 'm', nodes: [] } }, /sentinel\.nodes/],
+      [{ sentinel: { master: 'm', nodes: ['127.0.0.1:26379'] } }, /master/],
+    ]
+    for (const [options, says] of bad) {
+      assert.throws(() => createRedisClient({ ...options, namespace: ns }), (e) => e.code === 'ERR_STRATACACHE_CONFIG' && says.test(e.message), JSON.stringify(options))
+    }
+    await cacheManager.set('still', 'works', { ttl: 60 })
+    assert.equal(await cacheManager.get('still'), 'works')
+  })
+
   test('basics: set, get, del and a tagged set', async () => {
     await cacheManager.set('greeting', 'Hello World', { ttl: 60 })
     assert.equal(await cacheManager.get('greeting'), 'Hello World')

@@ -126,7 +126,6 @@ fn checked_sentinel(o: SentinelOptions, name_field: &str, nodes_field: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::CacheOptions;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: std::collections::HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

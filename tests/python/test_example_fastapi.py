@@ -1,0 +1,141 @@
+"""examples/fastapi end to end: ``start.sh`` installs and starts the app (the repository's wheel, in the
+example's own venv) on a free port against a private redis-server; every route is driven over HTTP, the way
+a user's client would: the rate limit answers 429 at the 101st call, login sets an httpOnly ``sid`` cookie,
+``/api/me`` needs it, logout and logout-all end sessions, a ticket update changes the dashboard, ``/metrics``
+parses with the official Prometheus parser, and health says ``degraded`` while Redis is stopped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+from conftest import free_port, stop_redis_server  # noqa: E402
+from test_wheel import newest_wheel  # noqa: E402
+
+
+@pytest.fixture
+def app(redis_server_factory: Any, ns: str, tmp_path: Path, child_env: dict[str, str]) -> Iterator[tuple[httpx.Client, Any]]:
+    wheel = newest_wheel()
+    if wheel is None:
+        pytest.skip("no stratacache wheel in target/wheels (build one with `./dev build`; `./dev test` does)")
+    redis = redis_server_factory()
+    port = free_port()
+    env = {**{k: v for k, v in child_env.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")},
+           "PORT": str(port), "REDIS_URL": redis.url, "STRATACACHE_NAMESPACE": ns,
+           "DATABASE": str(tmp_path / "demo.sqlite3"), "STRATACACHE_WHEEL": str(wheel)}
+    log = open(tmp_path / "app.log", "w+b")
+    started = time.monotonic()
+    proc = subprocess.Popen([str(REPO / "examples" / "fastapi" / "start.sh")], env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+    try:
+        deadline = time.monotonic() + 180  # the first run installs FastAPI and the wheel
+        while True:
+            try:
+                if client.get("/health/cache").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                pytest.fail(f"the example did not start (exit {proc.poll()}):\n{log.read().decode(errors='replace')}")
+            time.sleep(0.2)
+        print(f"examples/fastapi: start.sh to healthy in {time.monotonic() - started:.1f} s")
+        yield client, redis
+    finally:
+        client.close()
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            # uvicorn shuts down gracefully (the lifespan's shutdown_cache_system) and then re-raises the
+            # signal, so its status is SIGTERM's; a crash would leave a traceback in the log.
+            assert proc.wait(timeout=15) in (0, -signal.SIGTERM)
+            log.seek(0)
+            output = log.read().decode(errors="replace")
+            assert "Traceback" not in output, output
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            log.close()
+
+
+def login(client: httpx.Client, password: str = "demo") -> httpx.Response:
+    return client.post("/auth/login", json={"email": "demo@example.com", "password": password})
+
+
+def test_every_route_of_the_fastapi_example(app: tuple[httpx.Client, Any]) -> None:
+    client, redis = app
+    base = str(client.base_url)
+
+    # Recipe 1: cache-aside over SQLite behind a rate limit of 100 a minute per client IP.
+    first = client.get("/api/users/1")
+    assert first.status_code == 200 and first.json() == {"id": 1, "tenantId": 1, "name": "Demo User", "email": "demo@example.com", "role": "admin"}
+    assert client.get("/api/users/999").status_code == 404
+    codes = [client.get("/api/users/2").status_code for _ in range(98)]
+    assert codes == [200] * 98, "calls 3..100 are allowed"
+    denied = client.get("/api/users/2")
+    assert denied.status_code == 429 and denied.json() == {"error": "Rate limit exceeded"}, "the 101st call"
+
+    # Recipe 2: sessions.
+    assert login(client, "wrong").status_code == 401
+    assert client.get("/api/me").status_code == 401
+    ok = login(client)
+    assert ok.status_code == 200 and ok.json() == {"success": True}
+    cookie = ok.headers["set-cookie"]
+    assert cookie.startswith("sid=") and "httponly" in cookie.lower()
+    me = client.get("/api/me")
+    assert me.status_code == 200 and me.json()["email"] == "demo@example.com"
+    # A second device, then logout-all from the first: both are signed out.
+    with httpx.Client(base_url=base, timeout=10) as other:
+        assert login(other).status_code == 200 and other.get("/api/me").status_code == 200
+        assert client.post("/auth/logout-all").json() == {"success": True}
+        assert other.get("/api/me").status_code == 401
+    assert client.get("/api/me").status_code == 401
+    # logout ends this session only.
+    assert login(client).status_code == 200 and client.get("/api/me").status_code == 200
+    sid = client.cookies["sid"]
+    assert client.post("/auth/logout").json() == {"success": True}
+    with httpx.Client(base_url=base, timeout=10, cookies={"sid": sid}) as replay:
+        assert replay.get("/api/me").status_code == 401, "the old cookie no longer works"
+
+    # Recipe 3: the warmed dashboard changes when a ticket does.
+    before = client.get("/api/dashboard").json()
+    assert before["ticketsByStatus"]["open"] == 2 and set(before) == {"ticketsToday", "ticketsByStatus", "avgResponseTime", "slaCompliance"}
+    assert client.post("/api/tickets/1", json={"status": "closed"}).json() == {"success": True}
+    after = client.get("/api/dashboard").json()
+    assert after["ticketsByStatus"]["open"] == 1 and after["ticketsByStatus"]["closed"] == before["ticketsByStatus"]["closed"] + 1
+
+    # Monitoring.
+    metrics = client.get("/metrics/cache").json()
+    assert {"hitRate", "latency", "health", "operations"} <= set(metrics) and "total" in metrics["hitRate"]
+    prom = client.get("/metrics")
+    assert prom.headers["content-type"].startswith("text/plain")
+    families = {f.name for f in text_string_to_metric_families(prom.text)}
+    assert any(name.startswith("stratacache_") for name in families), sorted(families)[:5]
+    dash = client.get("/admin/cache-dashboard").json()
+    assert set(dash) == {"performance", "cache", "sessions", "health"} and dash["health"]["status"] == "healthy"
+    assert dash["performance"]["hitRate"].endswith("%") and "/" in dash["cache"]["l1Size"]
+    health = client.get("/health/cache")
+    assert health.status_code == 200 and health.json()["status"] == "healthy"
+
+    # Redis stopped: health says degraded (503) within a few seconds.
+    stop_redis_server(redis)
+    deadline = time.monotonic() + 10
+    while True:
+        h = client.get("/health/cache")
+        if h.json()["status"] == "degraded":
+            assert h.status_code == 503
+            break
+        assert time.monotonic() < deadline, f"health still {h.json()} 10 s after Redis stopped"
+        time.sleep(0.2)
