@@ -1,6 +1,7 @@
-"""examples/fastapi end to end: ``start.sh`` installs and starts the app (the repository's wheel, in the
-example's own venv) on a free port against a private redis-server; every route is driven over HTTP, the way
-a user's client would: the rate limit answers 429 at the 101st call, login sets an httpOnly ``sid`` cookie,
+"""The examples end to end, one client and one test for all of them (examples/fastapi, examples/express):
+each one's ``start.sh`` installs and starts the app (the repository's package: the wheel in the example's
+own venv, the linked npm package) on a free port against a private redis-server; every route is driven over
+HTTP, the way a user's client would: the rate limit answers 429 at the 101st call, login sets an httpOnly ``sid`` cookie,
 ``/api/me`` needs it, logout and logout-all end sessions, a ticket update changes the dashboard, ``/metrics``
 parses with the official Prometheus parser, and health says ``degraded`` while Redis is stopped."""
 
@@ -25,23 +26,27 @@ from conftest import free_port, stop_redis_server  # noqa: E402
 from test_wheel import newest_wheel  # noqa: E402
 
 
-@pytest.fixture
-def app(redis_server_factory: Any, ns: str, tmp_path: Path, child_env: dict[str, str]) -> Iterator[tuple[httpx.Client, Any]]:
+@pytest.fixture(params=["fastapi", "express"])
+def app(request: pytest.FixtureRequest, redis_server_factory: Any, ns: str, tmp_path: Path,
+        child_env: dict[str, str]) -> Iterator[tuple[httpx.Client, Any]]:
+    example = request.param
     wheel = newest_wheel()
-    if wheel is None:
+    if example == "fastapi" and wheel is None:
         pytest.skip("no stratacache wheel in target/wheels (build one with `./dev build`; `./dev test` does)")
+    if example == "express" and not list((REPO / "bindings-node").glob("*.node")):
+        pytest.skip("the npm package is not built (`./dev build`; `./dev test` does)")
     redis = redis_server_factory()
     port = free_port()
     env = {**{k: v for k, v in child_env.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")},
            "PORT": str(port), "REDIS_URL": redis.url, "STRATACACHE_NAMESPACE": ns,
-           "DATABASE": str(tmp_path / "demo.sqlite3"), "STRATACACHE_WHEEL": str(wheel)}
+           "DATABASE": str(tmp_path / "demo.sqlite3"), **({"STRATACACHE_WHEEL": str(wheel)} if wheel else {})}
     log = open(tmp_path / "app.log", "w+b")
     started = time.monotonic()
-    proc = subprocess.Popen([str(REPO / "examples" / "fastapi" / "start.sh")], env=env, stdout=log, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen([str(REPO / "examples" / example / "start.sh")], env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
     try:
-        deadline = time.monotonic() + 180  # the first run installs FastAPI and the wheel
+        deadline = time.monotonic() + 180  # the first run installs the framework and the package
         while True:
             try:
                 if client.get("/health/cache").status_code == 200:
@@ -52,14 +57,14 @@ def app(redis_server_factory: Any, ns: str, tmp_path: Path, child_env: dict[str,
                 log.seek(0)
                 pytest.fail(f"the example did not start (exit {proc.poll()}):\n{log.read().decode(errors='replace')}")
             time.sleep(0.2)
-        print(f"examples/fastapi: start.sh to healthy in {time.monotonic() - started:.1f} s")
+        print(f"examples/{example}: start.sh to healthy in {time.monotonic() - started:.1f} s")
         yield client, redis
     finally:
         client.close()
         os.killpg(proc.pid, signal.SIGTERM)
         try:
-            # uvicorn shuts down gracefully (the lifespan's shutdown_cache_system) and then re-raises the
-            # signal, so its status is SIGTERM's; a crash would leave a traceback in the log.
+            # Both stop gracefully (shutdownCacheSystem / the lifespan's shutdown_cache_system); uvicorn then
+            # re-raises the signal, so its status is SIGTERM's. A crash would leave a traceback in the log.
             assert proc.wait(timeout=15) in (0, -signal.SIGTERM)
             log.seek(0)
             output = log.read().decode(errors="replace")
@@ -74,7 +79,7 @@ def login(client: httpx.Client, password: str = "demo") -> httpx.Response:
     return client.post("/auth/login", json={"email": "demo@example.com", "password": password})
 
 
-def test_every_route_of_the_fastapi_example(app: tuple[httpx.Client, Any]) -> None:
+def test_every_route_of_the_example(app: tuple[httpx.Client, Any]) -> None:
     client, redis = app
     base = str(client.base_url)
 
