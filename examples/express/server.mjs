@@ -14,10 +14,12 @@
 //   GET  /metrics/cache           the metrics report (JSON)
 //   GET  /metrics                 Prometheus text
 //   GET  /admin/cache-dashboard   the guide's dashboard summary
+//   GET  /dashboard               a live page over the three above, refreshing itself every 2 s
 //
 // Configuration: PORT, REDIS_URL (and every other variable stratacache reads).
 import crypto from 'node:crypto'
 import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
 import cookieParser from 'cookie-parser'
 import express from 'express'
 import initSqlJs from 'sql.js'
@@ -222,6 +224,8 @@ app.get('/admin/cache-dashboard', async (req, res) => {
     },
   })
 })
+
+app.get('/dashboard', (req, res) => res.sendFile(fileURLToPath(new URL('./public/dashboard.html', import.meta.url))))
 
 const server = app.listen(Number(process.env.PORT || 3000), process.env.HOST || '127.0.0.1')
 

@@ -8,6 +8,8 @@ parses with the official Prometheus parser, and health says ``degraded`` while R
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -144,3 +146,45 @@ def test_every_route_of_the_example(app: tuple[httpx.Client, Any]) -> None:
             break
         assert time.monotonic() < deadline, f"health still {h.json()} 10 s after Redis stopped"
         time.sleep(0.2)
+
+
+SCREENSHOTS = REPO / "target" / "screenshots"
+
+
+def chromium(*args: str) -> subprocess.CompletedProcess[str]:
+    """Headless Chromium (Debian's ``chromium``; ``./dev deps`` installs it) with a virtual-time budget: the
+    page's timers and fetches run for 7 s of page time before it is captured."""
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.skip("chromium is not installed (`./dev deps` installs it)")
+    return subprocess.run([exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                           "--hide-scrollbars", "--virtual-time-budget=7000", "--window-size=1200,760", *args],
+                          capture_output=True, text=True, timeout=90)
+
+
+@pytest.mark.parametrize("app", ["express"], indirect=True)
+def test_the_live_dashboard_renders_the_numbers_and_refreshes_itself(app: tuple[httpx.Client, Any]) -> None:
+    client, _ = app
+    for _ in range(5):  # some traffic for the numbers
+        client.get("/api/users/1")
+    url = str(client.base_url).rstrip("/") + "/dashboard"
+    dom = chromium("--dump-dom", url)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html = dom.stdout
+
+    def text_of(element_id: str) -> str:
+        match = re.search(rf'id="{element_id}"[^>]*>([^<]*)<', html)
+        assert match, f"#{element_id} is not on the page"
+        return match.group(1)
+
+    assert int(text_of("refreshes")) >= 3, "the page refreshed itself at least three times in 7 s"
+    assert text_of("hit-rate").endswith("%") and text_of("l1-hit-rate").endswith("%")
+    assert re.fullmatch(r"\d+/\d+", text_of("l1-size")), text_of("l1-size")
+    assert text_of("health") == "healthy" and text_of("check-bus") == "live"
+    assert re.fullmatch(r"\d+\.\d\d", text_of("get-p95")), text_of("get-p95")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shot = SCREENSHOTS / "dashboard-express.png"
+    shot.unlink(missing_ok=True)
+    taken = chromium(f"--screenshot={shot}", url)
+    assert taken.returncode == 0 and shot.exists() and shot.stat().st_size > 10_000, taken.stderr[-2000:]
+    print(f"dashboard screenshot: {shot}")
