@@ -32,3 +32,5 @@ export type {
   RateLimitStats,
   RateLimitPreset,
 } from './ratelimit'
+export { cacheDashboardHtml } from './dashboard'
+export type { CacheDashboardOptions } from './dashboard'

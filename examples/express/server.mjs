@@ -19,12 +19,12 @@
 // Configuration: PORT, REDIS_URL (and every other variable stratacache reads).
 import crypto from 'node:crypto'
 import { createRequire } from 'node:module'
-import { fileURLToPath } from 'node:url'
 import cookieParser from 'cookie-parser'
 import express from 'express'
 import initSqlJs from 'sql.js'
 import {
   cacheAside,
+  cacheDashboardHtml,
   cacheInvalidator,
   cacheManager,
   cacheMetrics,
@@ -225,7 +225,7 @@ app.get('/admin/cache-dashboard', async (req, res) => {
   })
 })
 
-app.get('/dashboard', (req, res) => res.sendFile(fileURLToPath(new URL('./public/dashboard.html', import.meta.url))))
+app.get('/dashboard', (req, res) => res.type('html').send(cacheDashboardHtml()))
 
 const server = app.listen(Number(process.env.PORT || 3000), process.env.HOST || '127.0.0.1')
 

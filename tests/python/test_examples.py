@@ -7,6 +7,7 @@ parses with the official Prometheus parser, and health says ``degraded`` while R
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -28,27 +29,35 @@ from conftest import free_port, stop_redis_server  # noqa: E402
 from test_wheel import newest_wheel  # noqa: E402
 
 
-@pytest.fixture(params=["fastapi", "express"])
-def app(request: pytest.FixtureRequest, redis_server_factory: Any, ns: str, tmp_path: Path,
-        child_env: dict[str, str]) -> Iterator[tuple[httpx.Client, Any]]:
-    example = request.param
+EXAMPLES = ["fastapi", "express", "nextjs"]
+
+
+def check_built(example: str) -> Any:
+    """The wheel the FastAPI example installs; skip when the package an example needs is not built."""
     wheel = newest_wheel()
     if example == "fastapi" and wheel is None:
         pytest.skip("no stratacache wheel in target/wheels (build one with `./dev build`; `./dev test` does)")
-    if example == "express" and not list((REPO / "bindings-node").glob("*.node")):
+    if example != "fastapi" and not list((REPO / "bindings-node").glob("*.node")):
         pytest.skip("the npm package is not built (`./dev build`; `./dev test` does)")
-    redis = redis_server_factory()
+    return wheel
+
+
+@contextlib.contextmanager
+def running(example: str, redis_url: str, ns: str, workdir: Path, child_env: dict[str, str]) -> Iterator[httpx.Client]:
+    """``examples/<example>/start.sh`` on a free port, healthy; stopped (SIGTERM, cleanly) afterwards."""
+    wheel = check_built(example)
     port = free_port()
     env = {**{k: v for k, v in child_env.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")},
-           "PORT": str(port), "REDIS_URL": redis.url, "STRATACACHE_NAMESPACE": ns,
-           "DATABASE": str(tmp_path / "demo.sqlite3"), **({"STRATACACHE_WHEEL": str(wheel)} if wheel else {})}
-    log = open(tmp_path / "app.log", "w+b")
+           "PORT": str(port), "REDIS_URL": redis_url, "STRATACACHE_NAMESPACE": ns,
+           "DATABASE": str(workdir / "demo.sqlite3"), **({"STRATACACHE_WHEEL": str(wheel)} if wheel else {})}
+    log = open(workdir / f"{example}-{port}.log", "w+b")
     started = time.monotonic()
     proc = subprocess.Popen([str(REPO / "examples" / example / "start.sh")], env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
     try:
-        deadline = time.monotonic() + 180  # the first run installs the framework and the package
+        # The first run installs the framework and links or installs the package (Next.js also builds).
+        deadline = time.monotonic() + 420
         while True:
             try:
                 if client.get("/health/cache").status_code == 200:
@@ -57,15 +66,15 @@ def app(request: pytest.FixtureRequest, redis_server_factory: Any, ns: str, tmp_
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
                 log.seek(0)
-                pytest.fail(f"the example did not start (exit {proc.poll()}):\n{log.read().decode(errors='replace')}")
+                pytest.fail(f"the example did not start (exit {proc.poll()}):\n{log.read().decode(errors='replace')[-6000:]}")
             time.sleep(0.2)
         print(f"examples/{example}: start.sh to healthy in {time.monotonic() - started:.1f} s")
-        yield client, redis
+        yield client
     finally:
         client.close()
         os.killpg(proc.pid, signal.SIGTERM)
         try:
-            # Both stop gracefully (shutdownCacheSystem / the lifespan's shutdown_cache_system); uvicorn then
+            # Each stops gracefully (shutdownCacheSystem / the lifespan's shutdown_cache_system); uvicorn then
             # re-raises the signal, so its status is SIGTERM's. A crash would leave a traceback in the log.
             assert proc.wait(timeout=15) in (0, -signal.SIGTERM)
             log.seek(0)
@@ -75,6 +84,14 @@ def app(request: pytest.FixtureRequest, redis_server_factory: Any, ns: str, tmp_
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
             log.close()
+
+
+@pytest.fixture(params=EXAMPLES)
+def app(request: pytest.FixtureRequest, redis_server_factory: Any, ns: str, tmp_path: Path,
+        child_env: dict[str, str]) -> Iterator[tuple[httpx.Client, Any]]:
+    redis = redis_server_factory()
+    with running(request.param, redis.url, ns, tmp_path, child_env) as client:
+        yield client, redis
 
 
 def login(client: httpx.Client, password: str = "demo") -> httpx.Response:
@@ -162,8 +179,8 @@ def chromium(*args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=90)
 
 
-@pytest.mark.parametrize("app", ["express"], indirect=True)
-def test_the_live_dashboard_renders_the_numbers_and_refreshes_itself(app: tuple[httpx.Client, Any]) -> None:
+@pytest.mark.parametrize("app", ["express", "nextjs"], indirect=True)
+def test_the_live_dashboard_renders_the_numbers_and_refreshes_itself(app: tuple[httpx.Client, Any], request: pytest.FixtureRequest) -> None:
     client, _ = app
     for _ in range(5):  # some traffic for the numbers
         client.get("/api/users/1")
@@ -183,8 +200,35 @@ def test_the_live_dashboard_renders_the_numbers_and_refreshes_itself(app: tuple[
     assert text_of("health") == "healthy" and text_of("check-bus") == "live"
     assert re.fullmatch(r"\d+\.\d\d", text_of("get-p95")), text_of("get-p95")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shot = SCREENSHOTS / "dashboard-express.png"
+    shot = SCREENSHOTS / f"dashboard-{request.node.callspec.params['app']}.png"
     shot.unlink(missing_ok=True)
     taken = chromium(f"--screenshot={shot}", url)
     assert taken.returncode == 0 and shot.exists() and shot.stat().st_size > 10_000, taken.stderr[-2000:]
     print(f"dashboard screenshot: {shot}")
+
+
+def test_two_next_instances_share_the_cache_and_a_revalidate_tag_in_one_reaches_the_other(
+        redis_server_factory: Any, ns: str, tmp_path: Path, child_env: dict[str, str]) -> None:
+    redis = redis_server_factory()
+    with running("nextjs", redis.url, ns, tmp_path, child_env) as a, running("nextjs", redis.url, ns, tmp_path, child_env) as b:
+        def greeting(client: httpx.Client) -> str:
+            r = client.get("/greeting")
+            assert r.status_code == 200, r.text[:500]
+            match = re.search(r'id="greeting">([^<]*)<', r.text)
+            assert match, r.text[:500]
+            return match.group(1)
+
+        first = greeting(a)
+        assert greeting(a) == first, "the page is cached"
+        assert greeting(b) == first, "the other instance serves the same cached page (one shared cache)"
+        assert b.post("/api/revalidate", params={"tag": "greeting"}).json() == {"revalidated": "greeting"}
+        # The next requests of instance A render it anew (Next may serve the stale page once while it does).
+        deadline = time.monotonic() + 10
+        while (now := greeting(a)) == first:
+            assert time.monotonic() < deadline, "instance A still serves the page revalidated in instance B"
+            time.sleep(0.1)
+        assert now != first
+        deadline = time.monotonic() + 10
+        while greeting(b) == first:
+            assert time.monotonic() < deadline, "instance B still serves the old page"
+            time.sleep(0.1)

@@ -1,4 +1,29 @@
-<!doctype html>
+/**
+ * A small live cache dashboard as one HTML page (no assets, no dependencies): hit rates, get/set latency
+ * percentiles, L1 size, sessions and health, refreshing itself. It reads the three monitoring routes of the
+ * usage guide — `/admin/cache-dashboard`, `/metrics/cache` and `/health/cache` — under `basePath`; serve it
+ * from any framework:
+ *
+ * ```ts
+ * app.get('/dashboard', (req, res) => res.type('html').send(cacheDashboardHtml()))          // Express
+ * export const GET = () => new Response(cacheDashboardHtml(), { headers: { 'Content-Type': 'text/html' } })  // Next.js
+ * ```
+ */
+
+/** Options of {@link cacheDashboardHtml}. */
+export interface CacheDashboardOptions {
+  /** Prefix of the monitoring routes (default `''`: `/admin/cache-dashboard`, `/metrics/cache`, `/health/cache`). */
+  basePath?: string
+  /** How often the page refreshes itself, in ms (default 2,000, at least 250). */
+  refreshMs?: number
+}
+
+/** The dashboard page's HTML (see the module docs). */
+export function cacheDashboardHtml(options: CacheDashboardOptions = {}): string {
+  const basePath = String(options.basePath ?? '').replace(/\/+$/, '')
+  const refreshMs = Math.max(250, Math.round(Number(options.refreshMs ?? 2000)) || 2000)
+  const seconds = refreshMs / 1000
+  return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -19,7 +44,7 @@
 </head>
 <body>
 <h1>stratacache — live cache dashboard</h1>
-<div class="sub">Refreshes every 2 s · <span id="refreshes">0</span> refreshes · last <span id="updated">never</span></div>
+<div class="sub">Refreshes every ${seconds} s · <span id="refreshes">0</span> refreshes · last <span id="updated">never</span></div>
 <div class="grid">
   <div class="card"><h2>Hit rate</h2><div class="big" id="hit-rate">–</div>
     <table><tr><td>L1</td><td id="l1-hit-rate">–</td></tr><tr><td>L2</td><td id="l2-hit-rate">–</td></tr></table></div>
@@ -32,15 +57,16 @@
     <table><tr><td>Redis</td><td id="check-redis">–</td></tr><tr><td>Bus</td><td id="check-bus">–</td></tr><tr><td>Uptime</td><td id="uptime">–</td></tr></table></div>
 </div>
 <script>
+  const BASE = ${JSON.stringify(basePath).replace(/</g, "\\u003c")}
   const $ = (id) => document.getElementById(id)
   const ms = (x) => (typeof x === 'number' ? x.toFixed(2) : '–')
   let refreshes = 0
   async function refresh() {
     try {
       const [dash, metrics, health] = await Promise.all([
-        fetch('/admin/cache-dashboard').then((r) => r.json()),
-        fetch('/metrics/cache').then((r) => r.json()),
-        fetch('/health/cache').then((r) => r.json()),
+        fetch(BASE + '/admin/cache-dashboard').then((r) => r.json()),
+        fetch(BASE + '/metrics/cache').then((r) => r.json()),
+        fetch(BASE + '/health/cache').then((r) => r.json()),
       ])
       $('hit-rate').textContent = dash.performance.hitRate
       $('l1-hit-rate').textContent = dash.cache.l1HitRate
@@ -64,7 +90,9 @@
     }
   }
   refresh()
-  setInterval(refresh, 2000)
+  setInterval(refresh, ${refreshMs})
 </script>
 </body>
 </html>
+`
+}
